@@ -1,0 +1,287 @@
+// The zod schema of the gateway config: the single source of truth for keys, types, defaults and docs.
+import * as z from "zod";
+
+const inlineSecret = (envKey: string) =>
+  `inline secrets are not accepted: put the key in an environment variable and name that variable in ${envKey}`;
+
+const positiveMs = (what: string) => z.number().int().positive().describe(`${what}, in milliseconds`);
+
+/** Capabilities a request may need; a model lacking one is filtered out. */
+export const CapabilitySchema = z.enum(["tools", "vision", "json"]);
+
+export const ProviderSchema = z
+  .strictObject({
+    baseUrl: z
+      .url({ protocol: /^https?$/ })
+      .describe("OpenAI-compatible base URL, up to and including the version path (e.g. https://openrouter.ai/api/v1)"),
+    apiKeyEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name")
+      .optional()
+      .describe("Name of the environment variable holding this provider's API key; omit for keyless local servers"),
+    apiKey: z.never({ error: inlineSecret("apiKeyEnv") }).optional().describe("Not accepted: use apiKeyEnv"),
+    headers: z
+      .record(z.string(), z.string())
+      .default({})
+      .describe("Extra request headers sent to this provider (e.g. HTTP-Referer, X-Title for OpenRouter)"),
+    maxConnections: z.number().int().positive().default(128).describe("Connection pool size for this provider"),
+    timeouts: z
+      .strictObject({
+        connectMs: positiveMs("TCP+TLS connect timeout").default(3000),
+        headersMs: positiveMs("Safety-net limit on waiting for response headers (route deadlines usually fire first)").default(60000),
+        bodyIdleMs: positiveMs("Safety-net limit on silence between body chunks (route deadlines usually fire first)").default(60000),
+      })
+      .prefault({})
+      .describe("Transport timeouts of the connection pool; undici's 300 s defaults are never used"),
+  })
+  .describe("An OpenAI-compatible upstream");
+
+export const PriceSchema = z
+  .strictObject({
+    input: z.number().nonnegative().describe("USD per 1M prompt tokens"),
+    output: z.number().nonnegative().describe("USD per 1M completion tokens"),
+  })
+  .describe("Price in USD per million tokens");
+
+export const PriorSchema = z
+  .strictObject({
+    ttftMs: z.number().positive().describe("Expected time to first token, in milliseconds"),
+    tokensPerSecond: z.number().positive().describe("Expected output tokens per second once streaming"),
+  })
+  .describe("What to expect of a model before live samples exist");
+
+export const ModelSchema = z
+  .strictObject({
+    id: z.string().min(1).describe("Unique catalog id; what clients put in `model` and what headers and metrics name"),
+    provider: z.string().min(1).describe("Key of the provider (under `providers`) serving this entry"),
+    upstreamModel: z.string().min(1).optional().describe("Model name the provider expects; defaults to `id`"),
+    rank: z.number().int().positive().describe("Position in the ranking (1 = best); breaks cost ties"),
+    score: z.number().nonnegative().describe("Ranking score; routes may filter on it with minScore"),
+    pricePerMTok: PriceSchema,
+    contextTokens: z.number().int().positive().describe("Context window in tokens (prompt + completion)"),
+    capabilities: z.array(CapabilitySchema).default(["tools", "json"]).describe("What the model supports"),
+    prior: PriorSchema.optional(),
+  })
+  .describe("One model served by one provider");
+
+export const TargetSchema = z
+  .strictObject({
+    metric: z.enum(["ttft", "total"]).describe("ttft: time to first content token; total: whole response"),
+    percentile: z.number().int().min(50).max(99).describe("Percentile of the latency distribution that must meet `ms`"),
+    ms: z.number().positive().describe("Latency target, in milliseconds"),
+  })
+  .describe("Latency objective of a route");
+
+export const StrategySchema = z
+  .enum(["cheapest-within-target", "fastest", "cheapest", "ordered"])
+  .describe("How a candidate is chosen");
+
+export const DeadlinesSchema = z
+  .strictObject({
+    firstTokenMs: positiveMs("Streaming: per-attempt limit to the first content chunk").default(1600),
+    idleMs: positiveMs("Streaming: per-attempt limit on silence between chunks").default(10000),
+    totalMs: positiveMs("Non-streaming: per-attempt limit on the whole response").default(30000),
+    budgetMs: positiveMs("Limit across all attempts of one request").default(30000),
+  })
+  .describe("Per-attempt deadlines and the request-wide budget");
+
+export const ExplorationSchema = z
+  .strictObject({
+    ratio: z.number().min(0).max(0.5).default(0.02).describe("Share of requests that may probe a stale, cheaper candidate"),
+    staleAfterMs: positiveMs("A candidate whose newest sample is older than this may be probed").default(2000),
+  })
+  .describe("Bounded exploration of cheaper candidates whose statistics are stale");
+
+const RouteSettings = {
+  target: TargetSchema,
+  strategy: StrategySchema,
+  allowFree: z.boolean().describe("Admit `:free` model variants (tiny quotas, prompt logging)"),
+  deadlines: DeadlinesSchema,
+  exploration: ExplorationSchema,
+  maxAttempts: z.number().int().min(1).max(10).describe("Upper bound on upstream attempts per request"),
+  nearTieRatio: z
+    .number()
+    .min(0)
+    .max(1)
+    .describe("Candidates whose cost is within this fraction of the cheapest share load (power of two choices)"),
+};
+
+export const DefaultsSchema = z
+  .strictObject({
+    target: RouteSettings.target.prefault({ metric: "ttft", percentile: 95, ms: 800 }),
+    strategy: RouteSettings.strategy.default("cheapest-within-target"),
+    allowFree: RouteSettings.allowFree.default(false),
+    deadlines: RouteSettings.deadlines.prefault({}),
+    exploration: RouteSettings.exploration.prefault({}),
+    maxAttempts: RouteSettings.maxAttempts.default(3),
+    nearTieRatio: RouteSettings.nearTieRatio.default(0.05),
+  })
+  .describe("Settings every route inherits; a route may override any of them");
+
+export const RouteSchema = z
+  .strictObject({
+    candidates: z
+      .union([z.literal("*"), z.array(z.string().min(1)).min(1)])
+      .describe('"*" for every catalog model, or a list of model ids (in fallback order for `ordered`)'),
+    minScore: z.number().nonnegative().optional().describe("Drop candidates whose score is below this"),
+    maxPricePerMTok: z
+      .strictObject({
+        input: z.number().nonnegative().optional().describe("USD per 1M prompt tokens"),
+        output: z.number().nonnegative().optional().describe("USD per 1M completion tokens"),
+      })
+      .optional()
+      .describe("Drop candidates priced above these"),
+    target: RouteSettings.target.optional(),
+    strategy: RouteSettings.strategy.optional(),
+    allowFree: RouteSettings.allowFree.optional(),
+    deadlines: DeadlinesSchema.partial().optional(),
+    exploration: ExplorationSchema.partial().optional(),
+    maxAttempts: RouteSettings.maxAttempts.optional(),
+    nearTieRatio: RouteSettings.nearTieRatio.optional(),
+  })
+  .describe("A virtual model name clients can ask for");
+
+export const StatsSchema = z
+  .strictObject({
+    halfLifeMs: positiveMs("Half-life of the decaying window over latency samples").default(30000),
+    minSamples: z
+      .number()
+      .positive()
+      .default(5)
+      .describe("Samples after which live statistics fully replace the prior (blended before that)"),
+    recoverySamples: z
+      .number()
+      .int()
+      .min(1)
+      .default(3)
+      .describe("Consecutive on-target probes after which a model's older, slower history is forgotten"),
+    coldPenalty: z
+      .number()
+      .min(1)
+      .default(1.5)
+      .describe("Multiplier applied to priors, so unmeasured models are predicted pessimistically"),
+    defaultPrior: PriorSchema.prefault({ ttftMs: 2000, tokensPerSecond: 30 }).describe(
+      "Prior for models without one (deliberately slow)",
+    ),
+    prefillTokensPerSecond: z
+      .number()
+      .positive()
+      .default(20000)
+      .describe("Prompt tokens processed per second, to scale first-token latency with prompt size"),
+  })
+  .describe("Live latency statistics and prediction");
+
+export const HealthSchema = z
+  .strictObject({
+    consecutiveFailures: z.number().int().min(1).default(5).describe("Failures in a row that open a model's circuit"),
+    errorRate: z.number().gt(0).max(1).default(0.5).describe("Decayed error rate that opens the circuit"),
+    errorRateMinSamples: z.number().positive().default(10).describe("Samples needed before errorRate applies"),
+    openMs: positiveMs("How long an open circuit rejects traffic before a half-open probe").default(10000),
+    cooldownBaseMs: positiveMs("First cooldown after a 429 without Retry-After (doubles, with jitter)").default(1000),
+    cooldownMaxMs: positiveMs("Longest cooldown after 429s").default(60000),
+  })
+  .describe("Circuit breaker and rate-limit cooldown, per model entry");
+
+export const ServerSchema = z
+  .strictObject({
+    host: z.string().min(1).default("127.0.0.1").describe("Address to bind; env HOST overrides"),
+    port: z.number().int().min(0).max(65535).default(8080).describe("Port to listen on; env PORT overrides"),
+    bodyLimitBytes: z.number().int().positive().default(4 * 1024 * 1024).describe("Largest accepted request body, in bytes"),
+    drainTimeoutMs: positiveMs("On SIGTERM, how long in-flight requests may take to finish").default(10000),
+    logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info").describe("Log verbosity"),
+  })
+  .describe("HTTP listener");
+
+export const AuthSchema = z
+  .strictObject({
+    apiKeysEnv: z.string().min(1).optional().describe("Env var holding accepted client keys, comma-separated"),
+    adminKeysEnv: z.string().min(1).optional().describe("Env var holding admin keys (for /admin), comma-separated"),
+    allowOpen: z
+      .boolean()
+      .default(false)
+      .describe("Allow binding a non-loopback address while no client keys are configured"),
+    apiKeys: z.never({ error: inlineSecret("apiKeysEnv") }).optional().describe("Not accepted: use apiKeysEnv"),
+    adminKeys: z.never({ error: inlineSecret("adminKeysEnv") }).optional().describe("Not accepted: use adminKeysEnv"),
+  })
+  .describe("Client authentication");
+
+/** The whole file. Cross-references (providers, routes, ids) are checked in `validateReferences`. */
+export const ConfigSchema = z
+  .strictObject({
+    server: ServerSchema.prefault({}),
+    auth: AuthSchema.prefault({}),
+    providers: z.record(z.string().min(1), ProviderSchema).describe("Upstreams by name"),
+    models: z.array(ModelSchema).min(1).describe("The catalog, in ranking order"),
+    defaults: DefaultsSchema.prefault({}),
+    routes: z.record(z.string().min(1), RouteSchema).describe("Virtual model names by name"),
+    defaultRoute: z.string().min(1).describe("Route used for `model: auto`"),
+    stats: StatsSchema.prefault({}),
+    health: HealthSchema.prefault({}),
+  })
+  // `when` makes the reference checks run even when other fields failed, so one pass reports everything.
+  .superRefine(validateReferences, { when: () => true })
+  .describe("Subsecond gateway configuration");
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type ProviderConfig = z.infer<typeof ProviderSchema>;
+export type ModelConfig = z.infer<typeof ModelSchema>;
+export type RouteConfig = z.infer<typeof RouteSchema>;
+export type Defaults = z.infer<typeof DefaultsSchema>;
+export type Target = z.infer<typeof TargetSchema>;
+export type Strategy = z.infer<typeof StrategySchema>;
+export type Deadlines = z.infer<typeof DeadlinesSchema>;
+export type Exploration = z.infer<typeof ExplorationSchema>;
+export type StatsConfig = z.infer<typeof StatsSchema>;
+export type HealthConfig = z.infer<typeof HealthSchema>;
+export type Capability = z.infer<typeof CapabilitySchema>;
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/**
+ * Cross-reference checks. They run even when other fields are malformed (so one `check` lists every
+ * error), hence the defensive reading of the raw input.
+ */
+function validateReferences(input: unknown, ctx: z.RefinementCtx): void {
+  if (!isRecord(input)) return;
+  const providers = isRecord(input.providers) ? input.providers : {};
+  const models = Array.isArray(input.models) ? input.models : [];
+  const routes = isRecord(input.routes) ? input.routes : {};
+  const ids = new Map<string, number>();
+  models.forEach((model: unknown, index) => {
+    if (!isRecord(model)) return;
+    if (typeof model.id === "string") {
+      const first = ids.get(model.id);
+      if (first !== undefined) {
+        ctx.addIssue({ code: "custom", path: ["models", index, "id"], message: `duplicate model id "${model.id}" (first at models[${first}])` });
+      } else {
+        ids.set(model.id, index);
+      }
+    }
+    if (typeof model.provider === "string" && !(model.provider in providers)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["models", index, "provider"],
+        message: `unknown provider "${model.provider}" (known: ${Object.keys(providers).join(", ") || "none"})`,
+      });
+    }
+  });
+  for (const [name, route] of Object.entries(routes)) {
+    if (ids.has(name)) {
+      ctx.addIssue({ code: "custom", path: ["routes", name], message: `route name "${name}" is also a model id; clients could not tell them apart` });
+    }
+    if (name === "auto") {
+      ctx.addIssue({ code: "custom", path: ["routes", name], message: '"auto" is reserved as the alias of defaultRoute' });
+    }
+    if (!isRecord(route) || !Array.isArray(route.candidates)) continue;
+    route.candidates.forEach((id: unknown, index) => {
+      if (typeof id === "string" && !ids.has(id)) {
+        ctx.addIssue({ code: "custom", path: ["routes", name, "candidates", index], message: `unknown model "${id}"` });
+      }
+    });
+  }
+  if (typeof input.defaultRoute === "string" && !(input.defaultRoute in routes)) {
+    ctx.addIssue({ code: "custom", path: ["defaultRoute"], message: `unknown route "${input.defaultRoute}"` });
+  }
+}

@@ -1,0 +1,223 @@
+// Every Prometheus metric the gateway exports: names, units, buckets, and where each timer starts and stops.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { AttemptOutcome, DecisionReason, ModelState } from "../router/types.js";
+
+/** Final outcome of a client request (label `outcome` of subsecond_requests_total). */
+export type RequestOutcome = "ok" | "client_error" | "upstream_error" | "timeout" | "unavailable" | "cancelled";
+/** Why an attempt was abandoned for the next candidate (label `reason` of subsecond_fallbacks_total). */
+export type FallbackReason = "timeout" | "error" | "rate_limited" | "context_length" | "circuit_open";
+export type TokenKind = "prompt" | "completion";
+export type ConfigReloadResult = "success" | "failure";
+
+/** Label value for requests that named a concrete catalog id. */
+export const PINNED_ROUTE = "pinned";
+/** Label value for requests that carried a `models: [...]` list. */
+export const REQUEST_LIST_ROUTE = "request";
+/** Label value of `model` when no model served (nothing usable, or rejected before routing). */
+export const NO_MODEL = "none";
+
+/**
+ * Latency buckets for sub-second chat, in seconds: dense from 50 ms to 2 s (every 50–100 ms up to
+ * 1 s, so targets such as 800 ms fall on a boundary), then sparse to one minute.
+ */
+export const LATENCY_BUCKETS_SECONDS = [
+  0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 4,
+  5, 7.5, 10, 15, 20, 30, 60,
+];
+/** Gateway overhead buckets, in seconds: 50 µs to 100 ms. */
+export const OVERHEAD_BUCKETS_SECONDS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1];
+
+const STATE_VALUE: Record<ModelState, number> = { ok: 0, "half-open": 1, cooling: 2, open: 3 };
+
+/** What the gauges read at scrape time (the router's live view). */
+export interface MetricsSource {
+  /** Model ids currently in the catalog. */
+  modelIds(): readonly string[];
+  modelState(modelId: string): ModelState;
+  /** The router's current p-th percentile prediction for a typical request, in seconds. */
+  latencyEstimateSeconds(modelId: string, metric: "ttft" | "total"): number;
+  /** Hash of the loaded config. */
+  configHash(): string;
+}
+
+type Labels<T extends string> = Record<T, string>;
+
+/** Caches prom-client children per label tuple so the hot path allocates no label objects. */
+function childCache<C>(make: (values: readonly string[]) => C): (a: string, b?: string, c?: string) => C {
+  const root = new Map<string, Map<string, Map<string, C>>>();
+  return (a, b = "", c = "") => {
+    let level1 = root.get(a);
+    if (level1 === undefined) root.set(a, (level1 = new Map()));
+    let level2 = level1.get(b);
+    if (level2 === undefined) level1.set(b, (level2 = new Map()));
+    let child = level2.get(c);
+    if (child === undefined) {
+      child = make([a, b, c]);
+      level2.set(c, child);
+    }
+    return child;
+  };
+}
+
+/** Builds every metric against `registry` (a new one per app; never the global). */
+export function createMetrics(registry: Registry, source: MetricsSource) {
+  const registers = [registry];
+  collectDefaultMetrics({ register: registry });
+
+  // Timer: from the request reaching the handler to the last byte handed to the client (or the error).
+  const requests = new Counter<"route" | "model" | "outcome">({
+    name: "subsecond_requests_total",
+    help: "Client requests by route, serving model and final outcome (ok, client_error, upstream_error, timeout, unavailable, cancelled).",
+    labelNames: ["route", "model", "outcome"],
+    registers,
+  });
+  const duration = new Histogram<"route" | "model" | "stream">({
+    name: "subsecond_request_duration_seconds",
+    help: "Whole request as the client sees it: from the handler receiving the request to the last byte sent, all attempts included.",
+    labelNames: ["route", "model", "stream"],
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers,
+  });
+  // Timer: from the handler receiving the request to the first content chunk forwarded (streams), or to the
+  // response headers being sent (non-streams, where the whole body is the first token). Fallbacks included.
+  const ttft = new Histogram<"route" | "model">({
+    name: "subsecond_time_to_first_token_seconds",
+    help: "Time to first token as the client sees it: from request receipt to the first content chunk forwarded (fallbacks included).",
+    labelNames: ["route", "model"],
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers,
+  });
+  const attempts = new Counter<"model" | "outcome">({
+    name: "subsecond_upstream_attempts_total",
+    help: "Upstream attempts by model entry and outcome (ok, timeout, error, rate_limited, client_error).",
+    labelNames: ["model", "outcome"],
+    registers,
+  });
+  const fallbacks = new Counter<"route" | "from_model" | "reason">({
+    name: "subsecond_fallbacks_total",
+    help: "Moves from one candidate to the next within a request, by the model left and why (timeout, error, rate_limited, context_length, circuit_open).",
+    labelNames: ["route", "from_model", "reason"],
+    registers,
+  });
+  const decisions = new Counter<"route" | "model" | "reason">({
+    name: "subsecond_route_decisions_total",
+    help: "Routing decisions by first-choice model and reason (within-target, best-effort, explore, pinned, request-list).",
+    labelNames: ["route", "model", "reason"],
+    registers,
+  });
+  const target = new Counter<"route" | "result">({
+    name: "subsecond_route_target_total",
+    help: "Successful requests whose measured latency (the route's target metric) met or missed the route's target.",
+    labelNames: ["route", "result"],
+    registers,
+  });
+  const tokens = new Counter<"model" | "kind">({
+    name: "subsecond_tokens_total",
+    help: "Tokens metered from upstream usage, by model entry and kind (prompt, completion).",
+    labelNames: ["model", "kind"],
+    registers,
+  });
+  const cost = new Counter<"route" | "model">({
+    name: "subsecond_cost_usd_total",
+    help: "Spend in USD computed from metered tokens and catalog prices.",
+    labelNames: ["route", "model"],
+    registers,
+  });
+  const overhead = new Histogram({
+    name: "subsecond_gateway_overhead_seconds",
+    help: "Time spent inside the gateway per request, excluding waits on the upstream: parsing, auth, routing, and forwarding work.",
+    buckets: OVERHEAD_BUCKETS_SECONDS,
+    registers,
+  });
+  const reloads = new Counter<"result">({
+    name: "subsecond_config_reloads_total",
+    help: "Config reloads by result (success, failure).",
+    labelNames: ["result"],
+    registers,
+  });
+  new Gauge<"model" | "metric">({
+    name: "subsecond_model_latency_estimate_seconds",
+    help: "The router's own prediction of each model's latency at the default route's target percentile, for a typical request (metric ttft or total).",
+    labelNames: ["model", "metric"],
+    registers,
+    collect() {
+      this.reset();
+      for (const id of source.modelIds()) {
+        this.set({ model: id, metric: "ttft" }, source.latencyEstimateSeconds(id, "ttft"));
+        this.set({ model: id, metric: "total" }, source.latencyEstimateSeconds(id, "total"));
+      }
+    },
+  });
+  new Gauge<"model">({
+    name: "subsecond_model_state",
+    help: "Health of each model entry: 0 ok, 1 half-open, 2 cooling (after 429), 3 open (circuit breaker).",
+    labelNames: ["model"],
+    registers,
+    collect() {
+      this.reset();
+      for (const id of source.modelIds()) this.set({ model: id }, STATE_VALUE[source.modelState(id)]);
+    },
+  });
+  new Gauge<"hash">({
+    name: "subsecond_config_info",
+    help: "1 for the hash of the loaded config file, so each replica's config version is visible.",
+    labelNames: ["hash"],
+    registers,
+    collect() {
+      this.reset();
+      this.set({ hash: source.configHash() }, 1);
+    },
+  });
+
+  const labels2 = <T extends string>(names: readonly [T, T], v: readonly string[]): Labels<T> =>
+    ({ [names[0]]: v[0], [names[1]]: v[1] }) as Labels<T>;
+  const labels3 = <T extends string>(names: readonly [T, T, T], v: readonly string[]): Labels<T> =>
+    ({ [names[0]]: v[0], [names[1]]: v[1], [names[2]]: v[2] }) as Labels<T>;
+
+  const requestChild = childCache((v) => requests.labels(labels3(["route", "model", "outcome"], v)));
+  const durationChild = childCache((v) => duration.labels(labels3(["route", "model", "stream"], v)));
+  const ttftChild = childCache((v) => ttft.labels(labels2(["route", "model"], v)));
+  const attemptChild = childCache((v) => attempts.labels(labels2(["model", "outcome"], v)));
+  const fallbackChild = childCache((v) => fallbacks.labels(labels3(["route", "from_model", "reason"], v)));
+  const decisionChild = childCache((v) => decisions.labels(labels3(["route", "model", "reason"], v)));
+  const targetChild = childCache((v) => target.labels(labels2(["route", "result"], v)));
+  const tokenChild = childCache((v) => tokens.labels(labels2(["model", "kind"], v)));
+  const costChild = childCache((v) => cost.labels(labels2(["route", "model"], v)));
+
+  return {
+    registry,
+    /** A finished client request. `durationSeconds` spans receipt to last byte. */
+    request(route: string, model: string, outcome: RequestOutcome, stream: boolean, durationSeconds: number): void {
+      requestChild(route, model, outcome).inc();
+      durationChild(route, model, stream ? "true" : "false").observe(durationSeconds);
+    },
+    timeToFirstToken(route: string, model: string, seconds: number): void {
+      ttftChild(route, model).observe(seconds);
+    },
+    attempt(model: string, outcome: AttemptOutcome): void {
+      attemptChild(model, outcome).inc();
+    },
+    fallback(route: string, fromModel: string, reason: FallbackReason): void {
+      fallbackChild(route, fromModel, reason).inc();
+    },
+    decision(route: string, model: string, reason: DecisionReason): void {
+      decisionChild(route, model, reason).inc();
+    },
+    targetResult(route: string, met: boolean): void {
+      targetChild(route, met ? "met" : "missed").inc();
+    },
+    usage(route: string, model: string, promptTokens: number, completionTokens: number, usd: number): void {
+      if (promptTokens > 0) tokenChild(model, "prompt").inc(promptTokens);
+      if (completionTokens > 0) tokenChild(model, "completion").inc(completionTokens);
+      if (usd > 0) costChild(route, model).inc(usd);
+    },
+    overhead(seconds: number): void {
+      overhead.observe(seconds);
+    },
+    configReload(result: ConfigReloadResult): void {
+      reloads.labels({ result }).inc();
+    },
+  };
+}
+
+export type GatewayMetrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,99 @@
+// Shared vocabulary of the routing brain: catalog entries, route policies, requests, decisions, outcomes.
+import type { Capability, Deadlines, Exploration, Target, Strategy } from "../config/schema.js";
+
+/** Monotonic time source, in milliseconds. Injected so the brain can run on a fake clock. */
+export interface Clock {
+  now(): number;
+}
+
+/** Uniform random numbers in [0, 1). Injected so decisions are reproducible in tests. */
+export interface Rng {
+  next(): number;
+}
+
+/** A catalog entry as the router sees it (compiled from config; immutable). */
+export interface CatalogModel {
+  readonly id: string;
+  readonly provider: string;
+  readonly upstreamModel: string;
+  readonly rank: number;
+  readonly score: number;
+  /** USD per 1M tokens. */
+  readonly pricePerMTok: { readonly input: number; readonly output: number };
+  readonly contextTokens: number;
+  readonly capabilities: ReadonlySet<Capability>;
+  readonly prior: { readonly ttftMs: number; readonly tokensPerSecond: number } | undefined;
+  /** Costs nothing (a `:free` variant); routes skip it unless `allowFree`. */
+  readonly free: boolean;
+}
+
+/** A route with its inherited settings resolved and its static filters (score, price, free) applied. */
+export interface RoutePolicy {
+  readonly name: string;
+  /** Eligible models in configured order (catalog order for "*"). Never empty. */
+  readonly candidates: readonly CatalogModel[];
+  readonly target: Target;
+  readonly strategy: Strategy;
+  readonly deadlines: Deadlines;
+  readonly exploration: Exploration;
+  readonly maxAttempts: number;
+  readonly nearTieRatio: number;
+}
+
+/** What the router needs to know about one request. */
+export interface RequestProfile {
+  /** Estimated prompt tokens. */
+  readonly promptTokens: number;
+  /** `max_completion_tokens` / `max_tokens` when the client set one. */
+  readonly maxOutputTokens: number | undefined;
+  readonly needs: ReadonlySet<Capability>;
+  readonly stream: boolean;
+}
+
+export type DecisionReason = "within-target" | "best-effort" | "explore" | "pinned" | "request-list";
+
+/** Health of a model entry, as exported in `subsecond_model_state` (0..3). */
+export type ModelState = "ok" | "half-open" | "cooling" | "open";
+
+/** Why a candidate was left out of a decision (for /admin/routes and `explain`). */
+export type Exclusion = "context" | "capability" | "open" | "cooling";
+
+export interface Decision {
+  readonly route: string;
+  /** Models to try, in order. Empty when nothing is usable (see `retryAfterMs`). */
+  readonly plan: readonly CatalogModel[];
+  readonly reason: DecisionReason;
+  /** No candidate was predicted to meet the target. */
+  readonly atRisk: boolean;
+  /** Predicted latency of the first model in the plan at the route's percentile, in ms. */
+  readonly predictedMs: number;
+  /** Output tokens assumed for cost and total-latency prediction. */
+  readonly expectedOutputTokens: number;
+  /** When every candidate is cooling down after 429s: the shortest wait, in ms. */
+  readonly retryAfterMs: number | undefined;
+  /** `plan[0]` is an exploration or half-open probe (its report must carry `probe: true`). */
+  readonly probe: boolean;
+}
+
+export type AttemptOutcome = "ok" | "timeout" | "error" | "rate_limited" | "client_error";
+
+/** What happened to one upstream attempt; fed back to the brain. */
+export interface AttemptReport {
+  readonly modelId: string;
+  readonly route: string;
+  readonly outcome: AttemptOutcome;
+  /** Time to first content token (streams) or to the full response (non-streams), in ms. */
+  readonly ttftMs?: number;
+  /** Whole attempt, in ms (successful attempts). */
+  readonly totalMs?: number;
+  readonly promptTokens?: number;
+  readonly outputTokens?: number;
+  /** For timeouts: the deadline that fired, in ms (recorded as a censored sample ≥ this). */
+  readonly deadlineMs?: number;
+  /** Which latency the timed-out deadline bounds. */
+  readonly timeoutMetric?: "ttft" | "total";
+  /** For 429s: the provider's Retry-After, in ms, if it sent one. */
+  readonly retryAfterMs?: number;
+  /** This attempt was an exploration or half-open probe. */
+  readonly probe?: boolean;
+}
