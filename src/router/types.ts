@@ -82,7 +82,10 @@ export interface AttemptReport {
   readonly modelId: string;
   readonly route: string;
   readonly outcome: AttemptOutcome;
-  /** Time to first content token (streams) or to the full response (non-streams), in ms. */
+  /**
+   * Time to first content token, in ms: measured on streams. Non-streaming attempts report only
+   * `totalMs` (+ `outputTokens`); the brain derives their first-token time from its per-token estimate.
+   */
   readonly ttftMs?: number;
   /** Whole attempt, in ms (successful attempts). */
   readonly totalMs?: number;
