@@ -1,0 +1,212 @@
+// Schema and loader of config/sim-profiles.yaml: per-model latency behaviour and the scripted story of drift and faults.
+import { readFile } from "node:fs/promises";
+import { parseDocument } from "yaml";
+import * as z from "zod";
+
+const probability = z.number().min(0).max(1).describe("Probability per request, 0..1");
+const fraction = z.number().min(0).max(1).describe("Fraction of the story duration, 0..1");
+
+/** A 429 fault: the request is refused quickly with `Retry-After`. */
+export const RateLimitFaultSchema = z.strictObject({
+  probability,
+  retryAfterSeconds: z.number().int().min(0).default(1).describe("Value of the Retry-After header, in seconds"),
+});
+
+/** A 5xx fault, answered before any byte of the body. */
+export const ServerErrorFaultSchema = z.strictObject({
+  probability,
+  statuses: z.array(z.number().int().min(500).max(599)).min(1).default([500, 502, 503]).describe("Statuses to pick from, uniformly"),
+});
+
+/** How a hung request behaves: `no-headers` never answers; `no-first-token` sends headers (and, when streaming, the role-only delta) and then nothing. */
+export const HangModeSchema = z.enum(["no-headers", "no-first-token"]);
+
+/** A hang: the socket stays open until the client gives up or the simulator closes. */
+export const HangFaultSchema = z.strictObject({
+  probability,
+  modes: z.array(HangModeSchema).min(1).default(["no-headers", "no-first-token"]).describe("Hang modes to pick from, uniformly"),
+});
+
+/** A cut: the connection is destroyed after some content, with no finish_reason and no [DONE]. */
+export const CutFaultSchema = z.strictObject({ probability });
+
+/** Fault probabilities; an absent kind means "never" (or "inherit", for a model's own `faults`). */
+export const FaultsSchema = z.strictObject({
+  rateLimit: RateLimitFaultSchema.optional(),
+  serverError: ServerErrorFaultSchema.optional(),
+  hang: HangFaultSchema.optional(),
+  cut: CutFaultSchema.optional(),
+});
+
+/** Time to first token: lognormal around `medianMs`, plus a rare much slower tail. */
+export const TtftProfileSchema = z.strictObject({
+  medianMs: z.number().positive().describe("Median time to first token for a tiny prompt, in milliseconds"),
+  sigma: z.number().min(0).max(3).default(0.3).describe("Standard deviation of ln(TTFT); p95 ≈ median × e^(1.645·sigma)"),
+  tail: z
+    .strictObject({
+      probability: probability.default(0),
+      multiplier: z.number().min(1).default(1).describe("TTFT multiplier of a tail request"),
+    })
+    .prefault({})
+    .describe("A small share of requests whose first token is much later (queueing, cold replicas)"),
+});
+
+/** Decode speed once the first token is out. */
+export const TokensPerSecondSchema = z.strictObject({
+  mean: z.number().positive().describe("Mean output tokens per second"),
+  jitter: z.number().min(0).max(1).default(0.1).describe("Relative standard deviation, per request and per chunk"),
+});
+
+/** How long answers are when `max_tokens` does not cut them. */
+export const OutputTokensSchema = z.strictObject({
+  median: z.number().int().positive().describe("Median answer length, in tokens"),
+  sigma: z.number().min(0).max(3).default(0.5).describe("Standard deviation of ln(length)"),
+  max: z.number().int().positive().default(4096).describe("Hard cap on a sampled length, in tokens"),
+});
+
+/** Latency behaviour of one simulated model. */
+export const ModelProfileSchema = z.strictObject({
+  id: z.string().min(1).describe("Model id, as clients send it in `model` (the catalog ids of config/gateway.yaml)"),
+  ttft: TtftProfileSchema,
+  prefillTokensPerSecond: z
+    .number()
+    .positive()
+    .default(10000)
+    .describe("Prompt processing speed: a prompt of N tokens adds N / prefillTokensPerSecond seconds to TTFT"),
+  tokensPerSecond: TokensPerSecondSchema,
+  outputTokens: OutputTokensSchema,
+  faults: FaultsSchema.default({}).describe("Background fault rates of this model; each kind given replaces the top-level default"),
+});
+
+/** A scripted episode: drift and/or faults on some models during [from, to) of the story. */
+export const EpisodeSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' and '-' only (it is sent in the x-sim-episodes header)")
+    .describe("Shown by the demo and in the x-sim-episodes response header"),
+  models: z.union([z.literal("*"), z.array(z.string().min(1)).min(1)]).describe('Model ids, or "*" for all'),
+  from: fraction,
+  to: fraction,
+  ramp: fraction.default(0).describe("Linear ramp in and out, as a fraction of the story; 0 = a step"),
+  ttftMultiplier: z.number().positive().default(1).describe("Multiplies time to first token (prefill included)"),
+  tokensPerSecondMultiplier: z.number().positive().default(1).describe("Multiplies decode speed"),
+  faults: FaultsSchema.default({}).describe("Raises these fault probabilities to at least the given values while active"),
+});
+
+/** The whole file. */
+export const SimProfilesSchema = z
+  .strictObject({
+    story: z
+      .strictObject({
+        durationMs: z.number().int().positive().default(120000).describe("Default story length, in milliseconds (`--duration` overrides)"),
+        loop: z.boolean().default(true).describe("Start the story again after its end; otherwise every episode is over"),
+        tokensPerChunk: z.number().int().min(1).max(64).default(3).describe("Content tokens per streamed chunk"),
+      })
+      .prefault({}),
+    faults: FaultsSchema.default({}).describe("Background fault rates of every model"),
+    models: z.array(ModelProfileSchema).min(1),
+    timeline: z.array(EpisodeSchema).default([]),
+  })
+  .superRefine((profiles, ctx) => {
+    const seen = new Set<string>();
+    profiles.models.forEach((model, index) => {
+      if (seen.has(model.id)) ctx.addIssue({ code: "custom", path: ["models", index, "id"], message: `duplicate model id "${model.id}"` });
+      seen.add(model.id);
+    });
+    profiles.timeline.forEach((episode, index) => {
+      if (episode.to <= episode.from) ctx.addIssue({ code: "custom", path: ["timeline", index, "to"], message: "must be greater than `from`" });
+      if (episode.ramp * 2 > episode.to - episode.from + 1e-9) {
+        ctx.addIssue({ code: "custom", path: ["timeline", index, "ramp"], message: "ramp in plus ramp out must fit inside [from, to)" });
+      }
+      if (episode.models !== "*") {
+        episode.models.forEach((id, modelIndex) => {
+          if (!seen.has(id)) ctx.addIssue({ code: "custom", path: ["timeline", index, "models", modelIndex], message: `unknown model "${id}"` });
+        });
+      }
+    });
+  });
+
+/** The validated profiles file, defaults applied. */
+export type SimProfiles = z.output<typeof SimProfilesSchema>;
+/** What may be written in the file (defaults not yet applied). */
+export type SimProfilesInput = z.input<typeof SimProfilesSchema>;
+export type ModelProfile = z.output<typeof ModelProfileSchema>;
+export type Episode = z.output<typeof EpisodeSchema>;
+export type Faults = z.output<typeof FaultsSchema>;
+export type HangMode = z.output<typeof HangModeSchema>;
+
+/** One problem in a profiles file, e.g. `{ path: "models[8] (qwen/qwen3.5-flash-02-23).ttft.medianMs", message }`. */
+export interface SimProfilesIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** A profiles file that cannot be used; `issues` lists every problem with its field path. */
+export class SimProfilesError extends Error {
+  readonly code = "sim_profiles_invalid";
+  constructor(
+    readonly source: string,
+    readonly issues: readonly SimProfilesIssue[],
+  ) {
+    super(`${source}: ${issues.length} error${issues.length === 1 ? "" : "s"}\n${issues.map((i) => `  ${i.path}: ${i.message}`).join("\n")}`);
+    this.name = "SimProfilesError";
+  }
+}
+
+/** Formats a zod path, naming list entries by their `id` or `name`: `models[3] (openai/gpt-5-nano).ttft.sigma`. */
+function formatPath(path: readonly PropertyKey[], input: unknown): string {
+  let out = "";
+  let node: unknown = input;
+  path.forEach((key, depth) => {
+    if (typeof key === "number") {
+      out += `[${key}]`;
+      const entry: unknown = Array.isArray(node) ? node[key] : undefined;
+      if (depth === 1 && typeof entry === "object" && entry !== null) {
+        const label = "id" in entry ? entry.id : "name" in entry ? entry.name : undefined;
+        if (typeof label === "string") out += ` (${label})`;
+      }
+      node = entry;
+    } else {
+      const name = String(key);
+      out += out === "" ? name : `.${name}`;
+      node = typeof node === "object" && node !== null ? (node as Record<string, unknown>)[name] : undefined;
+    }
+  });
+  return out === "" ? "(root)" : out;
+}
+
+/** Validates an already-parsed document. Throws `SimProfilesError` naming every bad field. */
+export function parseSimProfiles(input: unknown, source = "sim-profiles"): SimProfiles {
+  const parsed = SimProfilesSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  throw new SimProfilesError(
+    source,
+    parsed.error.issues.map((issue) => ({ path: formatPath(issue.path, input), message: issue.message })),
+  );
+}
+
+/** Parses YAML text (syntax errors carry line and column), then validates it. Throws `SimProfilesError`. */
+export function parseSimProfilesText(text: string, source = "sim-profiles.yaml"): SimProfiles {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new SimProfilesError(
+      source,
+      doc.errors.map((error) => ({
+        path: error.linePos ? `line ${error.linePos[0].line}, column ${error.linePos[0].col}` : "(yaml)",
+        message: error.message.split("\n")[0] ?? error.message,
+      })),
+    );
+  }
+  return parseSimProfiles(doc.toJS(), source);
+}
+
+/** Reads and validates a profiles file (usually config/sim-profiles.yaml). Throws `SimProfilesError`. */
+export async function loadSimProfiles(path: string): Promise<SimProfiles> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new SimProfilesError(path, [{ path: "(file)", message: error instanceof Error ? error.message : String(error) }]);
+  }
+  return parseSimProfilesText(text, path);
+}
