@@ -168,6 +168,14 @@ export const StatsSchema = z
       .positive()
       .default(20000)
       .describe("Prompt tokens processed per second, to scale first-token latency with prompt size"),
+    defaultOutputTokens: z
+      .number()
+      .int()
+      .positive()
+      .default(256)
+      .describe(
+        "Completion length assumed, in tokens, for cost and total-latency prediction when a request sets no max_tokens and its route has no observed average yet",
+      ),
   })
   .describe("Live latency statistics and prediction");
 
