@@ -73,6 +73,11 @@ export interface Decision {
   readonly retryAfterMs: number | undefined;
   /** `plan[0]` is an exploration or half-open probe (its report must carry `probe: true`). */
   readonly probe: boolean;
+  /**
+   * When the plan is empty: why the candidates were left out — "context" (no window is large enough),
+   * "capability", "cooling" (429s: see `retryAfterMs`) or "open" (circuits). Undefined otherwise.
+   */
+  readonly excludedBy?: Exclusion;
 }
 
 export type AttemptOutcome = "ok" | "timeout" | "error" | "rate_limited" | "client_error";
