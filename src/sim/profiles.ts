@@ -130,9 +130,13 @@ export const SimProfilesSchema = z
 export type SimProfiles = z.output<typeof SimProfilesSchema>;
 /** What may be written in the file (defaults not yet applied). */
 export type SimProfilesInput = z.input<typeof SimProfilesSchema>;
+/** One model's latency behaviour (times in milliseconds, speeds in tokens per second). */
 export type ModelProfile = z.output<typeof ModelProfileSchema>;
+/** One scripted episode; `from`, `to` and `ramp` are fractions of the story duration. */
 export type Episode = z.output<typeof EpisodeSchema>;
+/** Fault settings as written (each kind optional); probabilities are per request, 0..1. */
 export type Faults = z.output<typeof FaultsSchema>;
+/** `no-headers` or `no-first-token`. */
 export type HangMode = z.output<typeof HangModeSchema>;
 
 /** One problem in a profiles file, e.g. `{ path: "models[8] (qwen/qwen3.5-flash-02-23).ttft.medianMs", message }`. */
