@@ -1,0 +1,214 @@
+// Assembles a running gateway: config, upstream pools, brain, metrics, HTTP server, hot reload and drain.
+import { watch, type FSWatcher } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+import type { AddressInfo } from "node:net";
+import type { Server, ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
+import { serve } from "@hono/node-server";
+import { Registry } from "prom-client";
+import type { Logger } from "pino";
+import { createApp, hashKey, type ReloadResult } from "./http/app.js";
+import { createMetrics, type GatewayMetrics } from "./metrics/metrics.js";
+import { createBrain, type Brain } from "./router/brain.js";
+import type { Clock, Rng } from "./router/types.js";
+import { ConfigError, loadConfigFile, type LoadedConfig } from "./config/load.js";
+import { closeUnused, createUpstreams, type Upstreams } from "./proxy/upstream.js";
+import type { Runtime } from "./proxy/executor.js";
+import { estimateTokensByCharacters, type TokenEstimator } from "./proxy/chat-request.js";
+
+export interface GatewayOptions {
+  readonly config: LoadedConfig;
+  /** Watched for hot reload when set. */
+  readonly configPath?: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly rng: Rng;
+  readonly host?: string;
+  readonly port?: number;
+  readonly estimateTokens?: TokenEstimator;
+  /** Debounce of file-change bursts before a reload, in ms. */
+  readonly reloadDebounceMs?: number;
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly port: number;
+  readonly server: Server;
+  readonly brain: Brain;
+  readonly metrics: GatewayMetrics;
+  /** Reads the config file again and swaps it in if valid. */
+  reload(): Promise<ReloadResult>;
+  /** Stops accepting, lets in-flight requests finish (bounded by `drainTimeoutMs`), closes pools. */
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+
+/** A problem that stops the gateway from starting (message says what to do). */
+export class StartupError extends Error {
+  readonly code = "startup_failed";
+  constructor(message: string) {
+    super(message);
+    this.name = "StartupError";
+  }
+}
+
+function keySet(envName: string | undefined, env: GatewayOptions["env"]): ReadonlySet<string> {
+  const raw = envName ? env[envName] : undefined;
+  return new Set(
+    (raw ?? "")
+      .split(",")
+      .map((key) => key.trim())
+      .filter((key) => key.length > 0)
+      .map(hashKey),
+  );
+}
+
+/** Env vars named by `apiKeyEnv` of providers that serve models, when unset. */
+export function missingProviderKeys(config: LoadedConfig, upstreams: Upstreams): string[] {
+  const used = new Set(config.models.map((model) => model.provider));
+  return [...upstreams.values()]
+    .filter((provider) => used.has(provider.name) && provider.missingKeyEnv !== undefined)
+    .map((provider) => `providers.${provider.name}.apiKeyEnv: environment variable ${provider.missingKeyEnv} is not set`);
+}
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { logger, env } = options;
+  let runtime: Runtime = { config: options.config, upstreams: createUpstreams(options.config.config.providers, env) };
+  const missing = missingProviderKeys(runtime.config, runtime.upstreams);
+  if (missing.length > 0) {
+    await closeUnused(runtime.upstreams, undefined);
+    throw new StartupError(`provider keys are missing:\n  ${missing.join("\n  ")}`);
+  }
+  let clientKeys = keySet(options.config.config.auth.apiKeysEnv, env);
+  let adminKeys = keySet(options.config.config.auth.adminKeysEnv, env);
+  const server = options.config.config.server;
+  const host = options.host ?? server.host;
+  const port = options.port ?? server.port;
+  if (clientKeys.size === 0 && !LOOPBACK.has(host) && !options.config.config.auth.allowOpen) {
+    await closeUnused(runtime.upstreams, undefined);
+    throw new StartupError(
+      `refusing to serve ${host} without client keys: set ${options.config.config.auth.apiKeysEnv ?? "auth.apiKeysEnv"} (comma-separated keys), bind 127.0.0.1, or set auth.allowOpen: true`,
+    );
+  }
+
+  const brain = createBrain({ clock: options.clock, rng: options.rng, stats: options.config.config.stats, health: options.config.config.health });
+  brain.sync(runtime.config.models, options.config.config.stats, options.config.config.health);
+  const registry = new Registry();
+  const metrics = createMetrics(registry, {
+    modelIds: () => runtime.config.models.map((model) => model.id),
+    modelState: (id) => brain.state(id),
+    latencyEstimateSeconds: (id, metric) => {
+      const route = runtime.config.routes.get(runtime.config.defaultRoute);
+      return brain.estimateMs(id, metric, route?.target.percentile ?? 95) / 1000;
+    },
+    configHash: () => runtime.config.hash,
+  });
+
+  let draining = false;
+  let notReadyReason: string | undefined;
+  let reloading: Promise<ReloadResult> | undefined;
+
+  const reloadOnce = async (): Promise<ReloadResult> => {
+    if (!options.configPath) return { ok: false, hash: runtime.config.hash, errors: ["the gateway was started without a config file"] };
+    try {
+      const next = await loadConfigFile(options.configPath);
+      const upstreams = createUpstreams(next.config.providers, env, runtime.upstreams);
+      const previous = runtime;
+      const stillMissing = missingProviderKeys(next, upstreams);
+      // Atomic swap: requests in flight keep the runtime object they started with.
+      runtime = { config: next, upstreams };
+      brain.sync(next.models, next.config.stats, next.config.health);
+      clientKeys = keySet(next.config.auth.apiKeysEnv, env);
+      adminKeys = keySet(next.config.auth.adminKeysEnv, env);
+      notReadyReason = stillMissing.length > 0 ? stillMissing.join("; ") : undefined;
+      void closeUnused(previous.upstreams, upstreams);
+      metrics.configReload("success");
+      logger.info({ hash: next.hash, previousHash: previous.config.hash, models: next.models.length, routes: next.routes.size }, "config reloaded");
+      if (notReadyReason) logger.error({ problems: stillMissing }, "config reloaded but provider keys are missing; /readyz reports not ready");
+      return { ok: true, hash: next.hash, errors: [] };
+    } catch (error) {
+      metrics.configReload("failure");
+      const errors = error instanceof ConfigError ? error.issues.map((issue) => `${issue.path}: ${issue.message}`) : [String(error)];
+      logger.error({ file: options.configPath, errors }, "config reload rejected; the previous config keeps serving");
+      return { ok: false, hash: runtime.config.hash, errors };
+    }
+  };
+  const reload = (): Promise<ReloadResult> => {
+    // One reload at a time; a reload requested meanwhile reads the file again afterwards.
+    const next = (reloading ?? Promise.resolve()).then(reloadOnce);
+    reloading = next.finally(() => {
+      if (reloading === next) reloading = undefined;
+    });
+    return next;
+  };
+
+  const app = createApp({
+    runtime: () => runtime,
+    brain,
+    metrics,
+    logger,
+    estimateTokens: options.estimateTokens ?? estimateTokensByCharacters,
+    clientKeys: () => clientKeys,
+    adminKeys: () => adminKeys,
+    ready: () => (draining ? { ready: false, reason: "draining" } : notReadyReason ? { ready: false, reason: notReadyReason } : { ready: true }),
+    reload,
+  });
+
+  const httpServer = await new Promise<Server>((resolveServer, reject) => {
+    const created = serve({ fetch: app.fetch, hostname: host, port }, () => resolveServer(created as Server));
+    created.once("error", reject);
+  });
+  httpServer.keepAliveTimeout = 65_000;
+  httpServer.headersTimeout = 66_000;
+  // In-flight requests, so a drain can end as soon as the last one finishes.
+  let inFlight = 0;
+  let onDrained: (() => void) | undefined;
+  httpServer.on("request", (_request, response: ServerResponse) => {
+    inFlight++;
+    response.once("close", () => {
+      if (--inFlight === 0) onDrained?.();
+    });
+  });
+  const address = httpServer.address() as AddressInfo;
+  const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+  if (clientKeys.size === 0) {
+    logger.warn({ url }, "no client keys configured: the gateway is OPEN to anyone who can reach it");
+  }
+
+  let watcher: FSWatcher | undefined;
+  if (options.configPath) {
+    const file = resolve(options.configPath);
+    let debounce: NodeJS.Timeout | undefined;
+    // Watch the directory: editors and `mv` replace the file, which ends a watch on the file itself.
+    watcher = watch(dirname(file), (_event, name) => {
+      if (name !== null && name !== basename(file)) return;
+      clearTimeout(debounce);
+      debounce = setTimeout(() => void reload(), options.reloadDebounceMs ?? 200);
+    });
+    watcher.on("error", (error) => logger.error({ err: error }, "config watch failed; reload with SIGHUP or POST /admin/reload"));
+  }
+
+  const close = async (): Promise<void> => {
+    draining = true;
+    watcher?.close();
+    const drainMs = runtime.config.config.server.drainTimeoutMs;
+    const started = performance.now();
+    const closed = new Promise<void>((resolveClose) => httpServer.close(() => resolveClose()));
+    const drained = new Promise<boolean>((resolveDrain) => {
+      if (inFlight === 0) resolveDrain(true);
+      onDrained = () => resolveDrain(true);
+      setTimeout(() => resolveDrain(false), drainMs).unref();
+    });
+    if (!(await drained)) logger.warn({ drainMs, inFlight }, "drain timeout: closing connections with requests still in flight");
+    // Idle keep-alive connections (and unfinished ones after the timeout) are closed now.
+    httpServer.closeAllConnections();
+    await closed;
+    await closeUnused(runtime.upstreams, undefined);
+    logger.info({ drainedMs: Math.round(performance.now() - started) }, "stopped");
+  };
+
+  logger.info({ url, config: options.configPath, hash: runtime.config.hash, models: runtime.config.models.length, routes: [...runtime.config.routes.keys()] }, "listening");
+  return { url, port: address.port, server: httpServer, brain, metrics, reload, close };
+}

@@ -1,0 +1,279 @@
+// The HTTP surface (hono on @hono/node-server): OpenAI-compatible endpoints, probes, metrics and admin.
+import { createHash, randomUUID } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import type { IncomingMessage } from "node:http";
+import { Hono, type Context } from "hono";
+import type { HttpBindings } from "@hono/node-server";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
+import type { Logger } from "pino";
+import { GatewayError } from "./errors.js";
+import type { GatewayMetrics } from "../metrics/metrics.js";
+import { NO_MODEL } from "../metrics/metrics.js";
+import type { Brain } from "../router/brain.js";
+import type { Decision, RequestProfile } from "../router/types.js";
+import { executeChat, type Runtime, type RequestLog } from "../proxy/executor.js";
+import { parseChatRequest, profileRequest, type ChatRequest, type TokenEstimator } from "../proxy/chat-request.js";
+
+/** Outcome of a reload request, as `POST /admin/reload` reports it. */
+export interface ReloadResult {
+  readonly ok: boolean;
+  readonly hash: string;
+  readonly errors: readonly string[];
+}
+
+/** Everything the app needs, passed in so a test can build one app per test. */
+export interface AppDeps {
+  /** The current config and connections; read once per request, swapped whole on reload. */
+  readonly runtime: () => Runtime;
+  readonly brain: Brain;
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+  readonly estimateTokens: TokenEstimator;
+  /** sha256 hex digests of accepted client keys; empty = open gateway. */
+  readonly clientKeys: () => ReadonlySet<string>;
+  /** sha256 hex digests of admin keys; empty = admin only when the gateway is open. */
+  readonly adminKeys: () => ReadonlySet<string>;
+  /** False while draining or when the loaded config cannot serve. */
+  readonly ready: () => { ready: boolean; reason?: string };
+  readonly reload: () => Promise<ReloadResult>;
+}
+
+type Env = { Bindings: HttpBindings };
+
+/** Request ids we accept from clients: short and printable, so logs stay clean. */
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+/** Client headers propagated to providers (DESIGN.md "Headers"); everything else stays here. */
+const PROPAGATED = ["traceparent", "tracestate"] as const;
+
+export function hashKey(key: string): string {
+  return createHash("sha256").update(key).digest("hex");
+}
+
+function requestIdOf(incoming: IncomingMessage): string {
+  const given = incoming.headers["x-request-id"];
+  return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+function errorResponse(error: GatewayError, requestId: string): Response {
+  return new Response(JSON.stringify(error.body()), {
+    status: error.status,
+    headers: { "content-type": "application/json", "x-request-id": requestId, ...error.responseHeaders() },
+  });
+}
+
+function jsonResponse(body: unknown, requestId: string, status = 200): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", "x-request-id": requestId } });
+}
+
+function bearerToken(incoming: IncomingMessage): string | undefined {
+  const header = incoming.headers.authorization;
+  if (typeof header !== "string") return undefined;
+  const match = /^Bearer\s+(.+)$/i.exec(header);
+  return match?.[1]?.trim();
+}
+
+/** Reads the request body from the socket, enforcing the limit (413) without buffering past it. */
+function readRequestBody(incoming: IncomingMessage, limitBytes: number): Promise<Buffer> {
+  const declared = Number(incoming.headers["content-length"]);
+  if (declared > limitBytes) {
+    return Promise.reject(new GatewayError(413, `Request body of ${declared} bytes exceeds the limit of ${limitBytes} bytes.`, { code: "request_too_large" }));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limitBytes) {
+        cleanup();
+        incoming.resume();
+        reject(new GatewayError(413, `Request body exceeds the limit of ${limitBytes} bytes.`, { code: "request_too_large" }));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = () => {
+      incoming.off("data", onData);
+      incoming.off("end", onEnd);
+      incoming.off("error", onError);
+    };
+    incoming.on("data", onData);
+    incoming.on("end", onEnd);
+    incoming.on("error", onError);
+  });
+}
+
+/** Builds the Hono app from explicit dependencies. */
+export function createApp(deps: AppDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const { logger, metrics, brain } = deps;
+
+  const accessLog = (method: string, path: string, requestId: string, startedAt: number, status: number, extra?: RequestLog) => {
+    logger.info({ reqId: requestId, method, path, status, durationMs: Math.round((performance.now() - startedAt) * 100) / 100, ...extra }, "request");
+  };
+
+  /** Checks the client key; throws 401. */
+  const authenticate = (incoming: IncomingMessage) => {
+    const keys = deps.clientKeys();
+    if (keys.size === 0) return;
+    const token = bearerToken(incoming);
+    if (token === undefined) {
+      throw new GatewayError(401, "Missing API key: send `Authorization: Bearer <gateway key>`.", { code: "missing_api_key" });
+    }
+    if (!keys.has(hashKey(token))) throw new GatewayError(401, "Incorrect API key provided.", { code: "invalid_api_key" });
+  };
+
+  const authenticateAdmin = (incoming: IncomingMessage) => {
+    const keys = deps.adminKeys();
+    if (keys.size === 0) {
+      if (deps.clientKeys().size === 0) return;
+      throw new GatewayError(403, "Admin endpoints are disabled: no admin keys are configured (auth.adminKeysEnv).", { code: "admin_disabled" });
+    }
+    const token = bearerToken(incoming);
+    if (token === undefined || !keys.has(hashKey(token))) {
+      throw new GatewayError(401, "An admin key is required: send `Authorization: Bearer <admin key>`.", { code: "invalid_api_key" });
+    }
+  };
+
+  /** Turns any error into an OpenAI-shaped response; unknown errors are logged, never echoed. */
+  const toResponse = (error: unknown, requestId: string): Response => {
+    if (error instanceof GatewayError) return errorResponse(error, requestId);
+    logger.error({ reqId: requestId, err: error }, "unhandled error");
+    return errorResponse(new GatewayError(500, "Internal error in the gateway.", { type: "server_error", code: "internal_error" }), requestId);
+  };
+
+  const decide = (runtime: Runtime, request: ChatRequest, profile: RequestProfile): Decision => {
+    const { config } = runtime;
+    const name = request.model === "auto" ? config.defaultRoute : request.model;
+    const route = config.routes.get(name);
+    const lookup = (id: string, index: number) => {
+      const model = config.modelsById.get(id);
+      if (!model) throw new GatewayError(404, `The model \`${id}\` does not exist in this gateway's catalog.`, { code: "model_not_found", param: `models[${index}]` });
+      return model;
+    };
+    if (request.models) {
+      const listed = request.models.map(lookup);
+      if (route) {
+        const choice = brain.decide(route, profile);
+        const plan = [...choice.plan.slice(0, 1), ...listed.filter((model) => model.id !== choice.plan[0]?.id)];
+        return { ...brain.planList(route.name, plan, "request-list", profile), route: route.name };
+      }
+      if (request.models[0] !== request.model) {
+        throw new GatewayError(400, "`model` must be the first entry of `models`, or a route.", { code: "invalid_value", param: "model" });
+      }
+      return brain.planList("request", listed, "request-list", profile);
+    }
+    if (route) return brain.decide(route, profile);
+    const model = config.modelsById.get(request.model);
+    if (model) return brain.planList("pinned", [model], "pinned", profile);
+    throw new GatewayError(404, `The model \`${request.model}\` does not exist: use a route (${[...config.routes.keys()].join(", ")}, auto) or a catalog model id.`, {
+      code: "model_not_found",
+      param: "model",
+    });
+  };
+
+  app.post("/v1/chat/completions", async (c) => {
+    const startedAt = performance.now();
+    const { incoming, outgoing } = c.env;
+    const requestId = requestIdOf(incoming);
+    const runtime = deps.runtime();
+    const log: RequestLog = { route: "none", model: NO_MODEL, attempts: 0, reason: "", outcome: "client_error", status: 0, ttftMs: undefined };
+    let stream = false;
+    try {
+      authenticate(incoming);
+      const body = await readRequestBody(incoming, runtime.config.config.server.bodyLimitBytes);
+      const request = parseChatRequest(body);
+      stream = request.stream === true;
+      const profile = profileRequest(request, deps.estimateTokens);
+      const decision = decide(runtime, request, profile);
+      const passHeaders: Record<string, string> = { "content-type": "application/json", "x-request-id": requestId };
+      for (const name of PROPAGATED) {
+        const value = incoming.headers[name];
+        if (typeof value === "string") passHeaders[name] = value;
+      }
+      const error = await executeChat({ brain, metrics }, runtime, { incoming, outgoing, requestId, startedAt, passHeaders, request, profile, log }, decision);
+      accessLog("POST", "/v1/chat/completions", requestId, startedAt, log.status, log);
+      if (error === undefined) return RESPONSE_ALREADY_SENT;
+      return errorResponse(error, requestId);
+    } catch (error) {
+      const response = toResponse(error, requestId);
+      // Rejected before routing: counted without a route or model (labels never take request values).
+      metrics.request("none", NO_MODEL, response.status >= 500 ? "upstream_error" : "client_error", stream, (performance.now() - startedAt) / 1000);
+      accessLog("POST", "/v1/chat/completions", requestId, startedAt, response.status, { ...log, status: response.status });
+      return response;
+    }
+  });
+
+  app.get("/v1/models", (c) => {
+    const requestId = requestIdOf(c.env.incoming);
+    try {
+      authenticate(c.env.incoming);
+    } catch (error) {
+      return toResponse(error, requestId);
+    }
+    const { config } = deps.runtime();
+    const created = 0;
+    const data = [
+      ...[...config.routes.keys(), "auto"].map((id) => ({ id, object: "model", created, owned_by: "subsecond" })),
+      ...config.models.map((model) => ({ id: model.id, object: "model", created, owned_by: model.provider })),
+    ];
+    return jsonResponse({ object: "list", data }, requestId);
+  });
+
+  app.get("/healthz", (c) => jsonResponse({ status: "ok" }, requestIdOf(c.env.incoming)));
+
+  app.get("/readyz", (c) => {
+    const state = deps.ready();
+    return jsonResponse(state.ready ? { status: "ready" } : { status: "not ready", reason: state.reason }, requestIdOf(c.env.incoming), state.ready ? 200 : 503);
+  });
+
+  app.get("/metrics", async (c) => {
+    const text = await metrics.registry.metrics();
+    return new Response(text, { headers: { "content-type": metrics.registry.contentType, "x-request-id": requestIdOf(c.env.incoming) } });
+  });
+
+  app.get("/admin/routes", (c) => {
+    const requestId = requestIdOf(c.env.incoming);
+    try {
+      authenticateAdmin(c.env.incoming);
+    } catch (error) {
+      return toResponse(error, requestId);
+    }
+    const { config } = deps.runtime();
+    const routes = [...config.routes.values()].map((route) => ({
+      name: route.name,
+      strategy: route.strategy,
+      target: route.target,
+      candidates: brain.snapshot(route),
+    }));
+    return jsonResponse({ configHash: config.hash, defaultRoute: config.defaultRoute, routes }, requestId);
+  });
+
+  app.post("/admin/reload", async (c) => {
+    const requestId = requestIdOf(c.env.incoming);
+    try {
+      authenticateAdmin(c.env.incoming);
+    } catch (error) {
+      return toResponse(error, requestId);
+    }
+    const result = await deps.reload();
+    if (result.ok) return jsonResponse({ status: "reloaded", hash: result.hash }, requestId);
+    return errorResponse(new GatewayError(400, `Config rejected; the previous config keeps serving.\n${result.errors.join("\n")}`, { code: "config_invalid" }), requestId);
+  });
+
+  app.notFound((c) => {
+    const requestId = requestIdOf(c.env.incoming);
+    return errorResponse(new GatewayError(404, `Unknown path ${c.req.method} ${c.req.path}: this gateway serves POST /v1/chat/completions and GET /v1/models.`, { code: "unknown_url" }), requestId);
+  });
+
+  app.onError((error, c: Context<Env>) => toResponse(error, requestIdOf(c.env.incoming)));
+
+  return app;
+}

@@ -1,0 +1,175 @@
+#!/usr/bin/env node
+// The `subsecond` CLI: the only place that reads process.env and argv, loads config and handles signals.
+import { parseArgs } from "node:util";
+import { pino, type Logger } from "pino";
+import { ConfigError, loadConfigFile } from "./config/load.js";
+import { describeChanges, policyWarnings } from "./config/diff.js";
+import { decisionChanges, decisionTables, hypotheticalRequest, renderTable } from "./cli/explain.js";
+import { startGateway, StartupError } from "./gateway.js";
+import { createSystemClock } from "./router/clock.js";
+import { createSeededRng } from "./router/rng.js";
+
+const USAGE = `Usage: subsecond <command> [options]
+
+Commands:
+  serve [--config path]                    run the gateway (env SUBSECOND_CONFIG, PORT, HOST override)
+  check <config> [--against <old>]         validate a config (every error with its field path); with
+                                           --against, say what the change does and what each route would choose
+  explain [--config path] [--route name] [--prompt-tokens N] [--max-tokens N]
+                                           print the decision table of a hypothetical request (from the priors)
+
+Run 'subsecond <command> --help' for details.`;
+
+function createLogger(level: string): Logger {
+  // Asynchronous JSON lines on stdout: logging never blocks the request path.
+  return pino(
+    {
+      level,
+      base: { service: "subsecond" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: ["authorization", "*.authorization", "headers.authorization", "apiKey", "*.apiKey"], censor: "[redacted]" },
+    },
+    pino.destination({ dest: 1, sync: false }),
+  );
+}
+
+function fail(message: string): number {
+  process.stderr.write(`${message}\n`);
+  return 1;
+}
+
+async function serveCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } }, allowPositionals: false });
+  if (values.help) {
+    process.stdout.write("subsecond serve [--config path]\n  Env: SUBSECOND_CONFIG (config path), PORT, HOST; secrets from the env vars the config names.\n");
+    return 0;
+  }
+  const configPath = values.config ?? process.env.SUBSECOND_CONFIG ?? "config/gateway.yaml";
+  const config = await loadConfigFile(configPath);
+  const logger = createLogger(config.config.server.logLevel);
+  const port = process.env.PORT !== undefined && process.env.PORT !== "" ? Number(process.env.PORT) : undefined;
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) return fail(`PORT must be an integer from 0 to 65535, got "${process.env.PORT}"`);
+  const gateway = await startGateway({
+    config,
+    configPath,
+    env: process.env,
+    logger,
+    clock: createSystemClock(),
+    rng: createSeededRng(Date.now() >>> 0),
+    ...(process.env.HOST ? { host: process.env.HOST } : {}),
+    ...(port !== undefined ? { port } : {}),
+  });
+  process.on("SIGHUP", () => void gateway.reload());
+  return await new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, "draining");
+      gateway.close().then(
+        () => {
+          logger.flush();
+          resolveExit(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, "shutdown failed");
+          logger.flush();
+          resolveExit(1);
+        },
+      );
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+}
+
+/** Parses a non-negative integer flag. */
+function intFlag(name: string, value: string | undefined, fallback: number | undefined): number | undefined {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) throw new ConfigError(`--${name}`, [{ path: `--${name}`, message: `must be a non-negative integer, got "${value}"` }]);
+  return parsed;
+}
+
+async function checkCommand(args: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args,
+    options: { against: { type: "string" }, "prompt-tokens": { type: "string" }, "max-tokens": { type: "string" }, help: { type: "boolean", short: "h" } },
+    allowPositionals: true,
+  });
+  if (values.help || positionals.length !== 1) {
+    process.stdout.write(
+      "subsecond check <config> [--against <old config>] [--prompt-tokens N] [--max-tokens N]\n  Exits 0 when the file is valid; otherwise lists every error with its field path and exits 1.\n  --against: describe the change and each route's choice before/after (from the priors).\n",
+    );
+    return values.help ? 0 : 2;
+  }
+  const file = positionals[0] as string;
+  const config = await loadConfigFile(file);
+  process.stdout.write(`${file}: valid (${config.models.length} models, ${config.routes.size} routes, hash ${config.hash})\n`);
+  for (const warning of policyWarnings(config)) process.stdout.write(`warning: ${warning}\n`);
+  if (values.against !== undefined) {
+    const before = await loadConfigFile(values.against);
+    const request = hypotheticalRequest(intFlag("prompt-tokens", values["prompt-tokens"], 500) ?? 500, intFlag("max-tokens", values["max-tokens"], 256));
+    const changes = describeChanges(before, config);
+    process.stdout.write(`\nChanges against ${values.against}:\n`);
+    for (const line of changes.length > 0 ? changes : ["no change that affects routing"]) process.stdout.write(`  ${line}\n`);
+    process.stdout.write(`\nDecisions (${request.promptTokens} prompt tokens, ${request.maxOutputTokens ?? "default"} output tokens, prior statistics):\n`);
+    for (const line of decisionChanges(before, config, request)) process.stdout.write(`  ${line}\n`);
+  }
+  return 0;
+}
+
+async function explainCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: "string", short: "c" }, route: { type: "string" }, "prompt-tokens": { type: "string" }, "max-tokens": { type: "string" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    process.stdout.write("subsecond explain [--config path] [--route name] [--prompt-tokens N] [--max-tokens N]\n  The decision table from the priors; GET /admin/routes shows a running gateway's live one.\n");
+    return 0;
+  }
+  const config = await loadConfigFile(values.config ?? process.env.SUBSECOND_CONFIG ?? "config/gateway.yaml");
+  const routeName = values.route === "auto" ? config.defaultRoute : values.route;
+  if (routeName !== undefined && !config.routes.has(routeName)) return fail(`unknown route "${routeName}" (routes: ${[...config.routes.keys()].join(", ")})`);
+  const request = hypotheticalRequest(intFlag("prompt-tokens", values["prompt-tokens"], 500) ?? 500, intFlag("max-tokens", values["max-tokens"], undefined));
+  const tables = decisionTables(config, request, routeName);
+  const rendered = [...tables].map(([name, rows]) => renderTable(config.routes.get(name) as NonNullable<ReturnType<typeof config.routes.get>>, rows));
+  process.stdout.write(`${rendered.join("\n\n")}\n`);
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case "serve":
+      return serveCommand(args);
+    case "check":
+      return checkCommand(args);
+    case "explain":
+      return explainCommand(args);
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof ConfigError || error instanceof StartupError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    process.stderr.write(`subsecond: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

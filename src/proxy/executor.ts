@@ -1,0 +1,646 @@
+// Runs one chat completion: asks the brain for a plan, tries candidates within deadlines and one budget,
+// forwards the answer (JSON or SSE) and reports every attempt to the brain and the metrics.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
+import type { Dispatcher } from "undici";
+import { GatewayError, normalizeUpstreamError } from "../http/errors.js";
+import type { GatewayMetrics, FallbackReason, RequestOutcome } from "../metrics/metrics.js";
+import { NO_MODEL, PINNED_ROUTE, REQUEST_LIST_ROUTE } from "../metrics/metrics.js";
+import type { Brain } from "../router/brain.js";
+import type { AttemptOutcome, CatalogModel, Decision, RequestProfile } from "../router/types.js";
+import type { Target } from "../config/schema.js";
+import type { LoadedConfig } from "../config/load.js";
+import { SseScanner, type SseEvent, type Usage } from "./sse.js";
+import { upstreamBody, type ChatRequest } from "./chat-request.js";
+import {
+  AttemptCanceller,
+  ClientGoneError,
+  DeadlineError,
+  classifyTransportError,
+  sendUpstream,
+  type UpstreamProvider,
+  type Upstreams,
+} from "./upstream.js";
+
+/** The config and connections a request runs on; swapped atomically on reload. */
+export interface Runtime {
+  readonly config: LoadedConfig;
+  readonly upstreams: Upstreams;
+}
+
+export interface RequestLog {
+  route: string;
+  model: string;
+  attempts: number;
+  reason: string;
+  outcome: RequestOutcome;
+  status: number;
+  ttftMs: number | undefined;
+}
+
+export interface ExecutorDeps {
+  readonly brain: Brain;
+  readonly metrics: GatewayMetrics;
+}
+
+export interface ChatExchange {
+  readonly incoming: IncomingMessage;
+  readonly outgoing: ServerResponse;
+  readonly requestId: string;
+  /** performance.now() when the handler received the request. */
+  readonly startedAt: number;
+  /** Client headers passed to the provider (x-request-id, traceparent, ...). */
+  readonly passHeaders: Record<string, string>;
+  readonly request: ChatRequest;
+  readonly profile: RequestProfile;
+  /** Filled in for the access log. */
+  readonly log: RequestLog;
+}
+
+/** Largest upstream error body read, in bytes (provider error bodies are small). */
+const ERROR_BODY_LIMIT = 64 * 1024;
+/** Largest non-streaming upstream answer buffered, in bytes. */
+const JSON_BODY_LIMIT = 64 * 1024 * 1024;
+/** Largest amount of stream held back before the first content chunk, in bytes. */
+const HELD_LIMIT = 1024 * 1024;
+
+const DONE_EVENT = Buffer.from("data: [DONE]\n\n");
+
+const ignoreError = (): void => undefined;
+
+function errorEvent(message: string, code: string): Buffer {
+  return Buffer.from(`data: ${JSON.stringify({ error: { message, type: "server_error", param: null, code } })}\n\n`);
+}
+
+const CONTEXT_LENGTH = /context[ _-]?length|maximum context|context window|too many tokens|prompt is too long/i;
+
+/** Why one attempt did not produce the answer. */
+interface AttemptFailure {
+  readonly outcome: AttemptOutcome;
+  readonly fallback: FallbackReason | undefined;
+  readonly error: GatewayError;
+  readonly retryAfterMs: number | undefined;
+}
+
+type AttemptResult = { readonly kind: "served" } | { readonly kind: "failed"; readonly failure: AttemptFailure };
+
+const SERVED: AttemptResult = { kind: "served" };
+
+/** Retry-After as seconds or an HTTP-date (RFC 9110 §10.2.3), in ms. */
+export function parseRetryAfter(value: string | string[] | undefined, nowEpochMs: number): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || text.trim() === "") return undefined;
+  const seconds = Number(text);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - nowEpochMs);
+}
+
+function routeLabelOf(decision: Decision): string {
+  return decision.reason === "pinned" ? PINNED_ROUTE : decision.reason === "request-list" ? REQUEST_LIST_ROUTE : decision.route;
+}
+
+function costUsd(model: CatalogModel, usage: Usage): number {
+  return (usage.promptTokens * model.pricePerMTok.input + usage.completionTokens * model.pricePerMTok.output) / 1e6;
+}
+
+async function readBody(body: Dispatcher.ResponseData["body"], limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      body.destroy();
+      throw new GatewayError(502, `upstream answer larger than ${limit} bytes`, { code: "upstream_too_large" });
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+}
+
+/** Classifies an upstream non-2xx answer. */
+function failureFromStatus(status: number, text: string, headers: Dispatcher.ResponseData["headers"]): AttemptFailure {
+  const error = normalizeUpstreamError(status, text);
+  if (status === 429) {
+    const retryAfterMs = parseRetryAfter(headers["retry-after"], Date.now());
+    return { outcome: "rate_limited", fallback: "rate_limited", error, retryAfterMs };
+  }
+  if (status >= 500 || status === 408) {
+    return { outcome: "error", fallback: "error", error: new GatewayError(502, `upstream error ${status}: ${error.message}`, { code: "upstream_error" }), retryAfterMs: undefined };
+  }
+  if (status === 401 || status === 403) {
+    // The provider rejected the gateway's own key: not the client's fault, and another provider may work.
+    return {
+      outcome: "error",
+      fallback: "error",
+      error: new GatewayError(502, `the provider rejected the gateway's credentials (${status})`, { code: "upstream_auth" }),
+      retryAfterMs: undefined,
+    };
+  }
+  if (error.code === "context_length_exceeded" || (status === 400 && CONTEXT_LENGTH.test(error.message))) {
+    return { outcome: "client_error", fallback: "context_length", error, retryAfterMs: undefined };
+  }
+  return { outcome: "client_error", fallback: undefined, error, retryAfterMs: undefined };
+}
+
+function transportFailure(error: unknown): AttemptFailure {
+  const kind = classifyTransportError(error);
+  if (kind === "timeout") {
+    const message = error instanceof Error ? error.message : "upstream timed out";
+    return { outcome: "timeout", fallback: "timeout", error: new GatewayError(504, `upstream timed out: ${message}`, { code: "upstream_timeout" }), retryAfterMs: undefined };
+  }
+  const code = (error as { code?: unknown }).code;
+  return {
+    outcome: "error",
+    fallback: "error",
+    error: new GatewayError(502, `upstream connection failed${typeof code === "string" ? ` (${code})` : ""}`, { code: "upstream_unavailable" }),
+    retryAfterMs: undefined,
+  };
+}
+
+/** The final answer when every attempt failed (DESIGN.md "The final status"). */
+export function finalError(failures: readonly AttemptFailure[], budgetSpent: boolean): GatewayError {
+  if (failures.length === 0) {
+    return new GatewayError(503, "No candidate model is usable right now.", { code: "no_candidate", shouldRetry: false });
+  }
+  if (failures.every((f) => f.outcome === "rate_limited")) {
+    const waits = failures.map((f) => f.retryAfterMs).filter((ms): ms is number => ms !== undefined);
+    const seconds = waits.length > 0 ? Math.max(1, Math.ceil(Math.min(...waits) / 1000)) : 1;
+    return new GatewayError(429, "Every candidate model is rate limited; retry later.", {
+      code: "rate_limited",
+      headers: { "retry-after": String(seconds) },
+    });
+  }
+  if (failures.every((f) => f.outcome === "timeout") || (budgetSpent && failures.some((f) => f.outcome === "timeout"))) {
+    return new GatewayError(504, `Every attempt timed out (${failures.length} attempt${failures.length === 1 ? "" : "s"}).`, {
+      code: "upstream_timeout",
+      shouldRetry: false,
+    });
+  }
+  const last = failures[failures.length - 1] as AttemptFailure;
+  if (last.fallback === "context_length") return last.error;
+  return new GatewayError(502, `Every attempt failed; last: ${last.error.message}`, { code: "upstream_error", shouldRetry: false });
+}
+
+function routingHeaders(exchange: ChatExchange, route: string, model: string, attempts: number, reason: string): Record<string, string> {
+  return {
+    "x-request-id": exchange.requestId,
+    "x-subsecond-route": route,
+    "x-subsecond-model": model,
+    "x-subsecond-attempts": String(attempts),
+    "x-subsecond-reason": reason,
+  };
+}
+
+/**
+ * Serves one chat completion with the given decision. Returns a GatewayError to send when nothing was
+ * sent to the client; returns undefined once the response has been written (success or in-band error).
+ */
+export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange: ChatExchange, decision: Decision): Promise<GatewayError | undefined> {
+  const { brain, metrics } = deps;
+  const { outgoing, profile, request } = exchange;
+  const routeLabel = routeLabelOf(decision);
+  const policy = decision.reason === "pinned" || decision.reason === "request-list" ? undefined : runtime.config.routes.get(decision.route);
+  const defaults = runtime.config.config.defaults;
+  const deadlines = policy?.deadlines ?? defaults.deadlines;
+  const target: Target = policy?.target ?? defaults.target;
+  const maxAttempts = policy?.maxAttempts ?? Math.max(defaults.maxAttempts, decision.plan.length);
+  const budgetEnd = exchange.startedAt + deadlines.budgetMs;
+  const clientWantsUsage = request.stream_options?.include_usage === true;
+  const log = exchange.log;
+  log.route = routeLabel;
+
+  if (decision.plan[0]) metrics.decision(routeLabel, decision.plan[0].id, decision.reason);
+
+  let clientGone = false;
+  const cancellers = new Set<AttemptCanceller>();
+  const onClose = () => {
+    if (outgoing.writableFinished) return;
+    clientGone = true;
+    for (const canceller of cancellers) canceller.abort(new ClientGoneError());
+  };
+  outgoing.once("close", onClose);
+
+  const failures: AttemptFailure[] = [];
+  const tried = new Set<string>();
+  let contextLimit = 0;
+  let overheadMs = performance.now() - exchange.startedAt;
+  let attempts = 0;
+  let budgetSpent = false;
+
+  const finish = (model: string, outcome: RequestOutcome, status: number) => {
+    const durationSeconds = (performance.now() - exchange.startedAt) / 1000;
+    log.model = model;
+    log.outcome = outcome;
+    log.status = status;
+    log.attempts = attempts;
+    metrics.request(routeLabel, model, outcome, profile.stream, durationSeconds);
+    metrics.overhead(overheadMs / 1000);
+    if (outcome === "ok" && (target.metric === "total" || profile.stream)) {
+      const measuredMs = target.metric === "total" ? durationSeconds * 1000 : log.ttftMs;
+      if (measuredMs !== undefined) metrics.targetResult(routeLabel, measuredMs <= target.ms);
+    }
+  };
+
+  try {
+    for (let index = 0; index < decision.plan.length && attempts < maxAttempts && !clientGone; index++) {
+      const model = decision.plan[index] as CatalogModel;
+      if (tried.has(model.id)) continue;
+      if (contextLimit > 0 && model.contextTokens <= contextLimit) continue;
+      const provider = runtime.upstreams.get(model.provider);
+      if (!provider) continue;
+      if (index > 0) {
+        const state = brain.state(model.id);
+        if (state === "open" || state === "cooling") {
+          metrics.fallback(routeLabel, model.id, "circuit_open");
+          continue;
+        }
+      }
+      const remainingMs = budgetEnd - performance.now();
+      if (remainingMs <= 0) {
+        budgetSpent = true;
+        break;
+      }
+      tried.add(model.id);
+      attempts++;
+      const probe = index === 0 && decision.probe;
+      log.reason = attempts > 1 ? "fallback" : decision.reason;
+      const headers = routingHeaders(exchange, routeLabel, model.id, attempts, log.reason);
+      const canceller = new AttemptCanceller();
+      cancellers.add(canceller);
+      brain.attemptStarted(model.id, probe);
+      const result = profile.stream
+        ? await streamAttempt(model, provider, canceller, Math.min(deadlines.firstTokenMs, remainingMs), deadlines.idleMs, headers, probe)
+        : await jsonAttempt(model, provider, canceller, Math.min(deadlines.totalMs, remainingMs), headers, probe);
+      cancellers.delete(canceller);
+      if (result.kind === "served") return undefined;
+      const { failure } = result;
+      if (clientGone) break;
+      failures.push(failure);
+      if (failure.fallback === undefined) {
+        // A non-retryable 4xx goes straight back with the provider's status, message and code.
+        finish(model.id, "client_error", failure.error.status);
+        return failure.error;
+      }
+      if (failure.fallback === "context_length") contextLimit = Math.max(contextLimit, model.contextTokens);
+      metrics.fallback(routeLabel, model.id, failure.fallback);
+    }
+  } finally {
+    outgoing.off("close", onClose);
+  }
+
+  if (clientGone) {
+    finish(NO_MODEL, "cancelled", 499);
+    return undefined;
+  }
+  if (decision.plan.length === 0 && decision.retryAfterMs !== undefined) {
+    const error = new GatewayError(429, "Every candidate model is cooling down after rate limits; retry later.", {
+      code: "rate_limited",
+      headers: { "retry-after": String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))) },
+    });
+    finish(NO_MODEL, "unavailable", 429);
+    return error;
+  }
+  const error = finalError(failures, budgetSpent || budgetEnd - performance.now() <= 0);
+  const outcome: RequestOutcome =
+    failures.length === 0 ? "unavailable" : error.status === 504 ? "timeout" : error.status === 429 ? "unavailable" : error.status < 500 ? "client_error" : "upstream_error";
+  finish(NO_MODEL, outcome, error.status);
+  return error;
+
+  // ---- one non-streaming attempt -------------------------------------------------------------
+  async function jsonAttempt(
+    model: CatalogModel,
+    provider: UpstreamProvider,
+    canceller: AttemptCanceller,
+    deadlineMs: number,
+    headers: Record<string, string>,
+    probe: boolean,
+  ): Promise<AttemptResult> {
+    const attemptStart = performance.now();
+    const timer = setTimeout(() => canceller.abort(new DeadlineError("total", deadlineMs)), deadlineMs);
+    try {
+      const body = upstreamBody(request, model.upstreamModel);
+      overheadMs += performance.now() - attemptStart;
+      const response = await sendUpstream({ provider, body, headers: exchange.passHeaders, canceller });
+      if (response.statusCode < 200 || response.statusCode >= 300) {
+        const text = (await readBody(response.body, ERROR_BODY_LIMIT).catch(() => Buffer.alloc(0))).toString("utf8");
+        return fail(model, probe, failureFromStatus(response.statusCode, text, response.headers), attemptStart);
+      }
+      const bytes = await readBody(response.body, JSON_BODY_LIMIT);
+      clearTimeout(timer);
+      const processStart = performance.now();
+      const totalMs = processStart - attemptStart;
+      let usage: Usage | undefined;
+      try {
+        const parsed = JSON.parse(bytes.toString("utf8")) as { usage?: { prompt_tokens?: number; completion_tokens?: number }; error?: unknown };
+        if (parsed.error !== undefined && parsed.error !== null) {
+          return fail(model, probe, failureFromStatus(502, bytes.toString("utf8"), response.headers), attemptStart);
+        }
+        if (parsed.usage) usage = { promptTokens: parsed.usage.prompt_tokens ?? 0, completionTokens: parsed.usage.completion_tokens ?? 0 };
+      } catch {
+        return fail(model, probe, { outcome: "error", fallback: "error", error: new GatewayError(502, "upstream sent invalid JSON", { code: "upstream_invalid" }), retryAfterMs: undefined }, attemptStart);
+      }
+      brain.attemptFinished({
+        modelId: model.id,
+        route: decision.route,
+        outcome: "ok",
+        totalMs,
+        promptTokens: usage?.promptTokens ?? profile.promptTokens,
+        ...(usage ? { outputTokens: usage.completionTokens } : {}),
+        probe,
+      });
+      metrics.attempt(model.id, "ok");
+      if (usage) metrics.usage(routeLabel, model.id, usage.promptTokens, usage.completionTokens, costUsd(model, usage));
+      const contentType = response.headers["content-type"];
+      outgoing.writeHead(200, {
+        "content-type": typeof contentType === "string" ? contentType : "application/json",
+        "content-length": bytes.length,
+        ...headers,
+      });
+      outgoing.end(bytes);
+      overheadMs += performance.now() - processStart;
+      finish(model.id, "ok", 200);
+      return SERVED;
+    } catch (error) {
+      if (error instanceof GatewayError) return fail(model, probe, { outcome: "error", fallback: "error", error, retryAfterMs: undefined }, attemptStart);
+      const failure = transportFailure(canceller.reason ?? error);
+      return fail(model, probe, failure, attemptStart, canceller.reason instanceof DeadlineError ? deadlineMs : undefined);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // ---- one streaming attempt ------------------------------------------------------------------
+  async function streamAttempt(
+    model: CatalogModel,
+    provider: UpstreamProvider,
+    canceller: AttemptCanceller,
+    firstTokenMs: number,
+    idleMs: number,
+    headers: Record<string, string>,
+    probe: boolean,
+  ): Promise<AttemptResult> {
+    const attemptStart = performance.now();
+    let timer = setTimeout(() => canceller.abort(new DeadlineError("first-token", firstTokenMs)), firstTokenMs);
+    let response: Dispatcher.ResponseData;
+    try {
+      const body = upstreamBody(request, model.upstreamModel);
+      overheadMs += performance.now() - attemptStart;
+      response = await sendUpstream({ provider, body, headers: exchange.passHeaders, canceller });
+    } catch (error) {
+      clearTimeout(timer);
+      return fail(model, probe, transportFailure(canceller.reason ?? error), attemptStart, canceller.reason instanceof DeadlineError ? firstTokenMs : undefined);
+    }
+    if (response.statusCode < 200 || response.statusCode >= 300) {
+      try {
+        const text = (await readBody(response.body, ERROR_BODY_LIMIT)).toString("utf8");
+        return fail(model, probe, failureFromStatus(response.statusCode, text, response.headers), attemptStart);
+      } catch (error) {
+        return fail(model, probe, transportFailure(canceller.reason ?? error), attemptStart, canceller.reason instanceof DeadlineError ? firstTokenMs : undefined);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+
+    const upstream = response.body;
+    const scanner = new SseScanner();
+    const held: Buffer[] = [];
+    let heldBytes = 0;
+    let committed = false;
+    let sawFinish = false;
+    let sawDone = false;
+    let usage: Usage | undefined;
+    let ttftMs: number | undefined;
+    let endedInBand: string | undefined;
+    let failureBeforeContent: AttemptFailure | undefined;
+
+    return await new Promise<AttemptResult>((resolve) => {
+      let settled = false;
+      const settle = (result: AttemptResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        upstream.off("data", onData);
+        upstream.off("end", onEnd);
+        upstream.off("error", onError);
+        // undici reports a destroyed body as an AbortError; once settled there is nothing left to do with it.
+        upstream.on("error", ignoreError);
+        outgoing.off("drain", onDrain);
+        resolve(result);
+      };
+
+      const commit = () => {
+        committed = true;
+        ttftMs = performance.now() - attemptStart;
+        log.ttftMs = performance.now() - exchange.startedAt;
+        metrics.timeToFirstToken(routeLabel, model.id, log.ttftMs / 1000);
+        outgoing.writeHead(200, {
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-cache",
+          "x-accel-buffering": "no",
+          ...headers,
+        });
+        for (const chunk of held) outgoing.write(chunk);
+        held.length = 0;
+        clearTimeout(timer);
+        timer = setTimeout(onIdle, idleMs);
+      };
+
+      // Writes [start, end) of `buffer` to the client, or holds it until the first content chunk.
+      let pendingStart = -1;
+      let pendingEnd = -1;
+      let pendingBuffer: Buffer | undefined;
+      const flushRange = () => {
+        if (pendingBuffer === undefined) return;
+        const slice = pendingBuffer.subarray(pendingStart, pendingEnd);
+        if (committed) {
+          if (!outgoing.write(slice)) {
+            // Backpressure: a slow client slows the upstream read; its wait is not upstream idleness.
+            upstream.pause();
+            clearTimeout(timer);
+            outgoing.once("drain", onDrain);
+          }
+        } else {
+          held.push(slice);
+          heldBytes += slice.length;
+        }
+        pendingBuffer = undefined;
+      };
+      const forward = (buffer: Buffer, start: number, end: number) => {
+        if (pendingBuffer === buffer && pendingEnd === start) {
+          pendingEnd = end;
+          return;
+        }
+        flushRange();
+        pendingBuffer = buffer;
+        pendingStart = start;
+        pendingEnd = end;
+      };
+
+      const onEvent = (buffer: Buffer, start: number, end: number, event: SseEvent) => {
+        if (event.usage) usage = event.usage;
+        switch (event.kind) {
+          case "content":
+            if (!committed) {
+              flushRange();
+              commit();
+            }
+            forward(buffer, start, end);
+            break;
+          case "usage":
+            if (clientWantsUsage) forward(buffer, start, end);
+            break;
+          case "done":
+            sawDone = true;
+            forward(buffer, start, end);
+            break;
+          case "error":
+          case "malformed":
+            if (!committed) {
+              failureBeforeContent = {
+                outcome: "error",
+                fallback: "error",
+                error: new GatewayError(502, event.errorMessage ?? "upstream stream error", { code: "upstream_error" }),
+                retryAfterMs: undefined,
+              };
+            } else if (event.kind === "error") {
+              forward(buffer, start, end);
+              endedInBand = event.errorMessage ?? "upstream error";
+            } else {
+              endedInBand = event.errorMessage ?? "malformed chunk";
+            }
+            break;
+          default:
+            forward(buffer, start, end);
+        }
+        if (event.finished) sawFinish = true;
+      };
+
+      function onData(chunk: Buffer) {
+        const processStart = performance.now();
+        scanner.push(chunk, onEvent);
+        flushRange();
+        if (committed && !upstream.isPaused()) timer.refresh();
+        if (failureBeforeContent || endedInBand !== undefined || sawDone) {
+          upstream.destroy();
+          onEnd();
+        } else if (!committed && heldBytes + scanner.pendingBytes > HELD_LIMIT) {
+          failureBeforeContent = { outcome: "error", fallback: "error", error: new GatewayError(502, "upstream sent too much without content", { code: "upstream_error" }), retryAfterMs: undefined };
+          upstream.destroy();
+          onEnd();
+        }
+        overheadMs += performance.now() - processStart;
+      }
+
+      function onDrain() {
+        timer = setTimeout(onIdle, idleMs);
+        upstream.resume();
+      }
+
+      function onIdle() {
+        canceller.abort(new DeadlineError("idle", idleMs));
+      }
+
+      function onEnd() {
+        if (settled) return;
+        const totalMs = performance.now() - attemptStart;
+        if (!committed) {
+          if (failureBeforeContent) {
+            settle(fail(model, probe, failureBeforeContent, attemptStart));
+            return;
+          }
+          if (sawDone || sawFinish) {
+            // A complete answer without content (e.g. an empty completion): deliver it.
+            flushRange();
+            commit();
+          } else {
+            settle(fail(model, probe, { outcome: "error", fallback: "error", error: new GatewayError(502, "upstream stream ended before any content", { code: "upstream_error" }), retryAfterMs: undefined }, attemptStart));
+            return;
+          }
+        }
+        // Committed: the client has content. Finish cleanly, or end with an in-band error and no [DONE].
+        let outcome: RequestOutcome = "ok";
+        if (endedInBand !== undefined) {
+          if (!sawDone) outgoing.write(errorEvent(`The upstream stream failed: ${endedInBand}`, "upstream_error"));
+          outcome = "upstream_error";
+        } else if (!sawDone) {
+          if (sawFinish) outgoing.write(DONE_EVENT);
+          else {
+            outgoing.write(errorEvent("The upstream stream was cut before it finished.", "stream_cut"));
+            outcome = "upstream_error";
+          }
+        }
+        outgoing.end();
+        const attemptOutcome: AttemptOutcome = outcome === "ok" ? "ok" : "error";
+        brain.attemptFinished({
+          modelId: model.id,
+          route: decision.route,
+          outcome: attemptOutcome,
+          ...(ttftMs !== undefined ? { ttftMs } : {}),
+          ...(outcome === "ok" ? { totalMs } : {}),
+          promptTokens: usage?.promptTokens ?? profile.promptTokens,
+          ...(usage ? { outputTokens: usage.completionTokens } : {}),
+          probe,
+        });
+        metrics.attempt(model.id, attemptOutcome);
+        if (usage) metrics.usage(routeLabel, model.id, usage.promptTokens, usage.completionTokens, costUsd(model, usage));
+        finish(model.id, outcome, 200);
+        settle(SERVED);
+      }
+
+      function onError(error: Error) {
+        if (settled) return;
+        const reason = canceller.reason ?? error;
+        if (!committed) {
+          settle(fail(model, probe, transportFailure(reason), attemptStart, reason instanceof DeadlineError ? firstTokenMs : undefined));
+          return;
+        }
+        if (reason instanceof ClientGoneError) {
+          // The client left mid-stream: the model did its part; nothing more to send.
+          brain.attemptFinished({ modelId: model.id, route: decision.route, outcome: "client_error", probe });
+          finish(model.id, "cancelled", 499);
+          settle(SERVED);
+          return;
+        }
+        const stalled = reason instanceof DeadlineError;
+        outgoing.end(errorEvent(stalled ? `The upstream stream stalled for ${idleMs} ms.` : `The upstream stream failed: ${reason.message}`, stalled ? "stream_stalled" : "stream_cut"));
+        const outcome: AttemptOutcome = stalled ? "timeout" : "error";
+        brain.attemptFinished({
+          modelId: model.id,
+          route: decision.route,
+          outcome,
+          ...(ttftMs !== undefined ? { ttftMs } : {}),
+          ...(stalled ? { deadlineMs: idleMs, timeoutMetric: "total" as const } : {}),
+          probe,
+        });
+        metrics.attempt(model.id, outcome);
+        finish(model.id, stalled ? "timeout" : "upstream_error", 200);
+        settle(SERVED);
+      }
+
+      upstream.on("data", onData);
+      upstream.on("end", onEnd);
+      upstream.on("error", onError);
+      canceller.once("abort", () => upstream.destroy(canceller.reason));
+    });
+  }
+
+  /** Records a failed attempt (before anything reached the client) and returns it. */
+  function fail(model: CatalogModel, probe: boolean, failure: AttemptFailure, attemptStart: number, deadlineMs?: number): AttemptResult {
+    if (clientGone) {
+      brain.attemptFinished({ modelId: model.id, route: decision.route, outcome: "client_error", probe });
+      return { kind: "failed", failure };
+    }
+    const elapsed = performance.now() - attemptStart;
+    brain.attemptFinished({
+      modelId: model.id,
+      route: decision.route,
+      outcome: failure.outcome,
+      ...(failure.outcome === "timeout" ? { deadlineMs: deadlineMs ?? elapsed, timeoutMetric: profile.stream ? ("ttft" as const) : ("total" as const) } : {}),
+      ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
+      probe,
+    });
+    metrics.attempt(model.id, failure.outcome);
+    return { kind: "failed", failure };
+  }
+}

@@ -1,0 +1,97 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { startFakeUpstream, streamOf, type FakeUpstream } from "../helpers/fake-upstream.js";
+import { testConfig } from "../helpers/gateway.js";
+
+const MAIN = new URL("../../dist/main.js", import.meta.url).pathname;
+const GATEWAY_YAML = new URL("../../config/gateway.yaml", import.meta.url).pathname;
+
+let child: ChildProcess | undefined;
+let upstream: FakeUpstream | undefined;
+
+afterEach(async () => {
+  if (child && child.exitCode === null) child.kill("SIGKILL");
+  child = undefined;
+  await upstream?.close();
+  upstream = undefined;
+});
+
+function run(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8", env: { ...process.env, ...env } });
+}
+
+/** Starts `subsecond serve` and resolves with its URL from the "listening" log line. */
+function serve(configPath: string, env: Record<string, string> = {}): Promise<{ url: string; logs: string[] }> {
+  const logs: string[] = [];
+  child = spawn(process.execPath, [MAIN, "serve", "--config", configPath], { env: { ...process.env, PORT: "0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  return new Promise((resolve, reject) => {
+    let buffered = "";
+    child?.stdout?.on("data", (data: Buffer) => {
+      buffered += data.toString();
+      let newline;
+      while ((newline = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        logs.push(line);
+        const entry = JSON.parse(line) as { msg?: string; url?: string };
+        if (entry.msg === "listening" && entry.url) resolve({ url: entry.url, logs });
+      }
+    });
+    child?.stderr?.on("data", (data: Buffer) => logs.push(data.toString()));
+    child?.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${logs.join("\n")}`)));
+  });
+}
+
+describe("subsecond check", () => {
+  it("accepts the shipped config", () => {
+    const result = run(["check", GATEWAY_YAML]);
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/valid \(15 models/);
+  });
+
+  it("rejects a broken copy, naming every field path", () => {
+    const dir = mkdtempSync(join(tmpdir(), "subsecond-check-"));
+    const broken = readFileSync(GATEWAY_YAML, "utf8")
+      .replace("input: 0.14, output: 0.28", "input: -0.14, output: 0.28")
+      .replace("rank: 7,", 'rank: "seven",')
+      .replace("minScore: 100", "minScore: 100, candidatez: 1");
+    const file = join(dir, "broken.yaml");
+    writeFileSync(file, broken);
+    const result = run(["check", file]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain("models[1] (xiaomi/mimo-v2.5).pricePerMTok.input");
+    expect(result.stderr).toContain("models[6] (qwen/qwen3.5-9b).rank");
+    expect(result.stderr).toContain('routes.realtime-chat: Unrecognized key: "candidatez"');
+  });
+});
+
+describe("subsecond serve", () => {
+  it("refuses to start when a provider key is missing, naming the variable", () => {
+    const result = spawnSync(process.execPath, [MAIN, "serve", "--config", GATEWAY_YAML], { encoding: "utf8", env: { PATH: process.env.PATH ?? "", PORT: "0" } });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain("OPENROUTER_API_KEY");
+  });
+
+  it("drains in-flight streams on SIGTERM and exits 0", async () => {
+    upstream = await startFakeUpstream((request) => ({ kind: "sse", steps: streamOf(request.model, ["a ", "b ", "c ", "d ", "e"], 150) }));
+    const dir = mkdtempSync(join(tmpdir(), "subsecond-serve-"));
+    const file = join(dir, "gateway.yaml");
+    writeFileSync(file, stringify(testConfig(upstream.url, [{ id: "acme/one" }], { server: { host: "127.0.0.1", port: 0, logLevel: "info" } })));
+    const { url, logs } = await serve(file, { FAKE_PROVIDER_KEY: "k" });
+    const response = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] }) });
+    const exited = new Promise<number | null>((resolve) => child?.once("exit", (code) => resolve(code)));
+    child?.kill("SIGTERM");
+    const body = await response.text();
+    expect(body).toContain('"content":"e"');
+    expect(body.trimEnd().endsWith("data: [DONE]")).toBe(true);
+    expect(await exited).toBe(0);
+    const requestLog = logs.map((line) => JSON.parse(line) as Record<string, unknown>).find((entry) => entry.msg === "request");
+    expect(requestLog).toMatchObject({ method: "POST", path: "/v1/chat/completions", status: 200, model: "acme/one", route: "chat" });
+    expect(logs.join("\n")).not.toContain('"k"');
+  });
+});

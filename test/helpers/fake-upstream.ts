@@ -1,0 +1,167 @@
+// A scripted OpenAI-compatible upstream: a real node:http server on 127.0.0.1:0 that records what it got.
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+
+export interface ReceivedRequest {
+  readonly model: string;
+  readonly body: Record<string, unknown>;
+  readonly headers: IncomingHttpHeaders;
+  /** Set when the gateway closed the connection before the answer was complete. */
+  closedEarly: boolean;
+  /** Resolves when the request's connection closed (answered or abandoned). */
+  readonly closed: Promise<void>;
+}
+
+/** One SSE step: a chunk payload (object → `data: JSON`), a raw string, or a pause. */
+export type SseStep = Record<string, unknown> | { raw: string } | { pauseMs: number };
+
+export type Behavior =
+  | { kind: "json"; body?: Record<string, unknown>; status?: number; delayMs?: number; headers?: Record<string, string> }
+  | { kind: "error"; status: number; body?: unknown; headers?: Record<string, string>; delayMs?: number }
+  | { kind: "sse"; steps: SseStep[]; end?: "done" | "close" | "cut" | "hang"; headers?: Record<string, string>; headerDelayMs?: number }
+  | { kind: "hang" }
+  | { kind: "reset" };
+
+export type Script = (request: ReceivedRequest, index: number) => Behavior;
+
+export interface FakeUpstream {
+  readonly url: string;
+  readonly requests: ReceivedRequest[];
+  /** Requests seen for one model name. */
+  forModel(model: string): ReceivedRequest[];
+  close(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A chat.completion body as OpenAI sends it. */
+export function completion(model: string, content: string, usage = { prompt_tokens: 10, completion_tokens: 5 }): Record<string, unknown> {
+  return {
+    id: "chatcmpl-test",
+    object: "chat.completion",
+    created: 1,
+    model,
+    choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+    usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+  };
+}
+
+/** A chat.completion.chunk with a delta. */
+export function chunk(model: string, delta: Record<string, unknown>, finishReason: string | null = null): Record<string, unknown> {
+  return { id: "chatcmpl-test", object: "chat.completion.chunk", created: 1, model, choices: [{ index: 0, delta, finish_reason: finishReason }] };
+}
+
+export function usageChunk(model: string, prompt = 10, completionTokens = 5): Record<string, unknown> {
+  return { id: "chatcmpl-test", object: "chat.completion.chunk", created: 1, model, choices: [], usage: { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens } };
+}
+
+/** A well-behaved stream: role, the words as content chunks paced `gapMs`, finish, usage when asked. */
+export function streamOf(model: string, words: string[], gapMs = 0, withUsage = true): SseStep[] {
+  const steps: SseStep[] = [chunk(model, { role: "assistant", content: "" })];
+  for (const word of words) {
+    if (gapMs > 0) steps.push({ pauseMs: gapMs });
+    steps.push(chunk(model, { content: word }));
+  }
+  steps.push(chunk(model, {}, "stop"));
+  if (withUsage) steps.push(usageChunk(model, 10, words.length));
+  return steps;
+}
+
+async function playSse(res: ServerResponse, socket: Socket, behavior: Extract<Behavior, { kind: "sse" }>, received: ReceivedRequest): Promise<void> {
+  if (behavior.headerDelayMs) await sleep(behavior.headerDelayMs);
+  res.writeHead(200, { "content-type": "text/event-stream", ...behavior.headers });
+  res.flushHeaders();
+  const wantsUsage = (received.body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+  for (const step of behavior.steps) {
+    if (received.closedEarly) return;
+    if ("pauseMs" in step && typeof step.pauseMs === "number") {
+      await sleep(step.pauseMs);
+    } else if ("raw" in step && typeof step.raw === "string") {
+      res.write(step.raw);
+    } else {
+      const payload = step as Record<string, unknown>;
+      if (Array.isArray(payload.choices) && payload.choices.length === 0 && payload.usage && !wantsUsage) continue;
+      res.write(`data: ${JSON.stringify(payload)}\n\n`);
+    }
+  }
+  switch (behavior.end ?? "done") {
+    case "done":
+      res.end("data: [DONE]\n\n");
+      break;
+    case "close":
+      res.end();
+      break;
+    case "cut":
+      // Let the written chunks leave first, then drop the connection mid-stream.
+      await sleep(30);
+      socket.destroy();
+      break;
+    case "hang":
+      break;
+  }
+}
+
+export async function startFakeUpstream(script: Script): Promise<FakeUpstream> {
+  const requests: ReceivedRequest[] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (data: Buffer) => chunks.push(data));
+    req.on("end", () => {
+      let body: Record<string, unknown> = {};
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
+      } catch {
+        body = {};
+      }
+      let markClosed: () => void = () => undefined;
+      const closed = new Promise<void>((resolve) => (markClosed = resolve));
+      const received: ReceivedRequest = { model: String(body.model ?? ""), body, headers: req.headers, closedEarly: false, closed };
+      res.on("close", () => {
+        if (!res.writableFinished) received.closedEarly = true;
+        markClosed();
+      });
+      requests.push(received);
+      const behavior = script(received, requests.length - 1);
+      const respond = async () => {
+        switch (behavior.kind) {
+          case "json":
+            if (behavior.delayMs) await sleep(behavior.delayMs);
+            if (received.closedEarly) return;
+            res.writeHead(behavior.status ?? 200, { "content-type": "application/json", ...behavior.headers });
+            res.end(JSON.stringify(behavior.body ?? completion(received.model, `hello from ${received.model}`)));
+            return;
+          case "error":
+            if (behavior.delayMs) await sleep(behavior.delayMs);
+            res.writeHead(behavior.status, { "content-type": typeof behavior.body === "string" ? "text/plain" : "application/json", ...behavior.headers });
+            res.end(typeof behavior.body === "string" ? behavior.body : JSON.stringify(behavior.body ?? { error: { message: `status ${behavior.status}`, type: "server_error", code: null } }));
+            return;
+          case "sse":
+            await playSse(res, req.socket, behavior, received);
+            return;
+          case "hang":
+            return;
+          case "reset":
+            req.socket.destroy();
+            return;
+        }
+      };
+      void respond();
+    });
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    requests,
+    forModel: (model) => requests.filter((request) => request.model === model),
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,304 @@
+import { afterEach, describe, expect, it } from "vitest";
+import OpenAI from "openai";
+import { chunk, completion, startFakeUpstream, streamOf, usageChunk, type FakeUpstream, type Script } from "../helpers/fake-upstream.js";
+import { PROVIDER_KEY, startTestGateway, testConfig, type TestGateway } from "../helpers/gateway.js";
+
+const MODELS = [{ id: "acme/first", upstreamModel: "first-upstream" }, { id: "acme/second" }, { id: "acme/third" }];
+
+let upstream: FakeUpstream | undefined;
+let gateway: TestGateway | undefined;
+
+afterEach(async () => {
+  await gateway?.close();
+  await upstream?.close();
+  gateway = undefined;
+  upstream = undefined;
+});
+
+async function setup(script: Script, extra: Record<string, unknown> = {}, env: Record<string, string> = {}) {
+  upstream = await startFakeUpstream(script);
+  gateway = await startTestGateway(testConfig(upstream.url, MODELS, extra), { env });
+  return { upstream, gateway, client: gateway.client };
+}
+
+const ask = { messages: [{ role: "user" as const, content: "Say hello" }] };
+
+describe("non-streaming", () => {
+  it("answers through the route, rewriting only the model and adding the provider key", async () => {
+    const { client, upstream } = await setup(() => ({ kind: "json" }));
+    const { data, response } = await client.chat.completions
+      .create({ model: "chat", ...ask, temperature: 0.3, logprobs: true, user: "u1" }, { headers: { "x-request-id": "req-123", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" } })
+      .withResponse();
+    expect(data.choices[0]?.message.content).toBe("hello from first-upstream");
+    expect(response.headers.get("x-subsecond-model")).toBe("acme/first");
+    expect(response.headers.get("x-subsecond-route")).toBe("chat");
+    expect(response.headers.get("x-subsecond-attempts")).toBe("1");
+    expect(response.headers.get("x-subsecond-reason")).toBe("within-target");
+    expect(response.headers.get("x-request-id")).toBe("req-123");
+    const [received] = upstream.requests;
+    expect(received?.body).toEqual({ model: "first-upstream", ...ask, temperature: 0.3, logprobs: true, user: "u1" });
+    expect(received?.headers.authorization).toBe(`Bearer ${PROVIDER_KEY}`);
+    expect(received?.headers["x-provider-extra"]).toBe("yes");
+    expect(received?.headers["x-request-id"]).toBe("req-123");
+    expect(received?.headers.traceparent).toBe("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  });
+
+  it("serves a concrete catalog id alone, with reason pinned", async () => {
+    const { client, upstream } = await setup(() => ({ kind: "json" }));
+    const { response } = await client.chat.completions.create({ model: "acme/third", ...ask }).withResponse();
+    expect(response.headers.get("x-subsecond-reason")).toBe("pinned");
+    expect(response.headers.get("x-subsecond-route")).toBe("pinned");
+    expect(upstream.requests.map((r) => r.model)).toEqual(["acme/third"]);
+  });
+
+  it("passes tools through and returns tool calls", async () => {
+    const toolAnswer = {
+      ...completion("first-upstream", ""),
+      choices: [{ index: 0, message: { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] }, finish_reason: "tool_calls" }],
+    };
+    const { client, upstream } = await setup(() => ({ kind: "json", body: toolAnswer }));
+    const tools = [{ type: "function" as const, function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }];
+    const result = await client.chat.completions.create({ model: "chat", ...ask, tools, tool_choice: "auto" });
+    expect(result.choices[0]?.message.tool_calls?.[0]).toMatchObject({ function: { name: "get_weather", arguments: '{"city":"Paris"}' } });
+    expect(upstream.requests[0]?.body.tools).toEqual(tools);
+    expect(upstream.requests[0]?.body.tool_choice).toBe("auto");
+  });
+
+  it("falls back to the second candidate when the first answers 500", async () => {
+    const { client, upstream } = await setup((request) => (request.model === "first-upstream" ? { kind: "error", status: 500 } : { kind: "json" }));
+    const { data, response } = await client.chat.completions.create({ model: "chat", ...ask }).withResponse();
+    expect(data.choices[0]?.message.content).toBe("hello from acme/second");
+    expect(response.headers.get("x-subsecond-attempts")).toBe("2");
+    expect(response.headers.get("x-subsecond-reason")).toBe("fallback");
+    expect(upstream.requests.map((r) => r.model)).toEqual(["first-upstream", "acme/second"]);
+  });
+
+  it("falls back on connection resets and 429s", async () => {
+    const { client, upstream } = await setup((request) =>
+      request.model === "first-upstream" ? { kind: "reset" } : request.model === "acme/second" ? { kind: "error", status: 429, headers: { "retry-after": "5" } } : { kind: "json" },
+    );
+    const result = await client.chat.completions.create({ model: "chat", ...ask });
+    expect(result.choices[0]?.message.content).toBe("hello from acme/third");
+    expect(upstream.requests.map((r) => r.model)).toEqual(["first-upstream", "acme/second", "acme/third"]);
+  });
+
+  it("returns a provider 4xx to the client after one attempt, with its status, message and code", async () => {
+    const { client, upstream } = await setup(() => ({
+      kind: "error",
+      status: 400,
+      body: { error: { message: "Your request was flagged by our content policy.", type: "invalid_request_error", code: "content_policy_violation", param: null } },
+    }));
+    const error = await client.chat.completions.create({ model: "chat", ...ask }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).code).toBe("content_policy_violation");
+    expect((error as Error).message).toContain("flagged by our content policy");
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it("puts a non-OpenAI provider error body into OpenAI's shape", async () => {
+    const { upstream } = await setup(() => ({ kind: "error", status: 422, body: "unprocessable: bad temperature" }));
+    const response = await fetch(`${gateway?.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "chat", ...ask }) });
+    expect(response.status).toBe(422);
+    expect(await response.json()).toEqual({ error: { message: "unprocessable: bad temperature", type: "invalid_request_error", param: null, code: null } });
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it("answers 502 with x-should-retry false when every candidate fails", async () => {
+    const { client } = await setup(() => ({ kind: "error", status: 503 }));
+    const error = await client.chat.completions.create({ model: "chat", ...ask }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.InternalServerError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+    expect((error as InstanceType<typeof OpenAI.APIError>).headers?.get("x-should-retry")).toBe("false");
+  });
+
+  it("answers 429 with the shortest Retry-After when every candidate is rate limited", async () => {
+    const { client } = await setup((request) => ({ kind: "error", status: 429, headers: { "retry-after": request.model === "acme/second" ? "3" : "7" } }));
+    const error = await client.chat.completions.create({ model: "chat", ...ask }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).headers?.get("retry-after")).toBe("3");
+  });
+});
+
+describe("streaming", () => {
+  it("forwards chunks incrementally, as the upstream sent them", async () => {
+    const { client, upstream } = await setup((request) => ({ kind: "sse", steps: streamOf(request.model, ["one ", "two ", "three ", "four"], 150) }));
+    const stream = await client.chat.completions.create({ model: "chat", ...ask, stream: true });
+    const arrivals: number[] = [];
+    let text = "";
+    for await (const part of stream) {
+      const content = part.choices[0]?.delta.content;
+      if (content) {
+        arrivals.push(performance.now());
+        text += content;
+      }
+    }
+    expect(text).toBe("one two three four");
+    expect(arrivals).toHaveLength(4);
+    // Paced 150 ms apart upstream: the first chunk reached us long before the last one was sent.
+    expect((arrivals[3] as number) - (arrivals[0] as number)).toBeGreaterThan(300);
+    expect((upstream.requests[0]?.body.stream_options as { include_usage?: boolean }).include_usage).toBe(true);
+  });
+
+  it("meters usage but shows the usage chunk only when the client asked", async () => {
+    const { client } = await setup((request) => ({ kind: "sse", steps: streamOf(request.model, ["a", "b"]) }));
+    const without = [];
+    for await (const part of await client.chat.completions.create({ model: "chat", ...ask, stream: true })) without.push(part);
+    expect(without.some((part) => part.usage)).toBe(false);
+    const withUsage = [];
+    for await (const part of await client.chat.completions.create({ model: "chat", ...ask, stream: true, stream_options: { include_usage: true } })) withUsage.push(part);
+    expect(withUsage.at(-1)?.usage).toMatchObject({ prompt_tokens: 10, completion_tokens: 2 });
+    const metrics = await (await fetch(`${gateway?.url}/metrics`)).text();
+    expect(metrics).toMatch(/subsecond_tokens_total\{model="acme\/first",kind="completion"\} 4/);
+  });
+
+  it("passes streamed tool calls through", async () => {
+    const steps = [
+      chunk("m", { role: "assistant", content: null, tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "lookup", arguments: "" } }] }),
+      chunk("m", { tool_calls: [{ index: 0, function: { arguments: '{"q":1}' } }] }),
+      chunk("m", {}, "tool_calls"),
+      usageChunk("m"),
+    ];
+    const { client } = await setup(() => ({ kind: "sse", steps }));
+    const stream = await client.chat.completions.create({ model: "chat", ...ask, stream: true, tools: [{ type: "function", function: { name: "lookup" } }] });
+    let args = "";
+    let finish: string | null | undefined;
+    for await (const part of stream) {
+      args += part.choices[0]?.delta.tool_calls?.[0]?.function?.arguments ?? "";
+      finish = part.choices[0]?.finish_reason ?? finish;
+    }
+    expect(args).toBe('{"q":1}');
+    expect(finish).toBe("tool_calls");
+  });
+
+  it("falls back invisibly when a stream fails before its first content", async () => {
+    const { client, upstream } = await setup((request) =>
+      request.model === "first-upstream"
+        ? { kind: "sse", steps: [chunk("x", { role: "assistant", content: "" }), { error: { message: "overloaded", code: 502 } }], end: "close" }
+        : { kind: "sse", steps: streamOf(request.model, ["fine"]) },
+    );
+    const { data: stream, response } = await client.chat.completions.create({ model: "chat", ...ask, stream: true }).withResponse();
+    let text = "";
+    for await (const part of stream) text += part.choices[0]?.delta.content ?? "";
+    expect(text).toBe("fine");
+    expect(response.headers.get("x-subsecond-model")).toBe("acme/second");
+    expect(upstream.requests).toHaveLength(2);
+  });
+
+  it("ends a stream cut after content with an error event and no [DONE]", async () => {
+    const { upstream } = await setup((request) => ({ kind: "sse", steps: [chunk(request.model, { role: "assistant", content: "" }), chunk(request.model, { content: "partial" })], end: "cut" }));
+    const response = await fetch(`${gateway?.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "chat", ...ask, stream: true }) });
+    const body = await response.text();
+    expect(response.status).toBe(200);
+    expect(body).toContain('"content":"partial"');
+    expect(body).toMatch(/data: \{"error":\{"message":"The upstream stream (was cut|failed)/);
+    expect(body).not.toContain("[DONE]");
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it("makes the openai SDK raise on a stream that was cut", async () => {
+    const { client } = await setup((request) => ({ kind: "sse", steps: [chunk(request.model, { content: "partial" })], end: "close" }));
+    const stream = await client.chat.completions.create({ model: "chat", ...ask, stream: true });
+    const consume = async () => {
+      for await (const _part of stream) void _part;
+    };
+    await expect(consume()).rejects.toBeInstanceOf(OpenAI.APIError);
+  });
+
+  it("completes a stream that ends after a finish_reason without [DONE]", async () => {
+    await setup((request) => ({ kind: "sse", steps: streamOf(request.model, ["done"], 0, false), end: "close" }));
+    const response = await fetch(`${gateway?.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "chat", ...ask, stream: true }) });
+    const body = await response.text();
+    expect(body.trimEnd().endsWith("data: [DONE]")).toBe(true);
+    expect(body).not.toContain('"error"');
+  });
+
+  it("cancels the upstream request when the client aborts mid-stream", async () => {
+    const { client, upstream } = await setup((request) => ({ kind: "sse", steps: streamOf(request.model, Array.from({ length: 50 }, (_, i) => `w${i} `), 100) }));
+    const controller = new AbortController();
+    const stream = await client.chat.completions.create({ model: "chat", ...ask, stream: true }, { signal: controller.signal });
+    let received = 0;
+    for await (const part of stream) {
+      if (part.choices[0]?.delta.content) received++;
+      if (received === 2) controller.abort();
+    }
+    expect(received).toBe(2);
+    await upstream.requests[0]?.closed;
+    expect(upstream.requests[0]?.closedEarly).toBe(true);
+  });
+
+  it("cancels the upstream request when the client leaves before the first token", async () => {
+    const { upstream } = await setup(() => ({ kind: "hang" }));
+    const controller = new AbortController();
+    const pending = fetch(`${gateway?.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "acme/first", ...ask, stream: true }), signal: controller.signal }).catch((e: unknown) => e);
+    while (upstream.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    controller.abort();
+    await pending;
+    await upstream.requests[0]?.closed;
+    expect(upstream.requests[0]?.closedEarly).toBe(true);
+  });
+});
+
+describe("bad input", () => {
+  it("rejects invalid JSON with 400 in OpenAI's shape", async () => {
+    await setup(() => ({ kind: "json" }));
+    const response = await fetch(`${gateway?.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{not json" });
+    expect(response.status).toBe(400);
+    expect(response.headers.get("x-request-id")).toBeTruthy();
+    expect(await response.json()).toMatchObject({ error: { type: "invalid_request_error", code: "invalid_json" } });
+  });
+
+  it("names the invalid field", async () => {
+    const { client } = await setup(() => ({ kind: "json" }));
+    const error = await client.chat.completions.create({ model: "chat", messages: [] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe("messages");
+    const typed = await client.chat.completions.create({ model: "chat", ...ask, max_tokens: -3 }).catch((e: unknown) => e);
+    expect((typed as InstanceType<typeof OpenAI.BadRequestError>).param).toBe("max_tokens");
+  });
+
+  it("answers 404 for unknown models and paths", async () => {
+    const { client } = await setup(() => ({ kind: "json" }));
+    const error = await client.chat.completions.create({ model: "no/such-model", ...ask }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.NotFoundError);
+    expect((error as InstanceType<typeof OpenAI.NotFoundError>).code).toBe("model_not_found");
+    const embeddings = await client.embeddings.create({ model: "x", input: "hi" }).catch((e: unknown) => e);
+    expect(embeddings).toBeInstanceOf(OpenAI.NotFoundError);
+    const metrics = await (await fetch(`${gateway?.url}/metrics`)).text();
+    expect(metrics).not.toContain("no/such-model");
+  });
+
+  it("answers 413 over the body limit", async () => {
+    await setup(() => ({ kind: "json" }), { server: { host: "127.0.0.1", port: 0, logLevel: "silent", bodyLimitBytes: 1024 } });
+    const response = await fetch(`${gateway?.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "chat", messages: [{ role: "user", content: "x".repeat(5000) }] }) });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ error: { code: "request_too_large" } });
+  });
+
+  it("requires a gateway key when keys are configured, and never forwards it", async () => {
+    const { upstream } = await setup(() => ({ kind: "json" }), { auth: { apiKeysEnv: "TEST_GATEWAY_KEYS" } }, { TEST_GATEWAY_KEYS: "good-key,other-key" });
+    const wrong = new OpenAI({ baseURL: `${gateway?.url}/v1`, apiKey: "wrong-key", maxRetries: 0 });
+    await expect(wrong.chat.completions.create({ model: "chat", ...ask })).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+    const right = new OpenAI({ baseURL: `${gateway?.url}/v1`, apiKey: "other-key", maxRetries: 0 });
+    await right.chat.completions.create({ model: "chat", ...ask });
+    expect(upstream.requests).toHaveLength(1);
+    expect(upstream.requests[0]?.headers.authorization).toBe(`Bearer ${PROVIDER_KEY}`);
+  });
+});
+
+describe("other endpoints", () => {
+  it("lists routes then catalog models", async () => {
+    const { client } = await setup(() => ({ kind: "json" }));
+    const ids = [];
+    for await (const model of client.models.list()) ids.push(model.id);
+    expect(ids).toEqual(["chat", "auto", "acme/first", "acme/second", "acme/third"]);
+  });
+
+  it("serves probes and metrics", async () => {
+    await setup(() => ({ kind: "json" }));
+    expect((await fetch(`${gateway?.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${gateway?.url}/readyz`)).status).toBe(200);
+    const metrics = await fetch(`${gateway?.url}/metrics`);
+    expect(metrics.headers.get("content-type")).toContain("text/plain");
+    expect(await metrics.text()).toContain("subsecond_model_state");
+  });
+});
