@@ -335,9 +335,11 @@ class BrainImpl implements Brain {
     const { stats, health } = entry;
     if (stats.inFlight > 0) stats.inFlight--;
     if (probe) health.probeFinished();
+    let recordedTtftMs = Number.NaN;
     switch (report.outcome) {
       case "ok": {
-        stats.recordSuccess(nowMs, report.ttftMs, report.totalMs, report.promptTokens, report.outputTokens);
+        const prior = entry.model?.prior ?? this.statsConfig.defaultPrior;
+        recordedTtftMs = stats.recordSuccess(nowMs, report.ttftMs, report.totalMs, report.promptTokens, report.outputTokens, 1000 / prior.tokensPerSecond);
         health.recordSuccess(nowMs, probe);
         const output = report.outputTokens;
         const route = this.routes.get(report.route);
@@ -362,7 +364,7 @@ class BrainImpl implements Brain {
         // The request's fault, not the model's: nothing is learnt about its health or latency.
         break;
     }
-    if (probe) this.applyRecoveryRule(entry, report, nowMs);
+    if (probe) this.applyRecoveryRule(entry, report, recordedTtftMs, nowMs);
   }
 
   state(modelId: string): ModelState {
@@ -676,12 +678,12 @@ class BrainImpl implements Brain {
    * extends the streak; `recoverySamples` in a row forget the history before the first of them. Any
    * other probe result that says something about latency ends the streak.
    */
-  private applyRecoveryRule(entry: Entry, report: AttemptReport, nowMs: number): void {
+  private applyRecoveryRule(entry: Entry, report: AttemptReport, ttftMs: number, nowMs: number): void {
     const metric = entry.probeMetric;
     if (metric === undefined) return;
     entry.probeMetric = undefined;
     if (report.outcome === "client_error" || report.outcome === "rate_limited") return;
-    const valueMs = metric === "ttft" ? report.ttftMs : report.totalMs;
+    const valueMs = metric === "ttft" ? (Number.isNaN(ttftMs) ? undefined : ttftMs) : report.totalMs;
     if (report.outcome === "ok" && valueMs === undefined) return;
     if (report.outcome !== "ok" || valueMs === undefined || valueMs > entry.probeTargetMs || !entry.probePredictedMiss) {
       entry.recoveryStreak = 0;

@@ -17,8 +17,14 @@ export interface ModelStats {
   inFlight: number;
   /** When the newest latency sample (success or timeout) arrived, in ms on the brain's clock; -Infinity before any. */
   readonly newestSampleAtMs: number;
-  /** Records a successful attempt. Undefined or non-finite fields are simply not recorded. */
-  recordSuccess(nowMs: number, ttftMs?: number, totalMs?: number, promptTokens?: number, outputTokens?: number): void;
+  /**
+   * Records a successful attempt; returns the first-token time recorded, in ms (NaN if none).
+   * Undefined or non-finite fields are simply not recorded. A non-streamed attempt reports no `ttftMs`:
+   * its first-token time is then derived as `totalMs − (outputTokens − 1) × ms per token`, the per-token
+   * time being the live median, else `priorPerTokenMs`; never below a tenth of `totalMs`. Derived, so
+   * coarse — but without it a route served only without streaming would never measure its target.
+   */
+  recordSuccess(nowMs: number, ttftMs?: number, totalMs?: number, promptTokens?: number, outputTokens?: number, priorPerTokenMs?: number): number;
   /**
    * Records a timeout as a censored sample: the deadline `deadlineMs` fired on `metric`, so that latency
    * was at least the deadline. A first-token timeout also bounds the total; a total timeout after a
@@ -92,18 +98,20 @@ class Stats implements ModelStats {
     this.totals = createDecayingTotals(6, halfLifeMs);
   }
 
-  recordSuccess(nowMs: number, ttftMs?: number, totalMs?: number, promptTokens?: number, outputTokens?: number): void {
+  recordSuccess(nowMs: number, ttftMs?: number, totalMs?: number, promptTokens?: number, outputTokens?: number, priorPerTokenMs?: number): number {
     this.count(OK, nowMs);
-    const ttft = isCount(ttftMs) ? ttftMs : Number.NaN;
     const total = isCount(totalMs) ? totalMs : Number.NaN;
-    // Decode time per token needs a stream: a non-streamed answer reports first token = total.
+    let ttft = isCount(ttftMs) ? ttftMs : Number.NaN;
+    // Decode time per token needs a measured first token, i.e. a stream.
     const perToken = isCount(outputTokens) && outputTokens >= 2 && total > ttft ? (total - ttft) / (outputTokens - 1) : Number.NaN;
-    if (Number.isNaN(ttft) && Number.isNaN(total)) return;
+    if (Number.isNaN(ttft) && !Number.isNaN(total)) ttft = this.deriveTtftMs(total, outputTokens, priorPerTokenMs, nowMs);
+    if (Number.isNaN(ttft) && Number.isNaN(total)) return Number.NaN;
     this.ttftMs.add(ttft, nowMs);
     this.totalMs.add(total, nowMs);
     this.perTokenMs.add(perToken, nowMs);
     this.notePrompt(promptTokens, nowMs);
     this.remember(nowMs, ttft, total, perToken, 0);
+    return ttft;
   }
 
   recordTimeout(nowMs: number, metric: "ttft" | "total", deadlineMs?: number, ttftMs?: number, promptTokens?: number, outputTokens?: number): void {
@@ -175,6 +183,14 @@ class Stats implements ModelStats {
     this.totalMs.setHalfLife(halfLifeMs, nowMs);
     this.perTokenMs.setHalfLife(halfLifeMs, nowMs);
     this.totals.setHalfLife(halfLifeMs, nowMs);
+  }
+
+  private deriveTtftMs(totalMs: number, outputTokens: number | undefined, priorPerTokenMs: number | undefined, nowMs: number): number {
+    const tokens = isCount(outputTokens) ? outputTokens : 0;
+    const live = this.perTokenMs.effectiveCount(nowMs) > 0 ? this.perTokenMs.quantile(0.5) : Number.NaN;
+    const perTokenMs = live >= 0 ? live : isCount(priorPerTokenMs) ? priorPerTokenMs : 0;
+    const derived = totalMs - Math.max(0, tokens - 1) * perTokenMs;
+    return derived > totalMs * 0.1 ? derived : totalMs * 0.1;
   }
 
   private count(outcome: number, nowMs: number): void {

@@ -178,6 +178,23 @@ describe("expected output tokens", () => {
     expect(h.brain.decide(policy, request()).expectedOutputTokens).toBe(50);
   });
 
+  it("non-streamed traffic (total time only) still measures a first-token target", () => {
+    const m = model("m", { prior: { ttftMs: 900, tokensPerSecond: 100 } });
+    const h = harness([m]);
+    const policy = route([m]);
+    expect(h.brain.decide(policy, request()).atRisk).toBe(true); // prior 900 ms × 1.5
+    for (let i = 0; i < 20; i++) {
+      h.brain.attemptStarted("m", false);
+      h.brain.attemptFinished({ modelId: "m", route: policy.name, outcome: "ok", totalMs: 1300, promptTokens: 500, outputTokens: 101 });
+      h.clock.advance(10);
+    }
+    // 1300 ms − 100 tokens × 10 ms (the prior's 100 tokens/s) ≈ 300 ms to first token.
+    const decision = h.brain.decide(policy, request({ promptTokens: 500 }));
+    expect(decision.atRisk).toBe(false);
+    expect(decision.predictedMs).toBeGreaterThan(280);
+    expect(decision.predictedMs).toBeLessThan(330);
+  });
+
   it("a total-latency target grows with the expected output", () => {
     const m = model("m");
     const h = harness([m]);

@@ -84,6 +84,20 @@ describe("model statistics", () => {
     expect(stats.ttftMs.effectiveCount(3000)).toBeCloseTo(5, 6);
   });
 
+  it("derives a non-streamed attempt's first-token time from the per-token estimate", () => {
+    const streamed = createModelStats(HALF_LIFE_MS);
+    for (let i = 0; i < 20; i++) streamed.recordSuccess(0, 300, 300 + 99 * 10, 500, 100); // 10 ms per token
+    const derived = streamed.recordSuccess(0, undefined, 2000, 500, 101, 50);
+    expect(derived).toBeGreaterThan(2000 - 100 * 10 * 1.06);
+    expect(derived).toBeLessThan(2000 - 100 * 10 * 0.94);
+    // Without live decode samples the prior's per-token time is used; never below a tenth of the total.
+    const fresh = createModelStats(HALF_LIFE_MS);
+    expect(fresh.recordSuccess(0, undefined, 2000, 500, 101, 15)).toBeCloseTo(500, 9);
+    expect(fresh.recordSuccess(0, undefined, 2000, 500, 1001, 15)).toBeCloseTo(200, 9);
+    expect(fresh.ttftMs.effectiveCount(0)).toBe(2);
+    expect(fresh.perTokenMs.effectiveCount(0)).toBe(0);
+  });
+
   it("tracks in-band outcome rates and the newest sample time", () => {
     const stats = createModelStats(HALF_LIFE_MS);
     expect(stats.errorRate()).toBeNaN();
