@@ -248,7 +248,8 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
       if (tried.has(model.id)) continue;
       if (contextLimit > 0 && model.contextTokens <= contextLimit) continue;
       const provider = runtime.upstreams.get(model.provider);
-      if (!provider) continue;
+      // A provider whose key is missing would only answer 401s: it is unusable, not tried keyless.
+      if (!provider || provider.missingKeyEnv !== undefined) continue;
       if (index > 0) {
         const state = brain.state(model.id);
         if (state === "open" || state === "cooling") {
