@@ -1,0 +1,230 @@
+// The brain's attempt plan and deadlines, end to end through real sockets and the openai SDK.
+import { afterEach, describe, expect, it } from "vitest";
+import OpenAI from "openai";
+import { chunk, startFakeUpstream, streamOf, type FakeUpstream, type Script } from "../helpers/fake-upstream.js";
+import { startTestGateway, testConfig, type TestGateway, type TestModel } from "../helpers/gateway.js";
+
+let upstream: FakeUpstream | undefined;
+let gateway: TestGateway | undefined;
+
+afterEach(async () => {
+  await gateway?.close();
+  await upstream?.close();
+  gateway = undefined;
+  upstream = undefined;
+});
+
+const ask = { messages: [{ role: "user" as const, content: "Say hello" }] };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function setup(models: TestModel[], script: Script, route: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
+  upstream = await startFakeUpstream(script);
+  gateway = await startTestGateway(
+    testConfig(upstream.url, models, {
+      routes: { chat: { candidates: models.map((model) => model.id), strategy: "cheapest-within-target", exploration: { ratio: 0 }, ...route } },
+      ...extra,
+    }),
+  );
+  return { upstream, gateway, client: gateway.client };
+}
+
+async function readAll(stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>): Promise<string> {
+  let text = "";
+  for await (const part of stream) text += part.choices[0]?.delta.content ?? "";
+  return text;
+}
+
+const CHEAP_FIRST: TestModel[] = [
+  { id: "acme/cheap", input: 0.01, output: 0.01 },
+  { id: "acme/mid", input: 0.1, output: 0.1 },
+  { id: "acme/dear", input: 1, output: 1 },
+];
+
+describe("deadlines and fallback", () => {
+  it("abandons an upstream that never answers at the first-token deadline and serves from the next candidate", async () => {
+    const { client, upstream } = await setup(CHEAP_FIRST, (request) => (request.model === "acme/cheap" ? { kind: "hang" } : { kind: "sse", steps: streamOf(request.model, ["rescued"]) }), {
+      deadlines: { firstTokenMs: 300, budgetMs: 3000 },
+    });
+    const started = performance.now();
+    const { data, response } = await client.chat.completions.create({ model: "chat", ...ask, stream: true }).withResponse();
+    expect(await readAll(data)).toBe("rescued");
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(290);
+    expect(elapsed).toBeLessThan(2000);
+    expect(response.headers.get("x-subsecond-model")).toBe("acme/mid");
+    expect(response.headers.get("x-subsecond-attempts")).toBe("2");
+    await upstream.forModel("acme/cheap")[0]?.closed;
+    expect(upstream.forModel("acme/cheap")[0]?.closedEarly).toBe(true);
+    const metrics = await (await fetch(`${gateway?.url}/metrics`)).text();
+    expect(metrics).toContain('subsecond_fallbacks_total{route="chat",from_model="acme/cheap",reason="timeout"} 1');
+    expect(metrics).toContain('subsecond_upstream_attempts_total{model="acme/cheap",outcome="timeout"} 1');
+  });
+
+  it("abandons a non-streaming upstream at the total deadline", async () => {
+    const { client } = await setup(CHEAP_FIRST, (request) => (request.model === "acme/cheap" ? { kind: "json", delayMs: 2000 } : { kind: "json" }), {
+      deadlines: { totalMs: 300, budgetMs: 3000 },
+    });
+    const result = await client.chat.completions.create({ model: "chat", ...ask });
+    expect(result.choices[0]?.message.content).toBe("hello from acme/mid");
+  });
+
+  it("answers 504 with x-should-retry false when the budget is spent on timeouts", async () => {
+    const { client, upstream } = await setup(CHEAP_FIRST, () => ({ kind: "hang" }), { deadlines: { firstTokenMs: 200, budgetMs: 500 } });
+    const error = await client.chat.completions.create({ model: "chat", ...ask, stream: true }).catch((e: unknown) => e);
+    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(504);
+    expect((error as InstanceType<typeof OpenAI.APIError>).headers?.get("x-should-retry")).toBe("false");
+    // 200 ms per attempt inside a 500 ms budget: at most three attempts, never the same model twice.
+    const models = upstream.requests.map((request) => request.model);
+    expect(new Set(models).size).toBe(models.length);
+    expect(models.length).toBeLessThanOrEqual(3);
+  });
+
+  it("does not call a model again before its Retry-After", async () => {
+    const { client, upstream } = await setup(CHEAP_FIRST, (request, index) =>
+      request.model === "acme/cheap" && index === 0 ? { kind: "error", status: 429, headers: { "retry-after": "2" } } : { kind: "json" },
+    );
+    const first = await client.chat.completions.create({ model: "chat", ...ask }).withResponse();
+    expect(first.response.headers.get("x-subsecond-model")).toBe("acme/mid");
+    for (let i = 0; i < 5; i++) {
+      const { response } = await client.chat.completions.create({ model: "chat", ...ask }).withResponse();
+      expect(response.headers.get("x-subsecond-model")).toBe("acme/mid");
+    }
+    expect(upstream.forModel("acme/cheap")).toHaveLength(1);
+    await sleep(2100);
+    const { response } = await client.chat.completions.create({ model: "chat", ...ask }).withResponse();
+    expect(response.headers.get("x-subsecond-model")).toBe("acme/cheap");
+    expect(upstream.forModel("acme/cheap")).toHaveLength(2);
+  });
+
+  it("opens the circuit of a failing model, probes it once when half-open, and closes it after recovery", async () => {
+    let healthy = false;
+    const { client, upstream } = await setup(CHEAP_FIRST, (request) => (request.model === "acme/cheap" && !healthy ? { kind: "error", status: 500 } : { kind: "json" }), {}, { health: { consecutiveFailures: 3, openMs: 500 } });
+    for (let i = 0; i < 3; i++) await client.chat.completions.create({ model: "chat", ...ask });
+    const admin = async () => ((await (await fetch(`${gateway?.url}/admin/routes`)).json()) as { routes: Array<{ candidates: Array<{ id: string; state: string }> }> }).routes[0]?.candidates.find((row) => row.id === "acme/cheap")?.state;
+    expect(await admin()).toBe("open");
+    for (let i = 0; i < 3; i++) await client.chat.completions.create({ model: "chat", ...ask });
+    expect(upstream.forModel("acme/cheap")).toHaveLength(3);
+    healthy = true;
+    await sleep(600);
+    expect(await admin()).toBe("half-open");
+    const { response } = await client.chat.completions.create({ model: "chat", ...ask }).withResponse();
+    expect(response.headers.get("x-subsecond-model")).toBe("acme/cheap");
+    expect(await admin()).toBe("ok");
+    expect((await fetch(`${gateway?.url}/metrics`).then((r) => r.text()))).toContain('subsecond_model_state{model="acme/cheap"} 0');
+  });
+});
+
+describe("provider 4xx", () => {
+  const contextError = { kind: "error" as const, status: 400, body: { error: { message: "This model's maximum context length is 8192 tokens.", type: "invalid_request_error", code: "context_length_exceeded", param: "messages" } } };
+
+  it("sends context_length_exceeded once to a candidate with a larger window, never to a smaller or equal one", async () => {
+    const models: TestModel[] = [
+      { id: "acme/small", input: 0.01, output: 0.01, contextTokens: 8192 },
+      { id: "acme/same", input: 0.05, output: 0.05, contextTokens: 8192 },
+      { id: "acme/large", input: 1, output: 1, contextTokens: 200000 },
+    ];
+    const { client, upstream } = await setup(models, (request) => (request.model === "acme/large" ? { kind: "json" } : contextError));
+    const { data, response } = await client.chat.completions.create({ model: "chat", ...ask }).withResponse();
+    expect(data.choices[0]?.message.content).toBe("hello from acme/large");
+    expect(upstream.requests.map((request) => request.model)).toEqual(["acme/small", "acme/large"]);
+    expect(response.headers.get("x-subsecond-attempts")).toBe("2");
+  });
+
+  it("returns context_length_exceeded to the client when no larger candidate exists", async () => {
+    const models: TestModel[] = [{ id: "acme/small", contextTokens: 8192 }, { id: "acme/same", contextTokens: 8192, input: 1 }];
+    const { client, upstream } = await setup(models, () => contextError);
+    const error = await client.chat.completions.create({ model: "chat", ...ask }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).code).toBe("context_length_exceeded");
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it("returns content_policy_violation after exactly one upstream attempt", async () => {
+    const { client, upstream } = await setup(CHEAP_FIRST, () => ({ kind: "error", status: 400, body: { error: { message: "flagged", type: "invalid_request_error", code: "content_policy_violation" } } }));
+    const error = await client.chat.completions.create({ model: "chat", ...ask, stream: true }).catch((e: unknown) => e);
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).code).toBe("content_policy_violation");
+    expect(upstream.requests).toHaveLength(1);
+  });
+});
+
+describe("broken streams", () => {
+  const post = (body: Record<string, unknown>) =>
+    fetch(`${gateway?.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+  it("ends a stalled stream with an error event and no [DONE], and stays healthy", async () => {
+    const { upstream } = await setup(CHEAP_FIRST, (request, index) =>
+      index === 0 ? { kind: "sse", steps: [chunk(request.model, { content: "begun" })], end: "hang" } : { kind: "sse", steps: streamOf(request.model, ["fine"]) },
+      { deadlines: { idleMs: 300 } },
+    );
+    const started = performance.now();
+    const body = await (await post({ model: "chat", ...ask, stream: true })).text();
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(body).toContain('"content":"begun"');
+    expect(body).toMatch(/data: \{"error":\{"message":"The upstream stream stalled/);
+    expect(body).not.toContain("[DONE]");
+    await upstream.requests[0]?.closed;
+    expect(upstream.requests[0]?.closedEarly).toBe(true);
+    expect(await readAll(await gateway!.client.chat.completions.create({ model: "chat", ...ask, stream: true }))).toBe("fine");
+    expect((await fetch(`${gateway?.url}/healthz`)).status).toBe(200);
+  });
+
+  it("ends a stream with a malformed chunk after content with an error event and no [DONE]", async () => {
+    await setup(CHEAP_FIRST, (request) => ({ kind: "sse", steps: [chunk(request.model, { content: "begun" }), { raw: "data: {\"choices\": [\n\n" }, chunk(request.model, { content: "more" })] }));
+    const body = await (await post({ model: "chat", ...ask, stream: true })).text();
+    expect(body).toContain('"content":"begun"');
+    expect(body).not.toContain('"content":"more"');
+    expect(body).toMatch(/data: \{"error":\{"message":"The upstream stream failed: upstream sent a malformed stream chunk/);
+    expect(body).not.toContain("[DONE]");
+  });
+
+  it("falls back when a 200 stream carries finish_reason error before any content", async () => {
+    const { client } = await setup(CHEAP_FIRST, (request) =>
+      request.model === "acme/cheap" ? { kind: "sse", steps: [chunk(request.model, { content: "" }, "error")] } : { kind: "sse", steps: streamOf(request.model, ["rescued"]) },
+    );
+    expect(await readAll(await client.chat.completions.create({ model: "chat", ...ask, stream: true }))).toBe("rescued");
+  });
+});
+
+describe("request-level model lists", () => {
+  it("tries a `models` list in order, strips it before forwarding, and labels the route `request`", async () => {
+    const { client, upstream } = await setup(CHEAP_FIRST, (request) => (request.model === "acme/dear" ? { kind: "error", status: 502 } : { kind: "json" }));
+    const { data, response } = await client.chat.completions
+      .create({ model: "acme/dear", models: ["acme/dear", "acme/mid"], ...ask } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming)
+      .withResponse();
+    expect(data.choices[0]?.message.content).toBe("hello from acme/mid");
+    expect(response.headers.get("x-subsecond-route")).toBe("request");
+    expect(upstream.requests.map((request) => request.model)).toEqual(["acme/dear", "acme/mid"]);
+    expect(upstream.requests.every((request) => !("models" in request.body))).toBe(true);
+  });
+
+  it("puts a route's choice before the list when `model` is a route", async () => {
+    const { client, upstream } = await setup(CHEAP_FIRST, () => ({ kind: "json" }));
+    await client.chat.completions.create({ model: "chat", models: ["acme/dear"], ...ask } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+    expect(upstream.requests.map((request) => request.model)).toEqual(["acme/cheap"]);
+  });
+
+  it("rejects a list whose first entry is not `model`, and unknown ids in it", async () => {
+    const { client } = await setup(CHEAP_FIRST, () => ({ kind: "json" }));
+    const mismatch = await client.chat.completions.create({ model: "acme/mid", models: ["acme/dear"], ...ask } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming).catch((e: unknown) => e);
+    expect((mismatch as InstanceType<typeof OpenAI.BadRequestError>).param).toBe("model");
+    const unknown = await client.chat.completions.create({ model: "acme/mid", models: ["acme/mid", "ghost/x"], ...ask } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming).catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
+    expect((unknown as InstanceType<typeof OpenAI.NotFoundError>).param).toBe("models[1]");
+  });
+});
+
+describe("explainability", () => {
+  it("shows per-candidate price, samples, prediction, state and the would-be choice in /admin/routes", async () => {
+    const { client } = await setup(CHEAP_FIRST, () => ({ kind: "json" }));
+    await client.chat.completions.create({ model: "chat", ...ask });
+    const snapshot = (await (await fetch(`${gateway?.url}/admin/routes`)).json()) as { configHash: string; routes: Array<{ name: string; candidates: Array<Record<string, unknown>> }> };
+    expect(snapshot.configHash).toMatch(/^[0-9a-f]{12}$/);
+    const [route] = snapshot.routes;
+    expect(route?.name).toBe("chat");
+    expect(route?.candidates.map((row) => row.id)).toEqual(["acme/cheap", "acme/mid", "acme/dear"]);
+    expect(route?.candidates[0]).toMatchObject({ pricePerMTok: { input: 0.01, output: 0.01 }, state: "ok", eligible: true, wouldChoose: true });
+    expect(route?.candidates[0]?.samples).toBeGreaterThan(0);
+    expect(typeof route?.candidates[0]?.predictedMs).toBe("number");
+    expect(route?.candidates[1]?.wouldChoose).toBe(false);
+  });
+});
