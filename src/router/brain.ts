@@ -9,7 +9,8 @@
 //     circuit open (a half-open circuit whose probe is out counts as open), cooling after a 429.
 //  2. Predict each candidate's latency at the route's percentile for this request (predict.ts).
 //     A cold candidate (prediction still leaning on its prior) ranks no faster than the best
-//     well-measured one: an unmeasured model never displaces measured good latency on speed alone.
+//     well-measured one that meets the target: an unmeasured model never displaces measured good
+//     latency on speed alone (measured latency that misses the target is not "good", and is not shielded).
 //  3. Choose by strategy. cheapest-within-target: the lowest expected cost for this request among those
 //     predicted within target (ties: rank, score, predicted latency), spreading load over near-ties by
 //     the power of two choices; none within target → best effort, the lowest predicted latency, at risk.
@@ -153,7 +154,7 @@ interface Row {
   /** Eligible only as the circuit's single probe. */
   halfOpen: boolean;
   predictedMs: number;
-  /** Predicted latency for ranking on speed: a cold row is never faster than the best measured one. */
+  /** Predicted latency for ranking on speed: a cold row ranks no faster than the best measured one within target. */
   speedMs: number;
   costUsd: number;
   cold: boolean;
@@ -497,9 +498,12 @@ class BrainImpl implements Brain {
       row.within = row.predictedMs <= targetMs;
       if (row.exclusion === null && !row.cold && row.predictedMs < bestMeasuredMs) bestMeasuredMs = row.predictedMs;
     }
+    // Good measured latency (within target) is protected from rosy priors; a measured model that misses
+    // the target anyway is not, or a promising newcomer could never be tried in its place.
+    const floorMs = bestMeasuredMs < targetMs ? bestMeasuredMs : targetMs;
     for (let i = 0; i < count; i++) {
       const row = this.rows[i] as Row;
-      row.speedMs = row.cold && row.predictedMs < bestMeasuredMs ? bestMeasuredMs : row.predictedMs;
+      row.speedMs = row.cold && row.predictedMs < floorMs ? floorMs : row.predictedMs;
     }
     return count;
   }

@@ -247,6 +247,14 @@ describe("cold models", () => {
     expect(regular.every((id) => id === "rosy")).toBe(true);
   });
 
+  it("measured latency that misses the target is not shielded from a promising cold model", () => {
+    const h = harness([measured, rosy]);
+    warm(h, "measured", 1200, 200);
+    const decision = h.brain.decide(route([measured, rosy], { strategy: "fastest" }), request());
+    expect(decision.plan[0]?.id).toBe("rosy");
+    expect(decision.reason).toBe("within-target");
+  });
+
   it("with cheapest-within-target a cold model whose prior is within target is used on price", () => {
     const h = harness([measured, rosy]);
     warm(h, "measured", 300, 200);
@@ -338,6 +346,25 @@ describe("circuit breaker in decisions", () => {
     const after = h.brain.decide(policy, request());
     expect(ids(after)).toEqual(["flaky", "steady"]);
     expect(after.probe).toBe(false);
+  });
+
+  it("a half-open model that would not go first stays out of the plan: only plan[0] may be a probe", () => {
+    const dear = model("dear", { input: 0.9 });
+    const cheap = model("cheap", { input: 0.01 });
+    const h = harness([dear, cheap], { health: { consecutiveFailures: 1, openMs: 1000 } });
+    warm(h, "dear", 200);
+    warm(h, "cheap", 300);
+    h.brain.attemptFinished({ modelId: "dear", route: "test-route", outcome: "error" });
+    h.clock.advance(1000);
+    expect(h.brain.state("dear")).toBe("half-open");
+    const decision = h.brain.decide(route([dear, cheap]), request());
+    expect(ids(decision)).toEqual(["cheap"]);
+    expect(decision.probe).toBe(false);
+    // Once cheap is unusable, dear would be chosen: it goes first, as the probe.
+    h.brain.attemptFinished({ modelId: "cheap", route: "test-route", outcome: "rate_limited", retryAfterMs: 60_000 });
+    const probe = h.brain.decide(route([dear, cheap]), request());
+    expect(ids(probe)).toEqual(["dear"]);
+    expect(probe.probe).toBe(true);
   });
 
   it("a failed probe reopens the circuit for another openMs", () => {
