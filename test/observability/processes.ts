@@ -5,10 +5,9 @@ import { createServer, type AddressInfo } from "node:net";
 import { delimiter, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
-/** Absolute path of an executable found on PATH (or in /usr/bin), or undefined. */
+/** Absolute path of an executable found on PATH, or undefined. */
 export function findBinary(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? "").split(delimiter).filter(Boolean), "/usr/bin", "/usr/local/bin"];
-  for (const dir of dirs) {
+  for (const dir of (process.env.PATH ?? "").split(delimiter).filter(Boolean)) {
     const candidate = join(dir, name);
     try {
       accessSync(candidate, constants.X_OK);
@@ -53,6 +52,8 @@ export interface ChildHandle {
   readonly child: ChildProcess;
   /** Last lines of stdout and stderr, for failure messages. */
   tail(lines?: number): string;
+  /** Undefined while running; how it ended otherwise (exit code or signal). */
+  exit(): string | undefined;
   /** SIGTERM by pid, then SIGKILL by pid if it has not exited after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -83,6 +84,7 @@ function track(child: ChildProcess, name: string, onLine?: (line: string) => voi
     pid,
     child,
     tail: (n = 30) => lines.slice(-n).join("\n"),
+    exit: () => (child.exitCode !== null ? `exit code ${child.exitCode}` : child.signalCode !== null ? `signal ${child.signalCode}` : undefined),
     async stop(graceMs = 5000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       process.kill(pid, "SIGTERM");
