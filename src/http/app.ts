@@ -163,7 +163,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
       if (route) {
         const choice = brain.decide(route, profile);
         const plan = [...choice.plan.slice(0, 1), ...listed.filter((model) => model.id !== choice.plan[0]?.id)];
-        return { ...brain.planList(route.name, plan, "request-list", profile), route: route.name };
+        const listDecision = brain.planList(route.name, plan, "request-list", profile);
+        // Keep the route's probe marking when its choice still goes first, so the probe's result counts.
+        return { ...listDecision, probe: choice.probe && listDecision.plan[0]?.id === choice.plan[0]?.id };
       }
       if (request.models[0] !== request.model) {
         throw new GatewayError(400, "`model` must be the first entry of `models`, or a route.", { code: "invalid_value", param: "model" });

@@ -294,6 +294,14 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
     finish(NO_MODEL, "cancelled", 499);
     return undefined;
   }
+  if (decision.plan.length === 0 && (decision.excludedBy === "context" || decision.excludedBy === "capability")) {
+    const error =
+      decision.excludedBy === "context"
+        ? new GatewayError(400, `The request (about ${profile.promptTokens} prompt tokens plus max tokens) does not fit the context window of any candidate.`, { code: "context_length_exceeded", param: "messages" })
+        : new GatewayError(400, `No candidate supports what the request needs (${[...profile.needs].join(", ")}).`, { code: "unsupported_capability" });
+    finish(NO_MODEL, "client_error", 400);
+    return error;
+  }
   if (decision.plan.length === 0 && decision.retryAfterMs !== undefined) {
     const error = new GatewayError(429, "Every candidate model is cooling down after rate limits; retry later.", {
       code: "rate_limited",

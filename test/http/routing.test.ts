@@ -139,6 +139,17 @@ describe("provider 4xx", () => {
     expect(upstream.requests).toHaveLength(1);
   });
 
+  it("answers 400 without calling upstream when no candidate's window fits the request or supports its needs", async () => {
+    const models: TestModel[] = [{ id: "acme/small", contextTokens: 1000, capabilities: ["json"] }, { id: "acme/tiny", contextTokens: 500, input: 1, capabilities: ["json"] }];
+    const { client, upstream } = await setup(models, () => ({ kind: "json" }));
+    const tooLong = await client.chat.completions.create({ model: "chat", messages: [{ role: "user", content: "word ".repeat(2000) }] }).catch((e: unknown) => e);
+    expect(tooLong).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((tooLong as InstanceType<typeof OpenAI.BadRequestError>).code).toBe("context_length_exceeded");
+    const tools = await client.chat.completions.create({ model: "chat", ...ask, tools: [{ type: "function", function: { name: "f" } }] }).catch((e: unknown) => e);
+    expect((tools as InstanceType<typeof OpenAI.BadRequestError>).code).toBe("unsupported_capability");
+    expect(upstream.requests).toHaveLength(0);
+  });
+
   it("returns content_policy_violation after exactly one upstream attempt", async () => {
     const { client, upstream } = await setup(CHEAP_FIRST, () => ({ kind: "error", status: 400, body: { error: { message: "flagged", type: "invalid_request_error", code: "content_policy_violation" } } }));
     const error = await client.chat.completions.create({ model: "chat", ...ask, stream: true }).catch((e: unknown) => e);
