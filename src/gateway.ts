@@ -104,7 +104,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return brain.estimateMs(id, metric, route?.target.percentile ?? 95) / 1000;
     },
     configHash: () => runtime.config.hash,
+    healthyCandidates: () =>
+      [...runtime.config.routes.values()].map((route) => {
+        const usable = route.candidates.filter((model) => {
+          const state = brain.state(model.id);
+          return state === "ok" || state === "half-open";
+        });
+        return [route.name, usable.length] as const;
+      }),
   });
+  metrics.registerRoutes(runtime.config.routes.keys());
 
   let draining = false;
   let notReadyReason: string | undefined;
@@ -124,6 +133,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       adminKeys = keySet(next.config.auth.adminKeysEnv, env);
       notReadyReason = stillMissing.length > 0 ? stillMissing.join("; ") : undefined;
       void closeUnused(previous.upstreams, upstreams);
+      metrics.registerRoutes(next.routes.keys());
       metrics.configReload("success");
       logger.info({ hash: next.hash, previousHash: previous.config.hash, models: next.models.length, routes: next.routes.size }, "config reloaded");
       if (notReadyReason) logger.error({ problems: stillMissing }, "config reloaded but provider keys are missing; /readyz reports not ready");

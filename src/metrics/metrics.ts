@@ -38,6 +38,8 @@ export interface MetricsSource {
   latencyEstimateSeconds(modelId: string, metric: "ttft" | "total"): number;
   /** Hash of the loaded config. */
   configHash(): string;
+  /** Route names with how many of their candidates are usable now (state ok or half-open). */
+  healthyCandidates(): ReadonlyArray<readonly [route: string, count: number]>;
 }
 
 type Labels<T extends string> = Record<T, string>;
@@ -135,6 +137,20 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
     labelNames: ["result"],
     registers,
   });
+  // Both results exist from start-up at 0, so the first failure is an increase() that alerts can see
+  // (Prometheus instrumentation practice: avoid missing series).
+  reloads.inc({ result: "success" }, 0);
+  reloads.inc({ result: "failure" }, 0);
+  new Gauge<"route">({
+    name: "subsecond_route_healthy_candidates",
+    help: "Candidates of each route that may be tried now (circuit closed or half-open, not cooling after 429).",
+    labelNames: ["route"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [route, count] of source.healthyCandidates()) this.set({ route }, count);
+    },
+  });
   new Gauge<"model" | "metric">({
     name: "subsecond_model_latency_estimate_seconds",
     help: "The router's own prediction of each model's latency at the default route's target percentile, for a typical request (metric ttft or total).",
@@ -216,6 +232,13 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
     },
     configReload(result: ConfigReloadResult): void {
       reloads.labels({ result }).inc();
+    },
+    /** Creates each route's target series at 0, so attainment reads 0% rather than nothing for a route that never met it. */
+    registerRoutes(routes: Iterable<string>): void {
+      for (const route of routes) {
+        targetChild(route, "met").inc(0);
+        targetChild(route, "missed").inc(0);
+      }
     },
   };
 }

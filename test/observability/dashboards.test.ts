@@ -222,7 +222,7 @@ describe("alert rules (dashboards/alerts.yaml)", () => {
     expect(slow).toMatch(/\[6h\][\s\S]*\[30m\]/);
     expect(slow).toContain("6 * (1 - 0.99)");
     expect(expr("SubsecondRouteUnavailable")).toContain('outcome="unavailable"');
-    expect(expr("SubsecondAllModelsUnhealthy")).toMatch(/subsecond_model_state\) >= 2/);
+    expect(expr("SubsecondRouteNoHealthyCandidate")).toMatch(/min by \(route\) \(subsecond_route_healthy_candidates\) == 0/);
     expect(expr("SubsecondFallbackRateHigh")).toMatch(/subsecond_fallbacks_total[\s\S]*\/[\s\S]*subsecond_requests_total[\s\S]*> 0\.2/);
     expect(expr("SubsecondModelCircuitOpen")).toMatch(/max_over_time\(subsecond_model_state\[1m\]\)\) == 3/);
     expect(expr("SubsecondGatewayOverheadHigh")).toMatch(/histogram_quantile\(0\.99, [\s\S]*subsecond_gateway_overhead_seconds_bucket[\s\S]*> 0\.005/);

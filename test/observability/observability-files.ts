@@ -147,6 +147,7 @@ export async function exportedSampleNames(): Promise<Set<string>> {
     modelState: () => "ok",
     latencyEstimateSeconds: () => 0.5,
     configHash: () => "000000000000",
+    healthyCandidates: () => [],
   };
   const registry = new Registry();
   createMetrics(registry, source);
