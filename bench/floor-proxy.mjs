@@ -1,8 +1,10 @@
 // The physical floor: a bare Node pass-through proxy (node:http in, an undici Pool out, bodies piped both
 // ways untouched). No JSON parsing, auth, routing, metrics or AbortController: what any Node proxy pays.
 //
-//   node bench/floor-proxy.mjs --upstream http://127.0.0.1:PORT [--port 0] [--connections 128]
+//   node bench/floor-proxy.mjs --upstream http://127.0.0.1:PORT [--port 0] [--connections 128] [--pipeline]
 //
+// --pipeline forwards the response with stream.pipeline() instead of pipe(): the variant PERF-NOTES'
+// floor numbers match, kept to show what that one call costs.
 // Prints one JSON line {"msg":"listening","url":"http://127.0.0.1:PORT"} on stdout when ready.
 import http from "node:http";
 import { pipeline } from "node:stream";
@@ -15,6 +17,7 @@ const { values: opts } = parseArgs({
     host: { type: "string", default: "127.0.0.1" },
     port: { type: "string", default: "0" },
     connections: { type: "string", default: "128" },
+    pipeline: { type: "boolean", default: false },
   },
 });
 if (!opts.upstream) {
@@ -36,8 +39,9 @@ const HOP = new Set([
   "host",
 ]);
 
-const pool = new Pool(opts.upstream, { connections: Number(opts.connections), keepAliveTimeout: 60_000 });
+const usePipeline = opts.pipeline;
 const noop = () => {};
+const pool = new Pool(opts.upstream, { connections: Number(opts.connections), keepAliveTimeout: 60_000 });
 
 const server = http.createServer({ noDelay: true, keepAliveTimeout: 120_000 }, (req, res) => {
   const raw = req.rawHeaders;
@@ -57,7 +61,20 @@ const server = http.createServer({ noDelay: true, keepAliveTimeout: 120_000 }, (
     const out = {};
     for (const name in up.headers) if (!HOP.has(name)) out[name] = up.headers[name];
     res.writeHead(up.statusCode, out);
-    pipeline(up.body, res, noop);
+    if (usePipeline) {
+      pipeline(up.body, res, noop);
+      return;
+    }
+    // pipe(), not stream.pipeline(): on Node 20 pipeline() creates an AbortController per call and a
+    // DOMException when it ends, which cost about 40 µs per request here (bench/README.md). The one
+    // listeners below are the cheapest correct cleanup: a client that leaves releases the upstream, and
+    // an upstream that fails mid-body cuts the client (pipe() does not forward errors).
+    const body = up.body;
+    body.on("error", () => res.destroy());
+    body.pipe(res);
+    res.on("close", () => {
+      if (!res.writableFinished) body.destroy();
+    });
   });
 });
 server.headersTimeout = 60_000;

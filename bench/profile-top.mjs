@@ -33,8 +33,11 @@ for (let i = 0; i < profile.samples.length; i++) {
 const cwd = `file://${process.cwd()}/`;
 const shortUrl = (url) => (url.startsWith(cwd) ? url.slice(cwd.length) : url.replace(/^file:\/\//, ""));
 
-function packageOf(url) {
-  if (!url) return "(native / V8)";
+const V8_BUCKETS = new Set(["(idle)", "(garbage collector)", "(program)", "(root)"]);
+
+function packageOf(url, name) {
+  if (V8_BUCKETS.has(name)) return name;
+  if (!url) return "(native)";
   if (url.startsWith("node:")) return "node: internals";
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (m) return m[1];
@@ -43,8 +46,8 @@ function packageOf(url) {
 
 function keyOf(node) {
   const f = node.callFrame;
-  if (opts.by === "package") return packageOf(f.url);
-  if (opts.by === "file") return f.url ? shortUrl(f.url) : "(native / V8)";
+  if (opts.by === "package") return packageOf(f.url, f.functionName);
+  if (opts.by === "file") return f.url ? shortUrl(f.url) : V8_BUCKETS.has(f.functionName) ? f.functionName : "(native)";
   const name = f.functionName || "(anonymous)";
   return f.url ? `${name}  ${shortUrl(f.url)}:${f.lineNumber + 1}` : name;
 }
