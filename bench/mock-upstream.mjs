@@ -4,6 +4,7 @@
 //   node bench/mock-upstream.mjs [--port 0] [--delay-ms 0] [--chunks 64] [--chunk-ms 20]
 //
 // Prints one JSON line {"msg":"listening","url":"http://127.0.0.1:PORT"} on stdout when ready.
+// GET /mock/stats returns {connections, requests, streams} counted since start.
 // A request may override the stream shape with a marker in its text, `[mock chunks=N ms=P]`, which
 // the gateway forwards untouched inside message content (used for short streams that measure TTFC).
 import http from "node:http";
@@ -143,12 +144,17 @@ function onBody(req, res, body) {
     }
   }
   const usage = USAGE_RE.test(text);
+  stats.streams++;
   if (delayMs > 0) setTimeout(answerStream, delayMs, res, chunks, ms, usage);
   else answerStream(res, chunks, ms, usage);
 }
 
+// Counters for GET /mock/stats: a proxy that reuses its upstream connections opens few of them.
+const stats = { connections: 0, requests: 0, streams: 0 };
+
 const server = http.createServer({ noDelay: true, keepAliveTimeout: 120_000 }, (req, res) => {
   if (req.method === "POST" && req.url.endsWith("/chat/completions")) {
+    stats.requests++;
     let first = null;
     let rest = null;
     req.on("data", (b) => {
@@ -159,12 +165,21 @@ const server = http.createServer({ noDelay: true, keepAliveTimeout: 120_000 }, (
     return;
   }
   req.resume();
+  if (req.url === "/mock/stats") {
+    const body = JSON.stringify(stats);
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+    res.end(body);
+    return;
+  }
   res.writeHead(404, { "content-type": "application/json", "content-length": String(notFound.length) });
   res.end(notFound);
 });
 server.headersTimeout = 60_000;
 server.requestTimeout = 0;
-server.on("connection", (socket) => socket.setNoDelay(true));
+server.on("connection", (socket) => {
+  stats.connections++;
+  socket.setNoDelay(true);
+});
 server.listen(Number(opts.port), opts.host, () => {
   const { port } = server.address();
   process.stdout.write(`${JSON.stringify({ msg: "listening", url: `http://${opts.host}:${port}` })}\n`);

@@ -2,7 +2,7 @@
 // interleaved within one run, over several fresh process pairs. See bench/README.md.
 //
 //   npm run bench [-- --quick] [--repeats N] [--out file] [--soak] [--soak-seconds S]
-//                 [--node-flags "--flag ..."] [--gateway-as-floor] [--floor-pipeline] [--keep-logs] [--no-freeze] [--strict]
+//                 [--node-flags "--flag ..."] [--gateway-as-floor] [--floor-pipeline] [--gateway-log-level info] [--keep-logs] [--no-freeze] [--strict]
 //                 [--phases c1,c16,c64,ttfc_c1,stream_c1,stream_c16] [--nice -10]
 //   npm run bench -- --profile [--profile-seconds 10] [--profile-body json|stream|short]
 //       CPU-profiles the gateway and the floor under c=16 and prints their top self-time functions.
@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
     "node-flags": { type: "string", default: "" },
     "gateway-as-floor": { type: "boolean", default: false },
     "floor-pipeline": { type: "boolean", default: false },
+    "gateway-log-level": { type: "string", default: "info" },
     "keep-logs": { type: "boolean", default: false },
     "no-freeze": { type: "boolean", default: false },
     strict: { type: "boolean", default: false },
@@ -286,10 +287,27 @@ function resetPeak(pid) {
 // ---------------------------------------------------------------------------------------------------
 // Targets.
 
-function writeGatewayConfig(mockUrl) {
+// Below info the gateway does not log its "listening" line, so it gets a port picked here instead.
+const LOGS_LISTENING = ["debug", "info"].includes(args["gateway-log-level"]);
+let gatewayPort = 0;
+
+async function freePort() {
+  const { createServer } = await import("node:net");
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+async function writeGatewayConfig(mockUrl) {
+  if (!LOGS_LISTENING) gatewayPort = await freePort();
   const src = parseYaml(readFileSync(join(ROOT, "config/gateway.yaml"), "utf8"));
   const cfg = {
-    server: { host: "127.0.0.1", port: 0, logLevel: "info" },
+    server: { host: "127.0.0.1", port: gatewayPort, logLevel: args["gateway-log-level"] },
     auth: { apiKeysEnv: "SUBSECOND_API_KEYS" },
     providers: { mock: { baseUrl: `${mockUrl}/v1`, maxConnections: 128 } },
     models: src.models.map((m) => ({ ...m, provider: "mock" })),
@@ -320,7 +338,26 @@ async function startGateway(name, mockUrl, extraFlags = []) {
     env,
     flags: [...nodeFlags, ...extraFlags],
   });
-  return waitListening(rec, 30_000);
+  if (LOGS_LISTENING) return waitListening(rec, 30_000);
+  return waitReady(rec, `http://127.0.0.1:${gatewayPort}`, 30_000);
+}
+
+/** Polls GET /readyz until it answers 200, bounded. */
+async function waitReady(rec, url, timeoutMs) {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (rec.exited) throw new Error(`${rec.name} exited before ready:\n${tail(rec.errPath)}\n${tail(rec.outPath)}`);
+    try {
+      const r = await request(`${url}/readyz`, { headersTimeout: 1000, bodyTimeout: 1000 });
+      await r.body.dump();
+      if (r.statusCode === 200) {
+        rec.url = url;
+        return rec;
+      }
+    } catch {}
+    await sleep(50);
+  }
+  throw new Error(`${rec.name} was not ready at ${url}/readyz within ${timeoutMs} ms:\n${tail(rec.errPath)}`);
 }
 
 /** One JSON and one streamed request must succeed before anything is measured. */
@@ -353,7 +390,17 @@ async function sanity(name, url) {
 // ---------------------------------------------------------------------------------------------------
 // Measurement.
 
+async function mockStats(mock) {
+  try {
+    const r = await request(`${mock.url}/mock/stats`, { headersTimeout: 2000, bodyTimeout: 2000 });
+    return await r.body.json();
+  } catch {
+    return null;
+  }
+}
+
 async function runPhase(target, spec, mock, others) {
+  const s0 = await mockStats(mock);
   for (const o of others) signalProc(o.proc, "SIGSTOP");
   signalProc(target.proc, "SIGCONT");
   const pid = target.proc?.pid;
@@ -398,6 +445,7 @@ async function runPhase(target, spec, mock, others) {
       }
     },
   });
+  const s1 = await mockStats(mock);
   const out = {
     rps: r.rps,
     completed: r.completed,
@@ -408,6 +456,9 @@ async function runPhase(target, spec, mock, others) {
     mockMsPerReq: (m1 - m0) / Math.max(1, r.completed),
   };
   if (pid) out.cpuMsPerReq = (c1 - c0) / Math.max(1, r.completed);
+  // New TCP connections the mock accepted per request it served (the whole phase): ~0 when the proxy
+  // keeps its upstream connections alive; ~1 when it opens one per request.
+  if (s0 && s1) out.upstreamConnsPerReq = (s1.connections - s0.connections) / Math.max(1, s1.requests - s0.requests);
   // Interference: core time not spent in our processes (other work on the machine, plus kernel
   // softirq time that /proc does not charge to a process), as a share of the window.
   if (k0?.cpu0 && k1?.cpu1) {
@@ -506,6 +557,9 @@ const ROWS = [
   { label: "chunk delay p99, added, c=1", phase: "stream_c1", path: "chunkDelay.p99", unit: "ms", added: true },
   { label: "chunk delay p50, added, c=16", phase: "stream_c16", path: "chunkDelay.p50", unit: "ms", added: true },
   { label: "chunk delay p99, added, c=16", phase: "stream_c16", path: "chunkDelay.p99", unit: "ms", added: true },
+  { label: "upstream conns per request, c=16", phase: "c16", path: "upstreamConnsPerReq", unit: "n" },
+  { label: "upstream conns per request, stream c=1", phase: "ttfc_c1", path: "upstreamConnsPerReq", unit: "n" },
+  { label: "upstream conns per request, stream c=16", phase: "stream_c16", path: "upstreamConnsPerReq", unit: "n" },
   { label: "RSS after start", phase: "start", path: "rssMB", unit: "MB" },
   { label: "peak RSS during c=64", phase: "c64", path: "rssPeakMB", unit: "MB" },
 ];
@@ -605,6 +659,7 @@ const fmtRatio = (v) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : "-");
 function fmtCell(v, row, col) {
   if (!Number.isFinite(v)) return "-";
   if (row.unit === "req/s") return v.toFixed(0);
+  if (row.unit === "n") return v.toFixed(3);
   if (row.unit === "MB") return col === "diff" ? fmtSigned(v, 1) : v.toFixed(1);
   if (col === "direct") return row.added ? `[${v.toFixed(3)}]` : v.toFixed(3);
   return row.added || col === "diff" ? fmtSigned(v) : v.toFixed(3);
@@ -723,7 +778,7 @@ async function profileMode() {
   const dir = join(ROOT, "bench/results/profiles");
   mkdirSync(dir, { recursive: true });
   const mock = await waitListening(spawnPinned("mock", 0, ["bench/mock-upstream.mjs", "--chunks", String(STREAM.chunks), "--chunk-ms", String(STREAM.chunkMs)]));
-  writeGatewayConfig(mock.url);
+  await writeGatewayConfig(mock.url);
   const seconds = Number(args["profile-seconds"]);
   const body = args["profile-body"];
   if (!BODIES[body]) throw new Error(`--profile-body must be one of ${Object.keys(BODIES).join(", ")}`);
@@ -777,7 +832,7 @@ async function main() {
   log(`subsecond bench: ${quick ? "quick" : "full"}, ${repeats} repeats, pinned=${pinned}, nice ${niceness}, node ${process.version} ${nodeFlags.join(" ")}`);
 
   const mock = await waitListening(spawnPinned("mock", 0, ["bench/mock-upstream.mjs", "--chunks", String(STREAM.chunks), "--chunk-ms", String(STREAM.chunkMs)]));
-  const gwConfig = writeGatewayConfig(mock.url);
+  const gwConfig = await writeGatewayConfig(mock.url);
   const direct = { name: "direct", url: mock.url, proc: null };
 
   const reps = [];
@@ -830,7 +885,7 @@ async function main() {
       } catch {}
     }
     await Promise.all([stopChild(floorProc), stopChild(gwProc)]);
-    rmSync(gwProc.outPath, { force: true });
+    if (!args["keep-logs"]) rmSync(gwProc.outPath, { force: true });
     rep.seconds = (performance.now() - tRep) / 1000;
     reps.push(rep);
     log(`repeat ${r + 1}/${repeats} done in ${rep.seconds.toFixed(1)} s`);
@@ -889,6 +944,7 @@ async function main() {
       gatewayAsFloor: args["gateway-as-floor"],
       floorPipeline: args["floor-pipeline"],
       gatewayConfig: gwConfig,
+      gatewayLogLevel: args["gateway-log-level"],
       interference,
       git: gitInfo(),
       seconds: (performance.now() - started) / 1000,
