@@ -59,7 +59,7 @@ const freeze = !args["no-freeze"];
 /** Durations in ms. `warm` is discarded at the start of each phase; `win` is the measured window. */
 const T = quick
   ? { warmup: 1200, jsonWarm: 300, jsonWin: 1500, streamWarm: 300, streamWin: 1500, ttfcWin: 1500 }
-  : { warmup: 3000, jsonWarm: 500, jsonWin: 7500, streamWarm: 500, streamWin: 8000, ttfcWin: 6000 };
+  : { warmup: 3000, jsonWarm: 500, jsonWin: 6500, streamWarm: 500, streamWin: 7000, ttfcWin: 5000 };
 const STREAM = { chunks: 64, chunkMs: 20 };
 const SHORT = { chunks: 4, chunkMs: 5 };
 const PAUSE_BETWEEN_PHASES_MS = 150;
