@@ -2,8 +2,8 @@
 // interleaved within one run, over several fresh process pairs. See bench/README.md.
 //
 //   npm run bench [-- --quick] [--repeats N] [--out file] [--soak] [--soak-seconds S]
-//                 [--node-flags "--flag ..."] [--gateway-as-floor] [--floor-pipeline] [--gateway-log-level info] [--keep-logs] [--no-freeze] [--strict]
-//                 [--phases c1,c16,c64,ttfc_c1,stream_c1,stream_c16] [--nice -10]
+//                 [--node-flags="--flag ..."] [--gateway-as-floor] [--floor-pipeline] [--gateway-log-level info] [--keep-logs] [--no-freeze] [--strict]
+//                 [--phases c1,c16,c64,ttfc_c1,stream_c1,stream_c16] [--nice=-10]
 //   npm run bench -- --profile [--profile-seconds 10] [--profile-body json|stream|short]
 //       CPU-profiles the gateway and the floor under c=16 and prints their top self-time functions.
 //
