@@ -6,6 +6,7 @@ import { Hono, type Context } from "hono";
 import type { HttpBindings } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Logger } from "pino";
+import { LRUCache } from "lru-cache";
 import { GatewayError } from "./errors.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import { NO_MODEL } from "../metrics/metrics.js";
@@ -67,9 +68,9 @@ function jsonResponse(body: unknown, requestId: string, status = 200): Response 
 
 function bearerToken(incoming: IncomingMessage): string | undefined {
   const header = incoming.headers.authorization;
-  if (typeof header !== "string") return undefined;
-  const match = /^Bearer\s+(.+)$/i.exec(header);
-  return match?.[1]?.trim();
+  if (typeof header !== "string" || header.length < 8 || header.slice(0, 7).toLowerCase() !== "bearer ") return undefined;
+  const token = header.slice(7).trim();
+  return token === "" ? undefined : token;
 }
 
 /** Reads the request body from the socket, enforcing the limit (413) without buffering past it. */
@@ -119,6 +120,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
     logger.info({ reqId: requestId, method, path, status, durationMs: Math.round((performance.now() - startedAt) * 100) / 100, ...extra }, "request");
   };
 
+  // Tokens already found valid for the current key set, so the hot path hashes a client's key once,
+  // not per request. Bounded; only valid tokens enter; a reload that changes the keys starts it afresh.
+  let acceptedFor: ReadonlySet<string> | undefined;
+  const accepted = new LRUCache<string, true>({ max: 1024 });
+
   /** Checks the client key; throws 401. */
   const authenticate = (incoming: IncomingMessage) => {
     const keys = deps.clientKeys();
@@ -127,7 +133,13 @@ export function createApp(deps: AppDeps): Hono<Env> {
     if (token === undefined) {
       throw new GatewayError(401, "Missing API key: send `Authorization: Bearer <gateway key>`.", { code: "missing_api_key" });
     }
+    if (acceptedFor !== keys) {
+      accepted.clear();
+      acceptedFor = keys;
+    }
+    if (accepted.has(token)) return;
     if (!keys.has(hashKey(token))) throw new GatewayError(401, "Incorrect API key provided.", { code: "invalid_api_key" });
+    accepted.set(token, true);
   };
 
   const authenticateAdmin = (incoming: IncomingMessage) => {

@@ -104,18 +104,22 @@ function costUsd(model: CatalogModel, usage: Usage): number {
   return (usage.promptTokens * model.pricePerMTok.input + usage.completionTokens * model.pricePerMTok.output) / 1e6;
 }
 
-async function readBody(body: Dispatcher.ResponseData["body"], limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      body.destroy();
-      throw new GatewayError(502, `upstream answer larger than ${limit} bytes`, { code: "upstream_too_large" });
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+/** Collects a whole upstream body (events, not an async iterator: cheaper per request). */
+function readBody(body: Dispatcher.ResponseData["body"], limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        body.destroy(new GatewayError(502, `upstream answer larger than ${limit} bytes`, { code: "upstream_too_large" }));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    body.once("end", () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
+    body.once("error", reject);
+  });
 }
 
 /** Classifies an upstream non-2xx answer. */
@@ -434,6 +438,8 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
         upstream.off("error", onError);
         // undici reports a destroyed body as an AbortError; once settled there is nothing left to do with it.
         upstream.on("error", ignoreError);
+        // After [DONE], read what is left (the end of the chunked body) so the connection returns to the pool.
+        if (!upstream.destroyed) upstream.resume();
         outgoing.off("drain", onDrain);
         resolve(result);
       };
@@ -530,8 +536,10 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
         scanner.push(chunk, onEvent);
         flushRange();
         if (committed && !upstream.isPaused()) timer.refresh();
-        if (failureBeforeContent || endedInBand !== undefined || sawDone) {
+        if (failureBeforeContent || endedInBand !== undefined) {
           upstream.destroy();
+          onEnd();
+        } else if (sawDone) {
           onEnd();
         } else if (!committed && heldBytes + scanner.pendingBytes > HELD_LIMIT) {
           failureBeforeContent = { outcome: "error", fallback: "error", error: new GatewayError(502, "upstream sent too much without content", { code: "upstream_error" }), retryAfterMs: undefined };

@@ -27,6 +27,8 @@ export type Script = (request: ReceivedRequest, index: number) => Behavior;
 export interface FakeUpstream {
   readonly url: string;
   readonly requests: ReceivedRequest[];
+  /** TCP connections accepted so far. */
+  connections(): number;
   /** Requests seen for one model name. */
   forModel(model: string): ReceivedRequest[];
   close(): Promise<void>;
@@ -86,7 +88,10 @@ async function playSse(res: ServerResponse, socket: Socket, behavior: Extract<Be
   }
   switch (behavior.end ?? "done") {
     case "done":
-      res.end("data: [DONE]\n\n");
+      // The chunked body's end arrives a moment after [DONE], as it often does from real providers.
+      res.write("data: [DONE]\n\n");
+      await sleep(2);
+      res.end();
       break;
     case "close":
       res.end();
@@ -104,6 +109,7 @@ async function playSse(res: ServerResponse, socket: Socket, behavior: Extract<Be
 export async function startFakeUpstream(script: Script): Promise<FakeUpstream> {
   const requests: ReceivedRequest[] = [];
   const sockets = new Set<Socket>();
+  let connections = 0;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (data: Buffer) => chunks.push(data));
@@ -150,6 +156,7 @@ export async function startFakeUpstream(script: Script): Promise<FakeUpstream> {
     });
   });
   server.on("connection", (socket) => {
+    connections++;
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   });
@@ -158,6 +165,7 @@ export async function startFakeUpstream(script: Script): Promise<FakeUpstream> {
   return {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
+    connections: () => connections,
     forModel: (model) => requests.filter((request) => request.model === model),
     close: async () => {
       for (const socket of sockets) socket.destroy();

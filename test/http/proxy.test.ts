@@ -139,6 +139,18 @@ describe("streaming", () => {
     expect((upstream.requests[0]?.body.stream_options as { include_usage?: boolean }).include_usage).toBe(true);
   });
 
+  it("reuses upstream connections across streamed and JSON requests", async () => {
+    const { client, upstream } = await setup((request) => (request.body.stream ? { kind: "sse", steps: streamOf(request.model, ["a", "b"]) } : { kind: "json" }));
+    for (let i = 0; i < 3; i++) {
+      for await (const _part of await client.chat.completions.create({ model: "chat", ...ask, stream: true })) void _part;
+      await client.chat.completions.create({ model: "chat", ...ask });
+    }
+    expect(upstream.requests).toHaveLength(6);
+    // The client's stream ends at [DONE]; the next request may start while the body's last bytes are still
+    // in flight, so a second pooled connection is fine. A connection per stream (4 here) is not.
+    expect(upstream.connections()).toBeLessThanOrEqual(2);
+  });
+
   it("meters usage but shows the usage chunk only when the client asked", async () => {
     const { client } = await setup((request) => ({ kind: "sse", steps: streamOf(request.model, ["a", "b"]) }));
     const without = [];
