@@ -3,7 +3,7 @@
 //
 //   npm run bench [-- --quick] [--repeats N] [--out file] [--soak] [--soak-seconds S]
 //                 [--node-flags="--flag ..."] [--gateway-as-floor] [--floor-pipeline] [--gateway-log-level info] [--keep-logs] [--no-freeze] [--strict]
-//                 [--phases c1,c16,c64,ttfc_c1,stream_c1,stream_c16] [--nice=-10]
+//                 [--phases c1,c16,c64,ttfc_c1,stream_c1,stream_c16] [--nice=-10] [--wait-lock 600]
 //   npm run bench -- --profile [--profile-seconds 10] [--profile-body json|stream|short]
 //       CPU-profiles the gateway and the floor under c=16 and prints their top self-time functions.
 //
@@ -38,6 +38,7 @@ const { values: args } = parseArgs({
     "no-freeze": { type: "boolean", default: false },
     strict: { type: "boolean", default: false },
     nice: { type: "string", default: "-10" },
+    "wait-lock": { type: "string", default: "600" },
     phases: { type: "string" },
     profile: { type: "boolean", default: false },
     "profile-seconds": { type: "string", default: "10" },
@@ -208,10 +209,14 @@ async function cleanup() {
   if (cleaning) return;
   cleaning = true;
   await Promise.all([...children.values()].map(stopChild));
+  releaseLock();
   if (!args["keep-logs"]) rmSync(workDir, { recursive: true, force: true });
   else log(`logs kept in ${workDir}`);
 }
-process.on("exit", killAllSync);
+process.on("exit", () => {
+  killAllSync();
+  releaseLock();
+});
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(sig, () => {
     log(`\n${sig}: stopping children`);
@@ -773,6 +778,50 @@ async function runDecision() {
 
 // ---------------------------------------------------------------------------------------------------
 
+// One run at a time: two runs would share the two cores, and bench/gateway-bench.yaml, which the
+// gateway hot-reloads, would point one run's gateway at the other run's mock.
+const LOCK = join(ROOT, "bench/results/run.lock");
+let haveLock = false;
+
+function lockHolder() {
+  try {
+    const pid = Number(readFileSync(LOCK, "utf8").trim());
+    if (!pid || pid === process.pid) return null;
+    process.kill(pid, 0);
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("run.mjs") ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+async function acquireLock() {
+  mkdirSync(dirname(LOCK), { recursive: true });
+  const deadline = performance.now() + Number(args["wait-lock"]) * 1000;
+  let told = false;
+  for (;;) {
+    const holder = lockHolder();
+    if (!holder) {
+      // A stale lock (its run died) is simply taken over.
+      writeFileSync(LOCK, String(process.pid));
+      haveLock = true;
+      return;
+    } else if (!told) {
+      log(`another bench run (pid ${holder}) is in progress; waiting for it (at most ${args["wait-lock"]} s)`);
+      told = true;
+    }
+    if (performance.now() > deadline) throw new Error(`bench run ${holder} still holds ${LOCK}`);
+    await sleep(500);
+  }
+}
+
+function releaseLock() {
+  if (!haveLock) return;
+  haveLock = false;
+  try {
+    if (readFileSync(LOCK, "utf8").trim() === String(process.pid)) rmSync(LOCK, { force: true });
+  } catch {}
+}
+
 /** --profile: each proxy alone under c=16 with --cpu-prof, then its top self-time functions. */
 async function profileMode() {
   const dir = join(ROOT, "bench/results/profiles");
@@ -961,7 +1010,8 @@ async function main() {
   return args.strict && checks.some((c) => c.result === "FAIL") ? 1 : 0;
 }
 
-(args.profile ? profileMode() : main())
+acquireLock()
+  .then(() => (args.profile ? profileMode() : main()))
   .then(async (code) => {
     await cleanup();
     process.exit(code);
