@@ -70,6 +70,43 @@ describe("subsecond check", () => {
   });
 });
 
+describe("subsecond check --against", () => {
+  it("describes a change in words and each route's choice before and after", () => {
+    const dir = mkdtempSync(join(tmpdir(), "subsecond-against-"));
+    const changed = readFileSync(GATEWAY_YAML, "utf8")
+      .replace("input: 0.07, output: 0.26", "input: 0.30, output: 0.90")
+      .replace("realtime-chat: { candidates: \"*\", minScore: 100 }", "realtime-chat: { candidates: \"*\", minScore: 100, target: { metric: ttft, percentile: 95, ms: 1200 } }")
+      .replace("  - { id: stepfun/step-3.7-flash,", "  - { id: acme/new-mini, provider: openrouter, rank: 16, score: 110, pricePerMTok: { input: 0.01, output: 0.02 }, contextTokens: 131072, prior: { ttftMs: 300, tokensPerSecond: 150 } }\n  - { id: stepfun/step-3.7-flash,");
+    const file = join(dir, "new.yaml");
+    writeFileSync(file, changed);
+    const result = run(["check", file, "--against", GATEWAY_YAML]);
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain("model added: acme/new-mini");
+    expect(result.stdout).toContain("price changed: qwen/qwen3.5-flash-02-23 $0.07/$0.26 → $0.3/$0.9");
+    expect(result.stdout).toContain("route realtime-chat: candidates added: acme/new-mini");
+    expect(result.stdout).toContain("route realtime-chat: target p95 ttft ≤ 800 ms → p95 ttft ≤ 1200 ms");
+    expect(result.stdout).toContain("route realtime-chat: would choose acme/new-mini (was qwen/qwen3.5-9b)");
+  });
+
+  it("warns about policies that can never be met", () => {
+    const result = run(["check", GATEWAY_YAML]);
+    expect(result.stdout).toContain("warning: routes.realtime-chat: no candidate's prior first-token time (fastest 2000 ms) meets the target of 800 ms");
+  });
+});
+
+describe("subsecond explain", () => {
+  it("prints the decision table of a hypothetical request", () => {
+    const result = run(["explain", "--config", GATEWAY_YAML, "--route", "realtime-chat", "--prompt-tokens", "800", "--max-tokens", "200"]);
+    expect(result.status).toBe(0);
+    const lines = result.stdout.split("\n");
+    expect(lines[0]).toBe("route realtime-chat: cheapest-within-target, target p95 ttft ≤ 800 ms");
+    expect(lines.filter((line) => line.startsWith(" → "))).toHaveLength(1);
+    expect(lines.some((line) => line.includes("xiaomi/mimo-v2.5") && line.includes("0.14") && line.includes("0.28"))).toBe(true);
+    expect(run(["explain", "--config", GATEWAY_YAML, "--route", "nope"]).status).toBe(1);
+  });
+});
+
 describe("subsecond serve", () => {
   it("refuses to start when a provider key is missing, naming the variable", () => {
     const result = spawnSync(process.execPath, [MAIN, "serve", "--config", GATEWAY_YAML], { encoding: "utf8", env: { PATH: process.env.PATH ?? "", PORT: "0" } });
