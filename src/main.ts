@@ -8,6 +8,8 @@ import { decisionChanges, decisionTables, hypotheticalRequest, renderTable } fro
 import { startGateway, StartupError } from "./gateway.js";
 import { createSystemClock } from "./router/clock.js";
 import { createSeededRng } from "./router/rng.js";
+import { DurationError, parseDurationMs, runDemo, type DemoUi } from "./demo/index.js";
+import { loadSimProfiles, SimProfilesError, startSimulator, type SimProfiles } from "./sim/index.js";
 
 const USAGE = `Usage: subsecond <command> [options]
 
@@ -17,6 +19,12 @@ Commands:
                                            --against, say what the change does and what each route would choose
   explain [--config path] [--route name] [--prompt-tokens N] [--max-tokens N]
                                            print the decision table of a hypothetical request (from the priors)
+  demo [--duration 45] [--rate 10] [--no-ui] [--port 8080] [--sim-port 8181] [--config config/demo.yaml]
+       [--profiles config/sim-profiles.yaml] [--seed N]
+                                           simulator + gateway + traffic in one process, with a live view
+                                           and a summary of what the gateway observed
+  simulate [--port 8181] [--host H] [--profiles config/sim-profiles.yaml] [--duration 120s] [--seed N] [--no-faults]
+                                           run the provider simulator alone (an OpenAI-compatible server)
 
 Run 'subsecond <command> --help' for details.`;
 
@@ -132,6 +140,156 @@ async function explainCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+/** Resolves with the first of SIGINT/SIGTERM; a second signal gets Node's default (exit at once). */
+function nextStopSignal(): { signal: Promise<NodeJS.Signals>; dispose(): void } {
+  let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
+  const signal = new Promise<NodeJS.Signals>((resolveSignal) => (onSignal = resolveSignal));
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  return {
+    signal,
+    dispose: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}
+
+async function demoCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      duration: { type: "string", short: "d" },
+      rate: { type: "string", short: "r" },
+      "no-ui": { type: "boolean" },
+      port: { type: "string", short: "p" },
+      "sim-port": { type: "string" },
+      config: { type: "string", short: "c" },
+      profiles: { type: "string" },
+      seed: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(
+      [
+        "subsecond demo [--duration 45] [--rate 10] [--no-ui] [--port 8080] [--sim-port 8181] [--config config/demo.yaml] [--profiles config/sim-profiles.yaml] [--seed N]",
+        "  Starts the provider simulator (its story lasts --duration), the gateway on the demo config pointed at it,",
+        "  and --rate requests per second of mixed traffic; shows a live view (a log line every 5 s with --no-ui or",
+        "  when stdout is not a terminal); at the end or on Ctrl-C drains, stops and prints a summary of what the",
+        "  gateway observed. --duration: 45, 45s, 1500ms or 2m (a bare number is seconds). Ports 0 pick free ones.",
+        "",
+      ].join("\n"),
+    );
+    return 0;
+  }
+  let durationMs: number;
+  try {
+    durationMs = parseDurationMs("--duration", values.duration ?? "45");
+  } catch (error) {
+    if (error instanceof DurationError) return fail(error.message);
+    throw error;
+  }
+  const rate = Number(values.rate ?? "10");
+  if (!(rate > 0) || rate > 1000) return fail(`--rate must be a number of requests per second from 0 to 1000, got "${values.rate}"`);
+  const gatewayPort = intFlag("port", values.port, undefined);
+  const simulatorPort = intFlag("sim-port", values["sim-port"], 8181) ?? 8181;
+  if ((gatewayPort ?? 0) > 65535 || simulatorPort > 65535) return fail("ports go from 0 to 65535");
+  const seed = intFlag("seed", values.seed, 1) ?? 1;
+  let profiles: SimProfiles;
+  try {
+    profiles = await loadSimProfiles(values.profiles ?? "config/sim-profiles.yaml");
+  } catch (error) {
+    if (error instanceof SimProfilesError) return fail(error.message);
+    throw error;
+  }
+  const ui: DemoUi = values["no-ui"] || !process.stdout.isTTY ? "log" : "live";
+  const controller = new AbortController();
+  const stop = nextStopSignal();
+  void stop.signal.then(() => controller.abort());
+  try {
+    await runDemo({
+      durationMs,
+      ratePerSecond: rate,
+      seed,
+      configPath: values.config ?? "config/demo.yaml",
+      profiles,
+      ...(gatewayPort !== undefined ? { gatewayPort } : {}),
+      simulatorPort,
+      ui,
+      signal: controller.signal,
+    });
+  } finally {
+    stop.dispose();
+  }
+  return 0;
+}
+
+async function simulateCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: "string", short: "p" },
+      host: { type: "string" },
+      profiles: { type: "string" },
+      duration: { type: "string", short: "d" },
+      seed: { type: "string" },
+      "no-faults": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(
+      [
+        "subsecond simulate [--port 8181] [--host 127.0.0.1] [--profiles config/sim-profiles.yaml] [--duration 120s] [--seed N] [--no-faults]",
+        "  Serves the simulated models of the profiles file (OpenAI-compatible: POST /v1/chat/completions, GET /v1/models)",
+        "  and plays their story of drift and faults, looping every --duration (default: the file's story.durationMs;",
+        "  120s, 1500ms, 2m; a bare number is seconds). --no-faults: drift only. Runs until SIGINT/SIGTERM.",
+        "",
+      ].join("\n"),
+    );
+    return 0;
+  }
+  const profilesPath = values.profiles ?? "config/sim-profiles.yaml";
+  let profiles: SimProfiles;
+  let durationMs: number | undefined;
+  try {
+    profiles = await loadSimProfiles(profilesPath);
+    durationMs = values.duration === undefined ? undefined : parseDurationMs("--duration", values.duration);
+  } catch (error) {
+    if (error instanceof SimProfilesError || error instanceof DurationError) return fail(error.message);
+    throw error;
+  }
+  const port = intFlag("port", values.port, 8181) ?? 8181;
+  if (port > 65535) return fail(`--port must be from 0 to 65535, got "${values.port}"`);
+  const storyDurationMs = durationMs ?? profiles.story.durationMs;
+  const stop = nextStopSignal();
+  const simulator = await startSimulator({
+    profiles,
+    host: values.host ?? "127.0.0.1",
+    port,
+    storyDurationMs,
+    seed: intFlag("seed", values.seed, 1) ?? 1,
+    faults: values["no-faults"] !== true,
+  });
+  const episodes = profiles.timeline.map((e) => `    ${String(Math.round(e.from * 100)).padStart(3)}–${Math.round(e.to * 100)}%  ${e.name}: ${e.models === "*" ? "every model" : e.models.join(", ")}`);
+  process.stdout.write(
+    [
+      `simulator listening on ${simulator.url}  (${profiles.models.length} models from ${profilesPath}; faults ${values["no-faults"] ? "off" : "on"})`,
+      `  story: ${storyDurationMs / 1000} s${profiles.story.loop ? ", looping" : ""}; episodes (fractions of the story):`,
+      ...episodes,
+      `  try:  curl -s ${simulator.url}/chat/completions -H 'content-type: application/json' -d '{"model":"${profiles.models[0]?.id ?? "model"}","messages":[{"role":"user","content":"Hi"}]}'`,
+      "  Ctrl-C stops it.",
+      "",
+    ].join("\n"),
+  );
+  const signal = await stop.signal;
+  stop.dispose();
+  process.stdout.write(`${signal}: stopping the simulator\n`);
+  await simulator.close();
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   switch (command) {
@@ -141,6 +299,10 @@ async function main(argv: string[]): Promise<number> {
       return checkCommand(args);
     case "explain":
       return explainCommand(args);
+    case "demo":
+      return demoCommand(args);
+    case "simulate":
+      return simulateCommand(args);
     case undefined:
     case "help":
     case "--help":

@@ -1,0 +1,383 @@
+// `subsecond demo` in one process: the simulator, the gateway on the demo config pointed at it, client
+// traffic, a live view, and a summary built from what the gateway observed.
+import { pino, type Logger } from "pino";
+import { startGateway, type Gateway } from "../gateway.js";
+import { createSystemClock } from "../router/clock.js";
+import { createSeededRng } from "../router/rng.js";
+import type { CandidateRow } from "../router/brain.js";
+import type { LoadedConfig } from "../config/load.js";
+import { startSimulator, type Simulator } from "../sim/simulator.js";
+import type { SimProfiles } from "../sim/profiles.js";
+import { episodeIntensity } from "../sim/story.js";
+import { loadDemoConfig } from "./demo-config.js";
+import { createTally, tallyResult, type DemoSummary, type FallbackEvent, type Frame, type ModelRow, type RouteAttainment, type TimelineWindow } from "./demo-state.js";
+import { NO_COUNTERS, delta, readCounters, sumBy, total, type GatewayCounters } from "./observe.js";
+import { DEFAULT_MIX, startTraffic, type TrafficMix, type TrafficResult } from "./traffic.js";
+import { createLiveScreen, renderFrame, renderIntro, renderLogLine, renderSummary } from "./view.js";
+
+/** The model whose brownout the shipped story plays (config/sim-profiles.yaml, 30%–60%). */
+export const DEFAULT_FOCUS_MODEL = "qwen/qwen3.5-flash-02-23";
+
+/** How the demo shows progress: a live view redrawn every second, a log line every few seconds, or nothing. */
+export type DemoUi = "live" | "log" | "none";
+
+/** Options of `startDemo` / `runDemo`. */
+export interface DemoOptions {
+  /** Length of the story and of the traffic, in ms (`--duration`). */
+  readonly durationMs: number;
+  /** Mean request rate, per second (`--rate`). */
+  readonly ratePerSecond: number;
+  /** Seeds the simulator, the brain's RNG and the traffic mix. */
+  readonly seed: number;
+  /** Gateway config, e.g. config/demo.yaml; its `simulator` provider is pointed at the simulator. */
+  readonly configPath: string;
+  /** Simulator profiles (config/sim-profiles.yaml, or a custom story). */
+  readonly profiles: SimProfiles;
+  /** Gateway port; 0 picks a free one. Default: the config's server.port. */
+  readonly gatewayPort?: number;
+  /** Simulator port; 0 picks a free one. */
+  readonly simulatorPort: number;
+  readonly ui: DemoUi;
+  /** Receives everything the demo prints (default: stdout). */
+  readonly write?: (text: string) => void;
+  /** Gateway logs (default: silent, so they do not tear the live view). */
+  readonly logger?: Logger;
+  /** Simulator delay multiplier (1 = as profiled). */
+  readonly latencyScale?: number;
+  /** false: the simulator plays drift only, no 429/5xx/hang/cut. Default true. */
+  readonly faults?: boolean;
+  readonly mix?: TrafficMix;
+  /** Slices of the story in the decision timeline. Default 10. */
+  readonly windows?: number;
+  /** The model the timeline follows. Default qwen/qwen3.5-flash-02-23. */
+  readonly focusModel?: string;
+  /** Live view refresh, ms. Default 1000. */
+  readonly refreshMs?: number;
+  /** --no-ui log line period, ms. Default 5000. */
+  readonly logEveryMs?: number;
+  /** After the traffic stops, how long requests in flight may take to finish, ms. Default 10000. */
+  readonly drainMs?: number;
+  /** Called with every finished request, after it is tallied (tests and tools look at single answers). */
+  readonly onResult?: (result: TrafficResult) => void;
+  /** Aborting stops the demo early (Ctrl-C); the summary is still built. */
+  readonly signal?: AbortSignal;
+}
+
+/** A demo that is running. */
+export interface RunningDemo {
+  readonly gatewayUrl: string;
+  readonly simulatorUrl: string;
+  readonly gateway: Gateway;
+  readonly simulator: Simulator;
+  /** Stops the traffic early (same as aborting `signal`). */
+  stop(): void;
+  /** Resolves after the drain and shutdown, with the summary (already printed unless ui is "none"). */
+  readonly finished: Promise<DemoSummary>;
+}
+
+/** Names of the episodes active at `fraction` of the story. */
+function activeEpisodes(profiles: SimProfiles, fraction: number): string[] {
+  return profiles.timeline.filter((episode) => episodeIntensity(episode, fraction) > 0).map((episode) => episode.name);
+}
+
+/** Names of the episodes overlapping [from, to) of the story. */
+function episodesDuring(profiles: SimProfiles, from: number, to: number): string[] {
+  return profiles.timeline.filter((episode) => episode.from < to && episode.to > from).map((episode) => episode.name);
+}
+
+function attainmentOf(counters: GatewayCounters): RouteAttainment[] {
+  const routes = [...sumBy(counters.target, "route").keys()];
+  return routes.map((route) => ({
+    route,
+    met: total(counters.target, { route, result: "met" }),
+    missed: total(counters.target, { route, result: "missed" }),
+  }));
+}
+
+/**
+ * Starts the simulator (story = `durationMs`), the gateway on the demo config, and the traffic; resolves
+ * once they run. The demo then stops by itself at the end of the story, or on `stop()` / `signal`.
+ */
+export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
+  const write = options.write ?? ((text: string) => void process.stdout.write(text));
+  const windows = options.windows ?? 10;
+  const focusModel = options.focusModel ?? DEFAULT_FOCUS_MODEL;
+  const mix = options.mix ?? DEFAULT_MIX;
+  const refreshMs = options.refreshMs ?? 1000;
+  const logEveryMs = options.logEveryMs ?? 5000;
+  const drainMs = options.drainMs ?? 10_000;
+  const { durationMs, profiles } = options;
+  if (!(durationMs > 0)) throw new RangeError("durationMs must be positive");
+  if (!(options.ratePerSecond > 0)) throw new RangeError("ratePerSecond must be positive");
+
+  const originMs = performance.now();
+  const simulator = await startSimulator({
+    profiles,
+    port: options.simulatorPort,
+    storyDurationMs: durationMs,
+    seed: options.seed,
+    startAtMs: originMs,
+    ...(options.faults !== undefined ? { faults: options.faults } : {}),
+    ...(options.latencyScale !== undefined ? { latencyScale: options.latencyScale } : {}),
+  });
+  let config: LoadedConfig;
+  let gateway: Gateway;
+  try {
+    config = await loadDemoConfig(options.configPath, simulator.url);
+    gateway = await startGateway({
+      config,
+      // The demo is self-contained: no client keys from the environment (the traffic sends none).
+      env: {},
+      logger: options.logger ?? pino({ level: "silent" }),
+      clock: createSystemClock(),
+      rng: createSeededRng(options.seed),
+      ...(options.gatewayPort !== undefined ? { port: options.gatewayPort } : {}),
+    });
+  } catch (error) {
+    await simulator.close();
+    throw error;
+  }
+  const route = config.routes.get(mix.route);
+  if (route === undefined) {
+    await gateway.close();
+    await simulator.close();
+    throw new RangeError(`the demo config has no route "${mix.route}" (routes: ${[...config.routes.keys()].join(", ")})`);
+  }
+
+  if (options.ui !== "none") {
+    write(renderIntro({ gatewayUrl: gateway.url, simulatorUrl: simulator.url, route: mix.route, durationMs, ratePerSecond: options.ratePerSecond, seed: options.seed, configPath: options.configPath }));
+  }
+
+  const tally = createTally();
+  const traffic = startTraffic({
+    gatewayUrl: gateway.url,
+    ratePerSecond: options.ratePerSecond,
+    // A stream of its own, so the mix does not depend on how many random numbers the brain drew.
+    rng: createSeededRng(options.seed ^ 0x5eed),
+    mix,
+    onResult: (result) => {
+      tallyResult(tally, result);
+      options.onResult?.(result);
+    },
+  });
+
+  const elapsed = () => performance.now() - originMs;
+  const timeline: TimelineWindow[] = [];
+  const recentFallbacks: FallbackEvent[] = [];
+  const shareRing: Map<string, number>[] = [];
+  let previous: GatewayCounters = NO_COUNTERS;
+  let previousSent = 0;
+  let previousTickMs = 0;
+  let windowStart: { counters: GatewayCounters; atMs: number; index: number } = { counters: NO_COUNTERS, atMs: 0, index: 0 };
+
+  const focusRow = (): CandidateRow | undefined => gateway.brain.snapshot(route).find((row) => row.id === focusModel);
+
+  const closeWindow = (counters: GatewayCounters, endMs: number) => {
+    const { index } = windowStart;
+    const fromFraction = index / windows;
+    const toFraction = Math.min((index + 1) / windows, endMs / durationMs);
+    const where = { route: route.name };
+    const byModel = delta(sumBy(counters.decisions, "model", where), sumBy(windowStart.counters.decisions, "model", where));
+    let decisions = 0;
+    for (const n of byModel.values()) decisions += n;
+    const row = focusRow();
+    timeline.push({
+      fromFraction,
+      toFraction,
+      startMs: windowStart.atMs,
+      endMs,
+      decisions,
+      byModel,
+      met: total(counters.target, { route: route.name, result: "met" }) - total(windowStart.counters.target, { route: route.name, result: "met" }),
+      missed: total(counters.target, { route: route.name, result: "missed" }) - total(windowStart.counters.target, { route: route.name, result: "missed" }),
+      fallbacks: total(counters.fallbacks, where) - total(windowStart.counters.fallbacks, where),
+      focusObservedP95Ms: row?.observedTtftP95Ms ?? null,
+      focusPredictedMs: row?.predictedMs ?? null,
+      scripted: episodesDuring(profiles, fromFraction, toFraction),
+    });
+    windowStart = { counters, atMs: endMs, index: index + 1 };
+  };
+
+  const buildFrame = (counters: GatewayCounters, nowMs: number): Frame => {
+    const tickSeconds = Math.max(0.001, (nowMs - previousTickMs) / 1000);
+    const served = delta(sumBy(counters.requests, "model"), sumBy(previous.requests, "model"));
+    const decided = delta(sumBy(counters.decisions, "model", { route: route.name }), sumBy(previous.decisions, "model", { route: route.name }));
+    shareRing.push(decided);
+    if (shareRing.length > Math.max(1, Math.round(5000 / refreshMs))) shareRing.shift();
+    const recent = new Map<string, number>();
+    let recentTotal = 0;
+    for (const slice of shareRing) {
+      for (const [id, n] of slice) {
+        recent.set(id, (recent.get(id) ?? 0) + n);
+        recentTotal += n;
+      }
+    }
+    const costByModel = sumBy(counters.cost, "model");
+    const everServed = sumBy(counters.requests, "model");
+    const rows: ModelRow[] = gateway.brain.snapshot(route).map((row) => ({
+      id: row.id,
+      candidate: true,
+      requestsPerSecond: (served.get(row.id) ?? 0) / tickSeconds,
+      decisionShare: recentTotal > 0 ? (recent.get(row.id) ?? 0) / recentTotal : null,
+      observedP95Ms: row.observedTtftP95Ms,
+      predictedMs: row.predictedMs,
+      samples: row.samples,
+      state: row.state,
+      chosen: row.wouldChoose,
+      costUsd: costByModel.get(row.id) ?? 0,
+    }));
+    const candidates = new Set(route.candidates.map((model) => model.id));
+    for (const model of config.models) {
+      if (candidates.has(model.id) || !((everServed.get(model.id) ?? 0) > 0)) continue;
+      rows.push({
+        id: model.id,
+        candidate: false,
+        requestsPerSecond: (served.get(model.id) ?? 0) / tickSeconds,
+        decisionShare: null,
+        observedP95Ms: null,
+        predictedMs: null,
+        samples: gateway.brain.sampleCount(model.id),
+        state: gateway.brain.state(model.id),
+        chosen: false,
+        costUsd: costByModel.get(model.id) ?? 0,
+      });
+    }
+    const nowFallbacks = new Map(counters.fallbacks.map((sample) => [`${sample.labels.from_model ?? ""}\u0000${sample.labels.reason ?? ""}`, sample.value]));
+    const beforeFallbacks = new Map(previous.fallbacks.map((sample) => [`${sample.labels.from_model ?? ""}\u0000${sample.labels.reason ?? ""}`, sample.value]));
+    for (const [key, count] of delta(nowFallbacks, beforeFallbacks)) {
+      const [model = "", reason = ""] = key.split("\u0000");
+      recentFallbacks.push({ atMs: nowMs, model, reason, count });
+    }
+    recentFallbacks.splice(0, Math.max(0, recentFallbacks.length - 3));
+    const sent = traffic.sent();
+    const frame: Frame = {
+      elapsedMs: nowMs,
+      durationMs,
+      storyFraction: Math.min(1, nowMs / durationMs),
+      scripted: activeEpisodes(profiles, Math.min(1, nowMs / durationMs)),
+      route: route.name,
+      target: `${route.strategy}, target p${route.target.percentile} ${route.target.metric} ≤ ${route.target.ms} ms`,
+      tally,
+      sent,
+      inFlight: traffic.inFlight(),
+      sentPerSecond: (sent - previousSent) / tickSeconds,
+      models: rows,
+      attainment: attainmentOf(counters),
+      fallbacksByReason: sumBy(counters.fallbacks, "reason"),
+      recentFallbacks: [...recentFallbacks],
+      costUsd: total(counters.cost),
+    };
+    previous = counters;
+    previousSent = sent;
+    previousTickMs = nowMs;
+    return frame;
+  };
+
+  const screen = options.ui === "live" ? createLiveScreen(write) : undefined;
+  let lastLogMs = Number.NEGATIVE_INFINITY;
+  /** Set once the gateway is closing: late timers must not read it. */
+  let closed = false;
+  let ticking: Promise<void> = Promise.resolve();
+  /**
+   * Reads the counters, closes the timeline slices whose end has passed and, on a refresh (not on a
+   * slice boundary), builds and shows a frame. Serialized, so slices close in order.
+   */
+  const boundaryMs = (index: number) => ((index + 1) / windows) * durationMs;
+  /** `boundary`: the timer of the slice ending there fired (timers may fire a fraction of a ms early). */
+  const tick = (refresh: boolean, boundary = 0) => {
+    ticking = ticking
+      .then(async () => {
+        if (closed) return;
+        const counters = await readCounters(gateway.metrics.registry);
+        const nowMs = elapsed();
+        while (windowStart.index < windows - 1 && (windowStart.index < boundary || nowMs >= boundaryMs(windowStart.index))) {
+          closeWindow(counters, boundaryMs(windowStart.index));
+        }
+        if (!refresh || options.ui === "none") return;
+        const frame = buildFrame(counters, nowMs);
+        if (screen) screen.draw(renderFrame(frame));
+        else if (nowMs - lastLogMs >= logEveryMs - refreshMs / 2) {
+          lastLogMs = nowMs;
+          write(`${renderLogLine(frame)}\n`);
+        }
+      })
+      .catch((error: unknown) => {
+        // A view that cannot refresh must not stop the demo: say so and carry on.
+        write(`demo: refresh failed: ${error instanceof Error ? error.message : String(error)}\n`);
+      });
+    return ticking;
+  };
+
+  // Window boundaries get their own timers: with a short story, slices are shorter than a refresh.
+  const boundaryTimers: NodeJS.Timeout[] = [];
+  for (let index = 1; index < windows; index++) {
+    boundaryTimers.push(setTimeout(() => void tick(false, index), originMs + (index / windows) * durationMs - performance.now()));
+  }
+  const refresher = setInterval(() => void tick(true), refreshMs);
+
+  let stopRequested: () => void = () => undefined;
+  const stopped = new Promise<boolean>((resolve) => {
+    const endTimer = setTimeout(() => resolve(false), originMs + durationMs - performance.now());
+    stopRequested = () => {
+      clearTimeout(endTimer);
+      resolve(true);
+    };
+  });
+  if (options.signal?.aborted) stopRequested();
+  options.signal?.addEventListener("abort", () => stopRequested(), { once: true });
+
+  const finished = (async (): Promise<DemoSummary> => {
+    const interrupted = await stopped;
+    const ranMs = elapsed();
+    clearInterval(refresher);
+    for (const timer of boundaryTimers) clearTimeout(timer);
+    await ticking;
+    if (screen) await tick(true);
+    screen?.done();
+    if (options.ui !== "none") write(`\n${interrupted ? "Interrupted: " : ""}stopping the traffic, draining ${traffic.inFlight()} requests in flight…\n`);
+    await traffic.stop(drainMs);
+    const counters = await readCounters(gateway.metrics.registry);
+    // Slices whose boundary passed without a tick, then the open one, which ends when the traffic stopped
+    // (its requests' fallbacks during the drain count in it).
+    while (windowStart.index < windows - 1 && ranMs >= boundaryMs(windowStart.index)) closeWindow(counters, boundaryMs(windowStart.index));
+    if (ranMs > windowStart.atMs) closeWindow(counters, ranMs);
+    closed = true;
+    await gateway.close();
+    await simulator.close();
+    const where = { route: route.name };
+    const summary: DemoSummary = {
+      gatewayUrl: gateway.url,
+      simulatorUrl: simulator.url,
+      seed: options.seed,
+      ratePerSecond: options.ratePerSecond,
+      durationMs,
+      ranMs,
+      interrupted,
+      route: route.name,
+      focusModel,
+      sent: traffic.sent(),
+      skipped: traffic.skipped(),
+      tally,
+      fallbacksByReason: sumBy(counters.fallbacks, "reason"),
+      fallbacksByModel: sumBy(counters.fallbacks, "from_model"),
+      attemptsByOutcome: sumBy(counters.attempts, "outcome"),
+      requestsByOutcome: sumBy(counters.requests, "outcome"),
+      decisionsByModel: sumBy(counters.decisions, "model", where),
+      decisionsByReason: sumBy(counters.decisions, "reason", where),
+      costUsd: total(counters.cost),
+      costByModel: sumBy(counters.cost, "model"),
+      attainment: attainmentOf(counters),
+      timeline,
+    };
+    if (options.ui !== "none") write(renderSummary(summary));
+    return summary;
+  })();
+
+  return { gatewayUrl: gateway.url, simulatorUrl: simulator.url, gateway, simulator, stop: () => stopRequested(), finished };
+}
+
+/** Runs the whole demo and resolves with its summary (see `startDemo`). */
+export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
+  const demo = await startDemo(options);
+  return demo.finished;
+}

@@ -1,0 +1,217 @@
+// Text rendering of the demo: the start-up notice, the live view (ANSI redraw, no dependency), the
+// periodic log line of --no-ui, and the final summary. Pure functions of demo-state.ts data.
+import { failedCount, shareOf, type DemoSummary, type Frame, type ModelRow, type RouteAttainment, type TimelineWindow } from "./demo-state.js";
+
+/** Where to look once the demo runs. */
+export interface IntroInfo {
+  readonly gatewayUrl: string;
+  readonly simulatorUrl: string;
+  readonly route: string;
+  readonly durationMs: number;
+  readonly ratePerSecond: number;
+  readonly seed: number;
+  readonly configPath: string;
+}
+
+const pad = (text: string, width: number): string => (text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width));
+/** Right-aligned in `width` columns, always after at least one space (truncated with … if need be). */
+const padLeft = (text: string, width: number): string => ` ${text.length > width - 1 ? `${text.slice(0, width - 2)}…` : text}`.padStart(width);
+const pct = (value: number): string => `${(value * 100).toFixed(value >= 0.995 || value === 0 ? 0 : 1)}%`;
+const ms = (value: number | null): string => (value === null || !Number.isFinite(value) ? "-" : `${Math.round(value)} ms`);
+const usd = (value: number): string => `$${value.toFixed(value >= 1 ? 2 : 6)}`;
+const seconds = (valueMs: number): string => `${(valueMs / 1000).toFixed(1)}s`;
+/** The part of a catalog id after its vendor, e.g. `qwen3.5-flash-02-23`. */
+const shortId = (id: string): string => id.slice(id.indexOf("/") + 1);
+
+function counts(map: ReadonlyMap<string | number, number>, separator = " · "): string {
+  const parts = [...map].filter(([, n]) => n > 0).map(([key, n]) => `${key} ${n}`);
+  return parts.length > 0 ? parts.join(separator) : "none";
+}
+
+function attainmentText(rows: readonly RouteAttainment[]): string {
+  const parts = rows
+    .filter((row) => row.met + row.missed > 0)
+    .map((row) => `${row.route} ${pct(row.met / (row.met + row.missed))} (${row.met}/${row.met + row.missed})`);
+  return parts.length > 0 ? parts.join(" · ") : "no finished request yet";
+}
+
+/** The notice printed before traffic starts: URLs, and how to point a client at the gateway. */
+export function renderIntro(info: IntroInfo): string {
+  const base = `${info.gatewayUrl}/v1`;
+  return [
+    `Subsecond demo: ${Math.round(info.durationMs / 1000)} s of simulated traffic at ${info.ratePerSecond} req/s (seed ${info.seed}, ${info.configPath})`,
+    "",
+    `  gateway        ${info.gatewayUrl}            (OpenAI-compatible: ${base})`,
+    `  metrics        ${info.gatewayUrl}/metrics`,
+    `  decisions      ${info.gatewayUrl}/admin/routes`,
+    `  simulator      ${info.simulatorUrl}       (15 simulated models; the story scales with --duration)`,
+    "",
+    "  Point the openai SDK at it (any API key: the demo gateway is open on loopback):",
+    `    const client = new OpenAI({ baseURL: "${base}", apiKey: "demo" });`,
+    `    await client.chat.completions.create({ model: "${info.route}", messages: [{ role: "user", content: "Hi" }] });`,
+    "  or curl:",
+    `    curl -s ${base}/chat/completions -H 'content-type: application/json' -d '{"model":"${info.route}","messages":[{"role":"user","content":"Hi"}]}' -D - `,
+    "",
+    "  Ctrl-C stops the traffic early and prints the summary.",
+    "",
+  ].join("\n");
+}
+
+function modelLine(row: ModelRow): string {
+  return [
+    row.chosen ? " → " : "   ",
+    pad(row.candidate ? row.id : `${row.id} (other routes)`, 46),
+    padLeft(row.requestsPerSecond.toFixed(1), 6),
+    padLeft(row.decisionShare === null ? "-" : pct(row.decisionShare), 7),
+    padLeft(ms(row.observedP95Ms), 9),
+    padLeft(ms(row.predictedMs), 10),
+    padLeft(row.samples.toFixed(1), 8),
+    "  ",
+    pad(row.state, 9),
+    padLeft(usd(row.costUsd), 10),
+  ].join("");
+}
+
+/** One frame of the live view (no escape codes; `createLiveScreen` draws it). */
+export function renderFrame(frame: Frame): string {
+  const { tally } = frame;
+  const barWidth = 30;
+  const filled = Math.min(barWidth, Math.round(frame.storyFraction * barWidth));
+  const recent = frame.recentFallbacks.map((event) => `+${seconds(event.atMs)} ${event.model} ${event.reason} ×${event.count}`);
+  return [
+    `Subsecond demo   t=${seconds(frame.elapsedMs)}/${seconds(frame.durationMs)}   story ${pct(frame.storyFraction).padStart(4)} [${"#".repeat(filled)}${".".repeat(barWidth - filled)}]   simulator plays: ${frame.scripted.length > 0 ? frame.scripted.join(", ") : "healthy"}`,
+    `traffic   ${frame.sent} sent (${frame.sentPerSecond.toFixed(1)}/s) · ${tally.byOutcome.ok} ok · ${failedCount(tally)} not ok · ${frame.inFlight} in flight · ${tally.rescued} rescued by fallback · ${tally.byOutcome["stream-error-event"]} cuts sent as error events · ${tally.byOutcome["silent-truncation"]} silent truncations`,
+    `route     ${frame.route}: ${frame.target}   (→ = the brain's choice now; share = its decisions over the last 5 s)`,
+    `   ${pad("model", 46)}${padLeft("req/s", 6)}${padLeft("share", 7)}${padLeft("p95 obs", 9)}${padLeft("predicted", 10)}${padLeft("samples", 8)}  ${pad("state", 9)}${padLeft("cost", 10)}`,
+    ...frame.models.map(modelLine),
+    `target    ${attainmentText(frame.attainment)}`,
+    `fallbacks ${counts(frame.fallbacksByReason)}`,
+    `last      ${recent.length > 0 ? recent.join(" · ") : "none yet"}`,
+    `cost      ${usd(frame.costUsd)} so far`,
+  ].join("\n");
+}
+
+/** The one-line status of --no-ui, printed every few seconds. */
+export function renderLogLine(frame: Frame): string {
+  const shares = frame.models
+    .filter((row) => row.decisionShare !== null && row.decisionShare >= 0.05)
+    .sort((a, b) => (b.decisionShare ?? 0) - (a.decisionShare ?? 0))
+    .map((row) => `${shortId(row.id)} ${pct(row.decisionShare ?? 0)}`);
+  const routed = frame.attainment.find((row) => row.route === frame.route);
+  const attainment = routed && routed.met + routed.missed > 0 ? pct(routed.met / (routed.met + routed.missed)) : "-";
+  let fallbacks = 0;
+  for (const n of frame.fallbacksByReason.values()) fallbacks += n;
+  return (
+    `[demo +${seconds(frame.elapsedMs).padStart(6)} story ${pct(frame.storyFraction).padStart(4)}] sent ${frame.sent} ok ${frame.tally.byOutcome.ok} not-ok ${failedCount(frame.tally)} ` +
+    `| ${frame.route} share: ${shares.join(", ") || "-"} | target met ${attainment} | fallbacks ${fallbacks} | cost ${usd(frame.costUsd)}` +
+    (frame.scripted.length > 0 ? ` | simulator plays: ${frame.scripted.join(", ")}` : "")
+  );
+}
+
+/** The models given a column in the timeline: the focus model, then the most chosen others. */
+function timelineColumns(summary: DemoSummary, count: number): string[] {
+  const others = [...summary.decisionsByModel]
+    .filter(([id]) => id !== summary.focusModel)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count - 1)
+    .map(([id]) => id);
+  return [summary.focusModel, ...others];
+}
+
+function timelineLine(window: TimelineWindow, columns: readonly string[], width: number): string {
+  let shown = 0;
+  const cells = columns.map((id) => {
+    const share = shareOf(window, id);
+    shown += share;
+    return padLeft(window.decisions > 0 ? pct(share) : "-", width);
+  });
+  const other = window.decisions > 0 ? pct(Math.max(0, 1 - shown)) : "-";
+  const met = window.met + window.missed > 0 ? pct(window.met / (window.met + window.missed)) : "-";
+  return [
+    pad(`${Math.round(window.fromFraction * 100)}–${Math.round(window.toFraction * 100)}%`, 9),
+    pad(`${seconds(window.startMs)}–${seconds(window.endMs)}`, 13),
+    padLeft(String(window.decisions), 5),
+    ...cells,
+    padLeft(other, 7),
+    padLeft(met, 7),
+    padLeft(String(window.fallbacks), 6),
+    padLeft(ms(window.focusObservedP95Ms), 10),
+    padLeft(ms(window.focusPredictedMs), 10),
+    `  ${window.scripted.join(", ")}`,
+  ].join("");
+}
+
+/** The final summary. */
+export function renderSummary(summary: DemoSummary): string {
+  const { tally } = summary;
+  const routedErrors = [...tally.routedHttpErrorsByStatus.values()].reduce((a, b) => a + b, 0);
+  const pinnedErrors = tally.notOkByKind.pinned;
+  const columns = timelineColumns(summary, 4);
+  const width = 16;
+  let fallbacks = 0;
+  for (const n of summary.fallbacksByReason.values()) fallbacks += n;
+  const costs = [...summary.costByModel].sort((a, b) => b[1] - a[1]).map(([id, value]) => `${shortId(id)} ${usd(value)}`);
+  const lines = [
+    "",
+    `SUMMARY  ${seconds(summary.ranMs)} of traffic at ${summary.ratePerSecond} req/s, seed ${summary.seed}${summary.interrupted ? " (stopped early by a signal)" : ""}; gateway ${summary.gatewayUrl}`,
+    "         every number below is what the gateway answered (status, x-subsecond-* headers, stream endings) or counted (/metrics, brain)",
+    `requests  ${summary.sent} sent · ${tally.byOutcome.ok} ok · ${failedCount(tally)} not ok${summary.skipped > 0 ? ` · ${summary.skipped} not sent (too many in flight)` : ""}`,
+    `          not ok: ${tally.byOutcome["http-error"]} HTTP errors (${counts(tally.httpErrorsByStatus, ", ")}), ${tally.byOutcome["stream-error-event"]} streams cut mid-answer and ended with an error event, ` +
+      `${tally.byOutcome["silent-truncation"]} silent truncations, ${tally.byOutcome["network-error"]} network errors, ${tally.byOutcome.abandoned} abandoned`,
+    `          HTTP errors on routes (${summary.route}, auto, free): ${routedErrors}${routedErrors === 0 ? " — every failure before the first token was rescued by a fallback" : ` (${counts(tally.routedHttpErrorsByStatus, ", ")})`}`,
+    `          not ok on pinned ids: ${pinnedErrors} (a pinned id is served by that model alone: no fallback by design)`,
+    `          rescued by a fallback: ${tally.rescued} answers (x-subsecond-attempts > 1); reasons: ${counts(tally.reasons, ", ")}`,
+    `fallbacks ${fallbacks} — by reason: ${counts(summary.fallbacksByReason, ", ")}`,
+    `          by model left: ${counts(new Map([...summary.fallbacksByModel].sort((a, b) => b[1] - a[1])), ", ")}`,
+    `upstream  attempts by outcome: ${counts(summary.attemptsByOutcome, ", ")}`,
+    `cost      ${usd(summary.costUsd)} total — ${costs.join(", ") || "none"}`,
+    `target    ${attainmentText(summary.attainment)}`,
+    `decisions ${summary.route}: ${[...summary.decisionsByReason.values()].reduce((a, b) => a + b, 0)} — ${counts(summary.decisionsByReason, ", ")}`,
+    "",
+    `${summary.route} decisions per slice of the story (share of first choices; p95/pred: the brain's measured and predicted p95 TTFT of ${shortId(summary.focusModel)} at the slice's end)`,
+    [
+      pad("story", 9),
+      pad("time", 13),
+      padLeft("n", 5),
+      ...columns.map((id) => padLeft(shortId(id), width)),
+      padLeft("other", 7),
+      padLeft("met", 7),
+      padLeft("fallb", 6),
+      padLeft("p95", 10),
+      padLeft("pred", 10),
+      "  simulator played",
+    ].join(""),
+    ...summary.timeline.map((window) => timelineLine(window, columns, width)),
+    "",
+  ];
+  return lines.join("\n");
+}
+
+/** Redraws a block of text in place (cursor up + clear), below whatever was printed before it. */
+export interface LiveScreen {
+  draw(text: string): void;
+  /** Leaves the last frame on screen and restores the cursor. */
+  done(): void;
+}
+
+/** A live screen writing ANSI escape codes (ECMA-48: CPL, EL, ED; DECTCEM) to `write`. */
+export function createLiveScreen(write: (text: string) => void): LiveScreen {
+  let previousLines = 0;
+  let hidden = false;
+  return {
+    draw(text: string): void {
+      if (!hidden) {
+        write("\x1b[?25l");
+        hidden = true;
+      }
+      const lines = text.split("\n");
+      const up = previousLines > 0 ? `\x1b[${previousLines}F` : "";
+      write(`${up}${lines.map((line) => `${line}\x1b[K`).join("\n")}\n\x1b[J`);
+      previousLines = lines.length;
+    },
+    done(): void {
+      if (hidden) write("\x1b[?25h");
+      hidden = false;
+    },
+  };
+}
