@@ -1,6 +1,7 @@
 // Turns a validated config into what the router runs on: catalog entries and resolved route policies.
 import type { Config, ModelConfig, RouteConfig } from "./schema.js";
 import type { CatalogModel, RoutePolicy } from "../router/types.js";
+import type { FileIssue } from "./yaml-file.js";
 
 export interface CompiledConfig {
   readonly config: Config;
@@ -11,15 +12,10 @@ export interface CompiledConfig {
   readonly defaultRoute: string;
 }
 
-/** A compile-time problem that the schema alone cannot see (e.g. filters leaving a route empty). */
-export interface CompileIssue {
-  readonly path: string;
-  readonly message: string;
-}
-
+/** Problems the schema alone cannot see (e.g. filters leaving a route empty). */
 export class ConfigCompileError extends Error {
   readonly code = "config_invalid";
-  constructor(readonly issues: readonly CompileIssue[]) {
+  constructor(readonly issues: readonly FileIssue[]) {
     super(issues.map((issue) => `${issue.path}: ${issue.message}`).join("\n"));
     this.name = "ConfigCompileError";
   }
@@ -45,7 +41,7 @@ function toCatalogModel(model: ModelConfig): CatalogModel {
   };
 }
 
-function resolveRoute(name: string, route: RouteConfig, config: Config, byId: ReadonlyMap<string, CatalogModel>): RoutePolicy | CompileIssue {
+function resolveRoute(name: string, route: RouteConfig, config: Config, byId: ReadonlyMap<string, CatalogModel>): RoutePolicy | FileIssue {
   const { defaults } = config;
   const allowFree = route.allowFree ?? defaults.allowFree;
   const listed = route.candidates === "*" ? [...byId.values()] : route.candidates.map((id) => byId.get(id));
@@ -78,7 +74,7 @@ export function compileConfig(config: Config): CompiledConfig {
   const models = config.models.map(toCatalogModel);
   const modelsById = new Map(models.map((model) => [model.id, model]));
   const routes = new Map<string, RoutePolicy>();
-  const issues: CompileIssue[] = [];
+  const issues: FileIssue[] = [];
   for (const [name, route] of Object.entries(config.routes)) {
     const resolved = resolveRoute(name, route, config, modelsById);
     if ("path" in resolved) issues.push(resolved);

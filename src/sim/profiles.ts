@@ -1,7 +1,6 @@
 // Schema and loader of config/sim-profiles.yaml: per-model latency behaviour and the scripted story of drift and faults.
-import { readFile } from "node:fs/promises";
-import { parseDocument } from "yaml";
 import * as z from "zod";
+import { InvalidFileError, parseYaml, readTextFile, zodIssues, type FileIssue } from "../config/yaml-file.js";
 
 const probability = z.number().min(0).max(1).describe("Probability per request, 0..1");
 const fraction = z.number().min(0).max(1).describe("Fraction of the story duration, 0..1");
@@ -140,43 +139,14 @@ export type Faults = z.output<typeof FaultsSchema>;
 export type HangMode = z.output<typeof HangModeSchema>;
 
 /** One problem in a profiles file, e.g. `{ path: "models[8] (qwen/qwen3.5-flash-02-23).ttft.medianMs", message }`. */
-export interface SimProfilesIssue {
-  readonly path: string;
-  readonly message: string;
-}
+export type SimProfilesIssue = FileIssue;
 
 /** A profiles file that cannot be used; `issues` lists every problem with its field path. */
-export class SimProfilesError extends Error {
-  readonly code = "sim_profiles_invalid";
-  constructor(
-    readonly source: string,
-    readonly issues: readonly SimProfilesIssue[],
-  ) {
-    super(`${source}: ${issues.length} error${issues.length === 1 ? "" : "s"}\n${issues.map((i) => `  ${i.path}: ${i.message}`).join("\n")}`);
+export class SimProfilesError extends InvalidFileError {
+  constructor(source: string, issues: readonly SimProfilesIssue[]) {
+    super("sim_profiles_invalid", source, issues);
     this.name = "SimProfilesError";
   }
-}
-
-/** Formats a zod path, naming list entries by their `id` or `name`: `models[3] (openai/gpt-5-nano).ttft.sigma`. */
-function formatPath(path: readonly PropertyKey[], input: unknown): string {
-  let out = "";
-  let node: unknown = input;
-  path.forEach((key, depth) => {
-    if (typeof key === "number") {
-      out += `[${key}]`;
-      const entry: unknown = Array.isArray(node) ? node[key] : undefined;
-      if (depth === 1 && typeof entry === "object" && entry !== null) {
-        const label = "id" in entry ? entry.id : "name" in entry ? entry.name : undefined;
-        if (typeof label === "string") out += ` (${label})`;
-      }
-      node = entry;
-    } else {
-      const name = String(key);
-      out += out === "" ? name : `.${name}`;
-      node = typeof node === "object" && node !== null ? (node as Record<string, unknown>)[name] : undefined;
-    }
-  });
-  return out === "" ? "(root)" : out;
 }
 
 /** Validates an already-parsed document. Throws `SimProfilesError` naming every bad field. */
@@ -185,32 +155,20 @@ export function parseSimProfiles(input: unknown, source = "sim-profiles"): SimPr
   if (parsed.success) return parsed.data;
   throw new SimProfilesError(
     source,
-    parsed.error.issues.map((issue) => ({ path: formatPath(issue.path, input), message: issue.message })),
+    zodIssues(parsed.error, input),
   );
 }
 
 /** Parses YAML text (syntax errors carry line and column), then validates it. Throws `SimProfilesError`. */
 export function parseSimProfilesText(text: string, source = "sim-profiles.yaml"): SimProfiles {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new SimProfilesError(
-      source,
-      doc.errors.map((error) => ({
-        path: error.linePos ? `line ${error.linePos[0].line}, column ${error.linePos[0].col}` : "(yaml)",
-        message: error.message.split("\n")[0] ?? error.message,
-      })),
-    );
-  }
-  return parseSimProfiles(doc.toJS(), source);
+  const { value, issues } = parseYaml(text);
+  if (issues.length > 0) throw new SimProfilesError(source, issues);
+  return parseSimProfiles(value, source);
 }
 
 /** Reads and validates a profiles file (usually config/sim-profiles.yaml). Throws `SimProfilesError`. */
 export async function loadSimProfiles(path: string): Promise<SimProfiles> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    throw new SimProfilesError(path, [{ path: "(file)", message: error instanceof Error ? error.message : String(error) }]);
-  }
+  const { text, issues } = await readTextFile(path);
+  if (issues.length > 0) throw new SimProfilesError(path, issues);
   return parseSimProfilesText(text, path);
 }
