@@ -446,9 +446,9 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
 
       const commit = () => {
         committed = true;
-        ttftMs = performance.now() - attemptStart;
-        log.ttftMs = performance.now() - exchange.startedAt;
-        metrics.timeToFirstToken(routeLabel, model.id, log.ttftMs / 1000);
+        const now = performance.now();
+        ttftMs = now - attemptStart;
+        log.ttftMs = now - exchange.startedAt;
         outgoing.writeHead(200, {
           "content-type": "text/event-stream; charset=utf-8",
           "cache-control": "no-cache",
@@ -459,6 +459,7 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
         held.length = 0;
         clearTimeout(timer);
         timer = setTimeout(onIdle, idleMs);
+        metrics.timeToFirstToken(routeLabel, model.id, log.ttftMs / 1000);
       };
 
       // Writes [start, end) of `buffer` to the client, or holds it until the first content chunk.
@@ -533,8 +534,12 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
 
       function onData(chunk: Buffer) {
         const processStart = performance.now();
+        // Everything one upstream read produces (at the first content: headers, held events and the
+        // content) leaves in one write.
+        outgoing.cork();
         scanner.push(chunk, onEvent);
         flushRange();
+        outgoing.uncork();
         if (committed && !upstream.isPaused()) timer.refresh();
         if (failureBeforeContent || endedInBand !== undefined) {
           upstream.destroy();
