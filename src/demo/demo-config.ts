@@ -1,10 +1,11 @@
 // Loads the demo's gateway config with its simulator provider pointed at the simulator actually running.
-import { readFile } from "node:fs/promises";
-import { parseDocument } from "yaml";
 import { ConfigError, parseConfig, type LoadedConfig } from "../config/load.js";
+import { parseYaml, readTextFile } from "../config/yaml-file.js";
 
 /** The provider name the demo config uses for the simulator. */
 export const SIMULATOR_PROVIDER = "simulator";
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
 
 /**
  * Reads a gateway config file and, in memory only, sets `providers.<provider>.baseUrl` to `baseUrl`
@@ -13,19 +14,16 @@ export const SIMULATOR_PROVIDER = "simulator";
  * @throws ConfigError when the file is unreadable, invalid, or has no such provider.
  */
 export async function loadDemoConfig(path: string, baseUrl: string, provider = SIMULATOR_PROVIDER): Promise<LoadedConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    throw new ConfigError(path, [{ path: "(file)", message: error instanceof Error ? error.message : String(error) }]);
-  }
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(path, doc.errors.map((error) => ({ path: "(yaml)", message: error.message.split("\n")[0] ?? error.message })));
-  }
-  if (!doc.hasIn(["providers", provider])) {
+  const file = await readTextFile(path);
+  if (file.issues.length > 0) throw new ConfigError(path, file.issues);
+  const { value, issues } = parseYaml(file.text);
+  if (issues.length > 0) throw new ConfigError(path, issues);
+  const providers = isRecord(value) ? value.providers : undefined;
+  const entry = isRecord(providers) ? providers[provider] : undefined;
+  if (!isRecord(entry)) {
     throw new ConfigError(path, [{ path: `providers.${provider}`, message: `the demo needs a provider named "${provider}" to point at the simulator` }]);
   }
-  doc.setIn(["providers", provider, "baseUrl"], baseUrl);
-  return parseConfig(doc.toJS(), path, text);
+  entry.baseUrl = baseUrl;
+  // Hashed as the file's bytes, so subsecond_config_info names the same hash as `subsecond check`.
+  return parseConfig(value, path, file.text);
 }
