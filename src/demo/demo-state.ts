@@ -19,6 +19,13 @@ export interface TrafficTally {
   readonly notOkByKind: Record<RequestKind, number>;
   /** HTTP errors of route/auto/free requests (not pinned), by status. */
   readonly routedHttpErrorsByStatus: Map<number, number>;
+  /**
+   * Of those, 504s that came once the whole route budget (`budgetMs`) was spent on timeouts: the gateway
+   * gave up only when no time was left (e.g. a hung non-streamed attempt costs the whole total deadline).
+   */
+  routedTimeoutsAfterBudget: number;
+  /** The route budget, ms (deadlines.budgetMs of the watched route). */
+  readonly budgetMs: number;
   /** Streamed requests answered with 200. */
   streams: number;
   /** Answered `ok` after a fallback (`x-subsecond-attempts` > 1). */
@@ -27,9 +34,11 @@ export interface TrafficTally {
   readonly reasons: Map<string, number>;
 }
 
-/** An empty tally. */
-export function createTally(): TrafficTally {
+/** An empty tally; `budgetMs` is the watched route's request budget (deadlines.budgetMs), in ms. */
+export function createTally(budgetMs = Number.POSITIVE_INFINITY): TrafficTally {
   return {
+    budgetMs,
+    routedTimeoutsAfterBudget: 0,
     finished: 0,
     byOutcome: { ok: 0, "http-error": 0, "stream-error-event": 0, "silent-truncation": 0, "network-error": 0, abandoned: 0 },
     httpErrorsByStatus: new Map(),
@@ -52,7 +61,11 @@ export function tallyResult(tally: TrafficTally, result: TrafficResult): void {
   if (result.outcome !== "ok") tally.notOkByKind[result.request.kind]++;
   if (result.outcome === "http-error") {
     bump(tally.httpErrorsByStatus, result.status);
-    if (result.request.kind !== "pinned") bump(tally.routedHttpErrorsByStatus, result.status);
+    if (result.request.kind !== "pinned") {
+      bump(tally.routedHttpErrorsByStatus, result.status);
+      // A little slack: the budget runs from the gateway's receipt, the duration from the client's send.
+      if (result.status === 504 && result.finishedAtMs - result.sentAtMs >= tally.budgetMs - 50) tally.routedTimeoutsAfterBudget++;
+    }
   }
   if (result.request.stream && result.status === 200) tally.streams++;
   if (result.outcome === "ok" && result.attempts > 1) tally.rescued++;

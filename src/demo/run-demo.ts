@@ -4,14 +4,15 @@ import { pino, type Logger } from "pino";
 import { startGateway, type Gateway } from "../gateway.js";
 import { createSystemClock } from "../router/clock.js";
 import { createSeededRng } from "../router/rng.js";
-import type { CandidateRow } from "../router/brain.js";
 import type { LoadedConfig } from "../config/load.js";
 import { startSimulator, type Simulator } from "../sim/simulator.js";
 import type { SimProfiles } from "../sim/profiles.js";
 import { episodeIntensity } from "../sim/story.js";
 import { loadDemoConfig } from "./demo-config.js";
-import { createTally, tallyResult, type DemoSummary, type FallbackEvent, type Frame, type ModelRow, type RouteAttainment, type TimelineWindow } from "./demo-state.js";
-import { NO_COUNTERS, delta, readCounters, sumBy, total, type GatewayCounters } from "./observe.js";
+import { createTally, tallyResult, type DemoSummary } from "./demo-state.js";
+import { attainmentOf, createFrameBuilder } from "./frames.js";
+import { readCounters, sumBy, total } from "./observe.js";
+import { createTimeline } from "./timeline.js";
 import { DEFAULT_MIX, startTraffic, type TrafficMix, type TrafficResult } from "./traffic.js";
 import { createLiveScreen, renderFrame, renderIntro, renderLogLine, renderSummary } from "./view.js";
 
@@ -75,25 +76,6 @@ export interface RunningDemo {
   readonly finished: Promise<DemoSummary>;
 }
 
-/** Names of the episodes active at `fraction` of the story. */
-function activeEpisodes(profiles: SimProfiles, fraction: number): string[] {
-  return profiles.timeline.filter((episode) => episodeIntensity(episode, fraction) > 0).map((episode) => episode.name);
-}
-
-/** Names of the episodes overlapping [from, to) of the story. */
-function episodesDuring(profiles: SimProfiles, from: number, to: number): string[] {
-  return profiles.timeline.filter((episode) => episode.from < to && episode.to > from).map((episode) => episode.name);
-}
-
-function attainmentOf(counters: GatewayCounters): RouteAttainment[] {
-  const routes = [...sumBy(counters.target, "route").keys()];
-  return routes.map((route) => ({
-    route,
-    met: total(counters.target, { route, result: "met" }),
-    missed: total(counters.target, { route, result: "missed" }),
-  }));
-}
-
 /**
  * Starts the simulator (story = `durationMs`), the gateway on the demo config, and the traffic; resolves
  * once they run. The demo then stops by itself at the end of the story, or on `stop()` / `signal`.
@@ -148,7 +130,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     write(renderIntro({ gatewayUrl: gateway.url, simulatorUrl: simulator.url, route: mix.route, durationMs, ratePerSecond: options.ratePerSecond, seed: options.seed, configPath: options.configPath }));
   }
 
-  const tally = createTally();
+  const tally = createTally(route.deadlines.budgetMs);
   const traffic = startTraffic({
     gatewayUrl: gateway.url,
     ratePerSecond: options.ratePerSecond,
@@ -162,116 +144,27 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   });
 
   const elapsed = () => performance.now() - originMs;
-  const timeline: TimelineWindow[] = [];
-  const recentFallbacks: FallbackEvent[] = [];
-  const shareRing: Map<string, number>[] = [];
-  let previous: GatewayCounters = NO_COUNTERS;
-  let previousSent = 0;
-  let previousTickMs = 0;
-  let windowStart: { counters: GatewayCounters; atMs: number; index: number } = { counters: NO_COUNTERS, atMs: 0, index: 0 };
-
-  const focusRow = (): CandidateRow | undefined => gateway.brain.snapshot(route).find((row) => row.id === focusModel);
-
-  const closeWindow = (counters: GatewayCounters, endMs: number) => {
-    const { index } = windowStart;
-    const fromFraction = index / windows;
-    const toFraction = Math.min((index + 1) / windows, endMs / durationMs);
-    const where = { route: route.name };
-    const byModel = delta(sumBy(counters.decisions, "model", where), sumBy(windowStart.counters.decisions, "model", where));
-    let decisions = 0;
-    for (const n of byModel.values()) decisions += n;
-    const row = focusRow();
-    timeline.push({
-      fromFraction,
-      toFraction,
-      startMs: windowStart.atMs,
-      endMs,
-      decisions,
-      byModel,
-      met: total(counters.target, { route: route.name, result: "met" }) - total(windowStart.counters.target, { route: route.name, result: "met" }),
-      missed: total(counters.target, { route: route.name, result: "missed" }) - total(windowStart.counters.target, { route: route.name, result: "missed" }),
-      fallbacks: total(counters.fallbacks, where) - total(windowStart.counters.fallbacks, where),
-      focusObservedP95Ms: row?.observedTtftP95Ms ?? null,
-      focusPredictedMs: row?.predictedMs ?? null,
-      scripted: episodesDuring(profiles, fromFraction, toFraction),
-    });
-    windowStart = { counters, atMs: endMs, index: index + 1 };
-  };
-
-  const buildFrame = (counters: GatewayCounters, nowMs: number): Frame => {
-    const tickSeconds = Math.max(0.001, (nowMs - previousTickMs) / 1000);
-    const served = delta(sumBy(counters.requests, "model"), sumBy(previous.requests, "model"));
-    const decided = delta(sumBy(counters.decisions, "model", { route: route.name }), sumBy(previous.decisions, "model", { route: route.name }));
-    shareRing.push(decided);
-    if (shareRing.length > Math.max(1, Math.round(5000 / refreshMs))) shareRing.shift();
-    const recent = new Map<string, number>();
-    let recentTotal = 0;
-    for (const slice of shareRing) {
-      for (const [id, n] of slice) {
-        recent.set(id, (recent.get(id) ?? 0) + n);
-        recentTotal += n;
-      }
-    }
-    const costByModel = sumBy(counters.cost, "model");
-    const everServed = sumBy(counters.requests, "model");
-    const rows: ModelRow[] = gateway.brain.snapshot(route).map((row) => ({
-      id: row.id,
-      candidate: true,
-      requestsPerSecond: (served.get(row.id) ?? 0) / tickSeconds,
-      decisionShare: recentTotal > 0 ? (recent.get(row.id) ?? 0) / recentTotal : null,
-      observedP95Ms: row.observedTtftP95Ms,
-      predictedMs: row.predictedMs,
-      samples: row.samples,
-      state: row.state,
-      chosen: row.wouldChoose,
-      costUsd: costByModel.get(row.id) ?? 0,
-    }));
-    const candidates = new Set(route.candidates.map((model) => model.id));
-    for (const model of config.models) {
-      if (candidates.has(model.id) || !((everServed.get(model.id) ?? 0) > 0)) continue;
-      rows.push({
-        id: model.id,
-        candidate: false,
-        requestsPerSecond: (served.get(model.id) ?? 0) / tickSeconds,
-        decisionShare: null,
-        observedP95Ms: null,
-        predictedMs: null,
-        samples: gateway.brain.sampleCount(model.id),
-        state: gateway.brain.state(model.id),
-        chosen: false,
-        costUsd: costByModel.get(model.id) ?? 0,
-      });
-    }
-    const nowFallbacks = new Map(counters.fallbacks.map((sample) => [`${sample.labels.from_model ?? ""}\u0000${sample.labels.reason ?? ""}`, sample.value]));
-    const beforeFallbacks = new Map(previous.fallbacks.map((sample) => [`${sample.labels.from_model ?? ""}\u0000${sample.labels.reason ?? ""}`, sample.value]));
-    for (const [key, count] of delta(nowFallbacks, beforeFallbacks)) {
-      const [model = "", reason = ""] = key.split("\u0000");
-      recentFallbacks.push({ atMs: nowMs, model, reason, count });
-    }
-    recentFallbacks.splice(0, Math.max(0, recentFallbacks.length - 3));
-    const sent = traffic.sent();
-    const frame: Frame = {
-      elapsedMs: nowMs,
-      durationMs,
-      storyFraction: Math.min(1, nowMs / durationMs),
-      scripted: activeEpisodes(profiles, Math.min(1, nowMs / durationMs)),
-      route: route.name,
-      target: `${route.strategy}, target p${route.target.percentile} ${route.target.metric} ≤ ${route.target.ms} ms`,
-      tally,
-      sent,
-      inFlight: traffic.inFlight(),
-      sentPerSecond: (sent - previousSent) / tickSeconds,
-      models: rows,
-      attainment: attainmentOf(counters),
-      fallbacksByReason: sumBy(counters.fallbacks, "reason"),
-      recentFallbacks: [...recentFallbacks],
-      costUsd: total(counters.cost),
-    };
-    previous = counters;
-    previousSent = sent;
-    previousTickMs = nowMs;
-    return frame;
-  };
+  const timeline = createTimeline({
+    windows,
+    durationMs,
+    route: route.name,
+    focus: () => {
+      const row = gateway.brain.snapshot(route).find((candidate) => candidate.id === focusModel);
+      return { observedP95Ms: row?.observedTtftP95Ms ?? null, predictedMs: row?.predictedMs ?? null };
+    },
+    scriptedDuring: (from, to) => profiles.timeline.filter((episode) => episode.from < to && episode.to > from).map((episode) => episode.name),
+  });
+  const frames = createFrameBuilder({
+    route,
+    models: config.models,
+    brain: gateway.brain,
+    durationMs,
+    shareWindowMs: 5000,
+    tally,
+    sent: () => traffic.sent(),
+    inFlight: () => traffic.inFlight(),
+    scriptedAt: (fraction) => profiles.timeline.filter((episode) => episodeIntensity(episode, fraction) > 0).map((episode) => episode.name),
+  });
 
   const screen = options.ui === "live" ? createLiveScreen(write) : undefined;
   let lastLogMs = Number.NEGATIVE_INFINITY;
@@ -279,22 +172,18 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   let closed = false;
   let ticking: Promise<void> = Promise.resolve();
   /**
-   * Reads the counters, closes the timeline slices whose end has passed and, on a refresh (not on a
-   * slice boundary), builds and shows a frame. Serialized, so slices close in order.
+   * Reads the counters, closes the timeline slices whose end has passed (`boundary`: the timer of that
+   * slice boundary fired) and, on a refresh, builds and shows a frame. Serialized, so slices close in order.
    */
-  const boundaryMs = (index: number) => ((index + 1) / windows) * durationMs;
-  /** `boundary`: the timer of the slice ending there fired (timers may fire a fraction of a ms early). */
   const tick = (refresh: boolean, boundary = 0) => {
     ticking = ticking
       .then(async () => {
         if (closed) return;
         const counters = await readCounters(gateway.metrics.registry);
         const nowMs = elapsed();
-        while (windowStart.index < windows - 1 && (windowStart.index < boundary || nowMs >= boundaryMs(windowStart.index))) {
-          closeWindow(counters, boundaryMs(windowStart.index));
-        }
+        timeline.closeDue(counters, nowMs, boundary);
         if (!refresh || options.ui === "none") return;
-        const frame = buildFrame(counters, nowMs);
+        const frame = frames.build(counters, nowMs);
         if (screen) screen.draw(renderFrame(frame));
         else if (nowMs - lastLogMs >= logEveryMs - refreshMs / 2) {
           lastLogMs = nowMs;
@@ -337,10 +226,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     if (options.ui !== "none") write(`\n${interrupted ? "Interrupted: " : ""}stopping the traffic, draining ${traffic.inFlight()} requests in flight…\n`);
     await traffic.stop(drainMs);
     const counters = await readCounters(gateway.metrics.registry);
-    // Slices whose boundary passed without a tick, then the open one, which ends when the traffic stopped
-    // (its requests' fallbacks during the drain count in it).
-    while (windowStart.index < windows - 1 && ranMs >= boundaryMs(windowStart.index)) closeWindow(counters, boundaryMs(windowStart.index));
-    if (ranMs > windowStart.atMs) closeWindow(counters, ranMs);
+    timeline.finish(counters, ranMs);
     closed = true;
     await gateway.close();
     await simulator.close();
@@ -367,7 +253,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       costUsd: total(counters.cost),
       costByModel: sumBy(counters.cost, "model"),
       attainment: attainmentOf(counters),
-      timeline,
+      timeline: timeline.windows,
     };
     if (options.ui !== "none") write(renderSummary(summary));
     return summary;

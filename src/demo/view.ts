@@ -158,7 +158,11 @@ export function renderSummary(summary: DemoSummary): string {
     `requests  ${summary.sent} sent · ${tally.byOutcome.ok} ok · ${failedCount(tally)} not ok${summary.skipped > 0 ? ` · ${summary.skipped} not sent (too many in flight)` : ""}`,
     `          not ok: ${tally.byOutcome["http-error"]} HTTP errors (${counts(tally.httpErrorsByStatus, ", ")}), ${tally.byOutcome["stream-error-event"]} streams cut mid-answer and ended with an error event, ` +
       `${tally.byOutcome["silent-truncation"]} silent truncations, ${tally.byOutcome["network-error"]} network errors, ${tally.byOutcome.abandoned} abandoned`,
-    `          HTTP errors on routes (${summary.route}, auto, free): ${routedErrors}${routedErrors === 0 ? " — every failure before the first token was rescued by a fallback" : ` (${counts(tally.routedHttpErrorsByStatus, ", ")})`}`,
+    `          HTTP errors on routes (${summary.route}, auto, free): ${routedErrors}${
+      routedErrors === 0
+        ? " — every failure before the first token was rescued by a fallback"
+        : ` (${counts(tally.routedHttpErrorsByStatus, ", ")}; ${tally.routedTimeoutsAfterBudget} of them 504s once the whole ${tally.budgetMs / 1000} s budget was spent on timeouts)`
+    }`,
     `          not ok on pinned ids: ${pinnedErrors} (a pinned id is served by that model alone: no fallback by design)`,
     `          rescued by a fallback: ${tally.rescued} answers (x-subsecond-attempts > 1); reasons: ${counts(tally.reasons, ", ")}`,
     `fallbacks ${fallbacks} — by reason: ${counts(summary.fallbacksByReason, ", ")}`,

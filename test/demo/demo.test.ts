@@ -6,25 +6,27 @@ import { startDemo, type DemoSummary, type TimelineWindow, type TrafficResult } 
 
 const DEMO_CONFIG = new URL("../../config/demo.yaml", import.meta.url).pathname;
 const FOCUS = "qwen/qwen3.5-flash-02-23";
-const STORY_MS = 25_000;
+const STORY_MS = 26_000;
 
 /**
  * The shipped models and latencies (config/sim-profiles.yaml) on a story compressed for a test:
- * - qwen3.5-flash browns out (TTFT ×5, decode ×0.6) from 15% to 42% of the story, leaving more than half of it
- *   for the recovery, which takes ~3 probes × (answer time + staleAfterMs) ≈ 6 s;
+ * - qwen3.5-flash browns out (TTFT ×5, decode ×0.6) from 15% to 38% of the story, leaving more than half of it
+ *   for the recovery: 3 probes in a row on target, each at most once per (answer time + staleAfterMs), took
+ *   4.5–9.5 s in trial runs;
  * - fault episodes (429 burst, hangs, 5xx, cuts) fall inside the brownout, where traffic has moved to the
  *   fallbacks; there, one stream in five of every likely fallback is cut, so some streams are cut mid-answer;
  * - openai/gpt-4.1-nano answers without faults outside its 5xx episode, so the SDK calls pinned to it at the
  *   start are deterministic;
- * - qwen3.5-flash has no slow TTFT tail (shipped: 2% ×4). With it, two tail samples among the first ~35
- *   put the brain's p95 over the 800 ms target, and the model then stays out (its quantile no longer moves
- *   without traffic) until probes re-admit it: in about one run in four the router leaves the healthy pick
- *   before the brownout even starts. That is a brain behaviour (reported), not what this test is about.
+ * - qwen3.5-flash has no slow TTFT tail (shipped: 2% ×4) and never hangs (shipped: 0.3%). With them, one hang
+ *   (a first-token timeout, recorded as ≥ 1500 ms) or two tail samples among the first ~35 put the brain's
+ *   p95 over the 800 ms target, and the model then stays out (its quantile no longer moves without traffic)
+ *   until probes re-admit it: in trial runs the router left the healthy pick before the brownout in about one
+ *   run in four. That is a brain behaviour (reported), not what this test is about.
  */
 function testProfiles(): SimProfiles {
   const shipped = parseSimProfilesText(readFileSync(new URL("../../config/sim-profiles.yaml", import.meta.url), "utf8"));
   const models = shipped.models.map((model): SimProfilesInput["models"][number] => {
-    if (model.id === FOCUS) return { ...model, ttft: { ...model.ttft, tail: { probability: 0, multiplier: 1 } } };
+    if (model.id === FOCUS) return { ...model, ttft: { ...model.ttft, tail: { probability: 0, multiplier: 1 } }, faults: { ...model.faults, hang: { probability: 0, modes: ["no-headers"] } } };
     if (model.id === "openai/gpt-4.1-nano") return { ...model, faults: { serverError: { probability: 0, statuses: [502] }, hang: { probability: 0, modes: ["no-headers"] }, cut: { probability: 0 } } };
     return model;
   });
@@ -34,14 +36,14 @@ function testProfiles(): SimProfiles {
     models,
     timeline: [
       { name: "gemma-free-quota", models: ["google/gemma-4-26b-a4b-it:free"], from: 0.05, to: 0.12, faults: { rateLimit: { probability: 0.9, retryAfterSeconds: 3 } } },
-      { name: "qwen-flash-brownout", models: [FOCUS], from: 0.15, to: 0.42, ramp: 0.02, ttftMultiplier: 5, tokensPerSecondMultiplier: 0.6 },
+      { name: "qwen-flash-brownout", models: [FOCUS], from: 0.15, to: 0.38, ramp: 0.02, ttftMultiplier: 5, tokensPerSecondMultiplier: 0.6 },
       { name: "seed-flash-hangs", models: ["bytedance-seed/seed-1.6-flash"], from: 0.22, to: 0.28, faults: { hang: { probability: 0.2, modes: ["no-headers", "no-first-token"] } } },
       { name: "gpt41-nano-5xx", models: ["openai/gpt-4.1-nano"], from: 0.28, to: 0.33, faults: { serverError: { probability: 0.25, statuses: [502, 503] } } },
       {
         name: "fallback-cuts",
         models: ["google/gemma-4-26b-a4b-it", "bytedance-seed/seed-1.6-flash", "google/gemini-2.5-flash-lite", "google/gemini-2.5-flash-lite-preview-09-2025", "openai/gpt-4.1-nano", "qwen/qwen3.5-9b"],
         from: 0.3,
-        to: 0.42,
+        to: 0.38,
         faults: { cut: { probability: 0.2 } },
       },
       { name: "flash-lite-drift", models: ["google/gemini-2.5-flash-lite"], from: 0.8, to: 0.95, ramp: 0.05, ttftMultiplier: 1.6 },
@@ -110,25 +112,32 @@ describe("subsecond demo", () => {
     // (a) The gateway's own decision counter: qwen3.5-flash carries realtime-chat before its brownout,
     // loses it while browned out (only exploration probes remain), and gets it back after.
     const before = shareDuring(summary, 0, 0.15);
-    const during = shareDuring(summary, 0.25, 0.4);
+    const during = shareDuring(summary, 0.25, 0.35);
     const after = shareDuring(summary, 0.8, 1);
     const story = `before ${before.share.toFixed(2)}/${before.decisions}, during ${during.share.toFixed(2)}/${during.decisions}, after ${after.share.toFixed(2)}/${after.decisions}`;
     expect(before.decisions, story).toBeGreaterThan(60);
-    expect(during.decisions, story).toBeGreaterThan(60);
+    expect(during.decisions, story).toBeGreaterThan(50);
     expect(after.decisions, story).toBeGreaterThan(60);
     expect(before.share, story).toBeGreaterThan(0.5);
     expect(during.share, story).toBeLessThan(0.15);
     expect(after.share, story).toBeGreaterThan(0.5);
     // The brain measured the brownout: its p95 TTFT of the model at the end of a "during" slice is over target.
-    const duringWindow = summary.timeline.find((w) => w.fromFraction >= 0.35 - 1e-9);
+    const duringWindow = summary.timeline.find((w) => w.fromFraction >= 0.3 - 1e-9);
     expect(duringWindow?.focusObservedP95Ms ?? 0).toBeGreaterThan(800);
 
-    // (b) Faults before the first token were rescued: no request on a route (realtime-chat, auto, free) failed.
-    // Pinned ids have no fallback by design; they may fail, but only with the gateway's own statuses.
+    // (b) Faults before the first token were rescued: no request on a route (realtime-chat, auto, free) failed,
+    // with one exception the design allows: a 504 once the whole budget was spent on timeouts. Only a
+    // non-streamed request can get there (a hung or very long JSON answer costs the whole 5 s total deadline,
+    // so two of them spend the 10 s budget; a stream's first-token deadline is 1.5 s and 4 attempts fit).
+    // It happened about once in five full-suite runs (the other test files compete for the CPU).
     const routedFailures = results.filter((r) => r.request.kind !== "pinned" && (r.outcome === "http-error" || r.outcome === "network-error" || r.outcome === "abandoned"));
-    const describe = (r: TrafficResult) =>
-      `${r.request.model} ${r.request.stream ? "stream" : "json"} prompt ${r.request.promptTokens} max ${r.request.maxTokens ?? "-"}: ${r.status} ${r.errorCode ?? ""} after ${Math.round(r.finishedAtMs - r.sentAtMs)} ms`;
-    expect(routedFailures.map(describe)).toEqual([]);
+    const show = (r: TrafficResult) =>
+      `demo-${r.index} ${r.request.model} ${r.request.stream ? "stream" : "json"} prompt ${r.request.promptTokens} max ${r.request.maxTokens ?? "-"}: ${r.status} ${r.errorCode ?? ""} after ${Math.round(r.finishedAtMs - r.sentAtMs)} ms`;
+    const budgetSpent = (r: TrafficResult) =>
+      !r.request.stream && r.status === 504 && r.errorCode === "upstream_timeout" && r.finishedAtMs - r.sentAtMs >= summary.tally.budgetMs - 50;
+    expect(routedFailures.filter((r) => !budgetSpent(r)).map(show)).toEqual([]);
+    expect(routedFailures.length, routedFailures.map(show).join("; ")).toBeLessThanOrEqual(3);
+    expect(summary.tally.routedTimeoutsAfterBudget).toBe(routedFailures.length);
     for (const r of results.filter((r) => r.request.kind === "pinned" && r.outcome === "http-error")) expect([429, 502, 504]).toContain(r.status);
     expect(summary.tally.byOutcome["network-error"]).toBe(0);
     expect(summary.tally.byOutcome.abandoned).toBe(0);
