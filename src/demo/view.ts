@@ -20,6 +20,7 @@ const pct = (value: number): string => `${(value * 100).toFixed(value >= 0.995 |
 const ms = (value: number | null): string => (value === null || !Number.isFinite(value) ? "-" : `${Math.round(value)} ms`);
 const usd = (value: number): string => `$${value.toFixed(value >= 1 ? 2 : 6)}`;
 const seconds = (valueMs: number): string => `${(valueMs / 1000).toFixed(1)}s`;
+const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`;
 /** The part of a catalog id after its vendor, e.g. `qwen3.5-flash-02-23`. */
 const shortId = (id: string): string => id.slice(id.indexOf("/") + 1);
 
@@ -41,10 +42,10 @@ export function renderIntro(info: IntroInfo): string {
   return [
     `Subsecond demo: ${Math.round(info.durationMs / 1000)} s of simulated traffic at ${info.ratePerSecond} req/s (seed ${info.seed}, ${info.configPath})`,
     "",
-    `  gateway        ${info.gatewayUrl}            (OpenAI-compatible: ${base})`,
+    `  gateway        ${info.gatewayUrl}  (OpenAI-compatible base URL: ${base})`,
     `  metrics        ${info.gatewayUrl}/metrics`,
     `  decisions      ${info.gatewayUrl}/admin/routes`,
-    `  simulator      ${info.simulatorUrl}       (15 simulated models; the story scales with --duration)`,
+    `  simulator      ${info.simulatorUrl}  (simulated providers; their story lasts --duration)`,
     "",
     "  Point the openai SDK at it (any API key: the demo gateway is open on loopback):",
     `    const client = new OpenAI({ baseURL: "${base}", apiKey: "demo" });`,
@@ -59,8 +60,8 @@ export function renderIntro(info: IntroInfo): string {
 
 function modelLine(row: ModelRow): string {
   return [
-    row.chosen ? " → " : "   ",
-    pad(row.candidate ? row.id : `${row.id} (other routes)`, 46),
+    row.chosen ? " → " : row.candidate ? "   " : " ∘ ",
+    pad(row.id, 46),
     padLeft(row.requestsPerSecond.toFixed(1), 6),
     padLeft(row.decisionShare === null ? "-" : pct(row.decisionShare), 7),
     padLeft(ms(row.observedP95Ms), 9),
@@ -80,8 +81,8 @@ export function renderFrame(frame: Frame): string {
   const recent = frame.recentFallbacks.map((event) => `+${seconds(event.atMs)} ${event.model} ${event.reason} ×${event.count}`);
   return [
     `Subsecond demo   t=${seconds(frame.elapsedMs)}/${seconds(frame.durationMs)}   story ${pct(frame.storyFraction).padStart(4)} [${"#".repeat(filled)}${".".repeat(barWidth - filled)}]   simulator plays: ${frame.scripted.length > 0 ? frame.scripted.join(", ") : "healthy"}`,
-    `traffic   ${frame.sent} sent (${frame.sentPerSecond.toFixed(1)}/s) · ${tally.byOutcome.ok} ok · ${failedCount(tally)} not ok · ${frame.inFlight} in flight · ${tally.rescued} rescued by fallback · ${tally.byOutcome["stream-error-event"]} cuts sent as error events · ${tally.byOutcome["silent-truncation"]} silent truncations`,
-    `route     ${frame.route}: ${frame.target}   (→ = the brain's choice now; share = its decisions over the last 5 s)`,
+    `traffic   ${frame.sent} sent (${frame.sentPerSecond.toFixed(1)}/s) · ${tally.byOutcome.ok} ok · ${failedCount(tally)} not ok · ${frame.inFlight} in flight · ${tally.rescued} rescued by fallback · stream cuts ended by an error event ${tally.byOutcome["stream-error-event"]} · silent truncations ${tally.byOutcome["silent-truncation"]}`,
+    `route     ${frame.route}: ${frame.target}   (→ the brain's choice now; share: of its decisions in the last 5 s; ∘ other routes only)`,
     `   ${pad("model", 46)}${padLeft("req/s", 6)}${padLeft("share", 7)}${padLeft("p95 obs", 9)}${padLeft("predicted", 10)}${padLeft("samples", 8)}  ${pad("state", 9)}${padLeft("cost", 10)}`,
     ...frame.models.map(modelLine),
     `target    ${attainmentText(frame.attainment)}`,
@@ -156,7 +157,7 @@ export function renderSummary(summary: DemoSummary): string {
     `SUMMARY  ${seconds(summary.ranMs)} of traffic at ${summary.ratePerSecond} req/s, seed ${summary.seed}${summary.interrupted ? " (stopped early by a signal)" : ""}; gateway ${summary.gatewayUrl}`,
     "         every number below is what the gateway answered (status, x-subsecond-* headers, stream endings) or counted (/metrics, brain)",
     `requests  ${summary.sent} sent · ${tally.byOutcome.ok} ok · ${failedCount(tally)} not ok${summary.skipped > 0 ? ` · ${summary.skipped} not sent (too many in flight)` : ""}`,
-    `          not ok: ${tally.byOutcome["http-error"]} HTTP errors (${counts(tally.httpErrorsByStatus, ", ")}), ${tally.byOutcome["stream-error-event"]} streams cut mid-answer and ended with an error event, ` +
+    `          not ok: ${plural(tally.byOutcome["http-error"], "HTTP error")} (${counts(tally.httpErrorsByStatus, ", ")}), ${plural(tally.byOutcome["stream-error-event"], "stream")} cut mid-answer and ended by an error event, ` +
       `${tally.byOutcome["silent-truncation"]} silent truncations, ${tally.byOutcome["network-error"]} network errors, ${tally.byOutcome.abandoned} abandoned`,
     `          HTTP errors on routes (${summary.route}, auto, free): ${routedErrors}${
       routedErrors === 0

@@ -167,7 +167,7 @@ describe("the summary", () => {
     };
     const text = renderSummary(summary);
     expect(text).toContain("100 sent · 97 ok · 3 not ok");
-    expect(text).toContain("2 HTTP errors (502 2), 1 streams cut mid-answer and ended with an error event, 0 silent truncations");
+    expect(text).toContain("2 HTTP errors (502 2), 1 stream cut mid-answer and ended by an error event, 0 silent truncations");
     expect(text).toContain("HTTP errors on routes (realtime-chat, auto, free): 0");
     expect(text).toContain("rescued by a fallback: 5");
     expect(text).toContain("fallbacks 5 — by reason: timeout 4, rate_limited 1");
