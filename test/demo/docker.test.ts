@@ -171,6 +171,16 @@ describe("the image's CMD and HEALTHCHECK, run with node from a production-only 
     rmSync(app, { recursive: true, force: true });
   });
 
+  it("runs the demo too (it needs no dev dependency: traffic uses Node's fetch, not the openai SDK)", async () => {
+    const child = run(["node", "dist/main.js", "demo", "--duration", "3s", "--rate", "10", "--port", "0", "--sim-port", "0", "--no-ui"], {});
+    let text = "";
+    child.stdout?.on("data", (data: Buffer) => (text += data.toString()));
+    child.stderr?.on("data", (data: Buffer) => (text += data.toString()));
+    const [code] = (await once(child, "exit")) as [number | null];
+    expect(code, text).toBe(0);
+    expect(text).toMatch(/SUMMARY +3\.\ds of traffic at 10 req\/s/);
+  });
+
   it("refuses to listen on 0.0.0.0 without client keys, naming the variable to set", async () => {
     const child = run(cmd.map((arg) => arg.replace("/app/config", join(app, "config"))), { PORT: "0", OPENROUTER_API_KEY: "x" });
     let text = "";
