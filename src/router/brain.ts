@@ -19,7 +19,8 @@
 //     per decision (capped at 1). With a whole token, the stalest eligible candidate that could improve
 //     the choice — cheaper than it, or any when the choice is at risk (fastest: any) — whose newest
 //     sample is older than `staleAfterMs` and which has no probe out, goes first as a probe. Stalest
-//     first, so several stale candidates take turns.
+//     first, so several stale candidates take turns; but a model in the middle of a recovery streak
+//     (predict.ts) goes before them, stale or not, so a recovered model finishes its streak quickly.
 //  5. Plan: the first model, then the other eligible ones in the strategy's order. A half-open model is
 //     only ever plan[0], as its single probe; later positions would be further probes.
 //
@@ -578,8 +579,12 @@ class BrainImpl implements Brain {
       if (index === chosen) continue;
       const row = rows[index] as Row;
       if (!anyPrice && !(row.costUsd < chosenCost)) continue;
+      if (row.entry.health.probeBusy(nowMs)) continue;
+      // A model in the middle of a recovery streak is probed next, stale or not, so that a recovered
+      // model completes its streak within a few probes instead of waiting its turn among stale ones.
+      if (row.entry.recoveryStreak > 0) return index;
       const newestMs = row.entry.stats.newestSampleAtMs;
-      if (newestMs > staleBeforeMs || row.entry.health.probeBusy(nowMs)) continue;
+      if (newestMs > staleBeforeMs) continue;
       if (newestMs < bestAtMs || (newestMs === bestAtMs && row.costUsd < bestCost)) {
         best = index;
         bestAtMs = newestMs;

@@ -436,6 +436,28 @@ describe("circuit breaker in decisions", () => {
 });
 
 describe("exploration", () => {
+  it("probes a model in the middle of a recovery streak next, so it is re-admitted in seconds", () => {
+    const slowCheap = ["a", "b", "c", "d"].map((id, i) => model(id, { input: 0.01 * (i + 1), output: 0.01 * (i + 1), rank: i + 2 }));
+    const dear = model("dear", { input: 1, output: 1, rank: 1 });
+    const h = harness([...slowCheap, dear]);
+    for (const m of slowCheap) warm(h, m.id, 1500);
+    warm(h, "dear", 300);
+    const policy = route([...slowCheap, dear], { exploration: { ratio: 1, staleAfterMs: 2000 } });
+    h.clock.advance(2500);
+    const start = h.clock.now();
+    let readmittedAfterMs: number | undefined;
+    for (let i = 0; i < 200 && readmittedAfterMs === undefined; i++) {
+      const decision = h.brain.decide(policy, request());
+      if (decision.plan[0]?.id === "a" && decision.reason === "within-target") readmittedAfterMs = h.clock.now() - start;
+      // "a" has recovered; the other cheap ones are still slow.
+      serve(h, decision, decision.plan[0]?.id === "a" ? 300 : decision.plan[0]?.id === "dear" ? 300 : 1500);
+      h.clock.advance(100);
+    }
+    expect(readmittedAfterMs).toBeDefined();
+    // Three probes in a row, one decision apart once the streak started (rotation alone: ~2 s each).
+    expect(readmittedAfterMs as number).toBeLessThan(2000);
+  });
+
   const chosen = model("chosen", { input: 0.5 });
   const stale1 = model("stale1", { input: 0.01 });
   const stale2 = model("stale2", { input: 0.02 });
