@@ -233,12 +233,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   app.get("/v1/models", (c) => {
+    authenticate(c.env.incoming); // throws a 401/403 GatewayError, which app.onError answers
     const requestId = requestIdOf(c.env.incoming);
-    try {
-      authenticate(c.env.incoming);
-    } catch (error) {
-      return toResponse(error, requestId);
-    }
     const { config } = deps.runtime();
     const created = 0;
     const data = [
@@ -261,12 +257,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   app.get("/admin/routes", (c) => {
+    authenticateAdmin(c.env.incoming); // throws a 401/403 GatewayError, which app.onError answers
     const requestId = requestIdOf(c.env.incoming);
-    try {
-      authenticateAdmin(c.env.incoming);
-    } catch (error) {
-      return toResponse(error, requestId);
-    }
     const { config } = deps.runtime();
     const routes = [...config.routes.values()].map((route) => ({
       name: route.name,
@@ -278,12 +270,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   app.post("/admin/reload", async (c) => {
+    authenticateAdmin(c.env.incoming); // throws a 401/403 GatewayError, which app.onError answers
     const requestId = requestIdOf(c.env.incoming);
-    try {
-      authenticateAdmin(c.env.incoming);
-    } catch (error) {
-      return toResponse(error, requestId);
-    }
     const result = await deps.reload();
     if (result.ok) return jsonResponse({ status: "reloaded", hash: result.hash }, requestId);
     return errorResponse(new GatewayError(400, `Config rejected; the previous config keeps serving.\n${result.errors.join("\n")}`, { code: "config_invalid" }), requestId);
