@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import { parseChatRequest } from "../../src/proxy/chat-request.js";
+import { GatewayError } from "../../src/http/errors.js";
+
+const ask = { model: "chat", messages: [{ role: "user", content: "hi" }] };
+
+function rejection(body: unknown): GatewayError {
+  try {
+    parseChatRequest(Buffer.from(typeof body === "string" ? body : JSON.stringify(body)));
+  } catch (error) {
+    if (error instanceof GatewayError) return error;
+    throw error;
+  }
+  throw new Error(`accepted ${JSON.stringify(body)}`);
+}
+
+describe("parseChatRequest", () => {
+  it("keeps every field, the ones it does not read included", () => {
+    const body = {
+      ...ask,
+      stream: true,
+      stream_options: { include_usage: false, future_option: 1 },
+      max_tokens: 64,
+      max_completion_tokens: null,
+      models: ["a/b", "c/d"],
+      tools: [],
+      functions: null,
+      response_format: { type: "json_schema", json_schema: { name: "x" } },
+      temperature: 0.2,
+      user: "u-1",
+    };
+    expect(parseChatRequest(Buffer.from(JSON.stringify(body)))).toEqual(body);
+  });
+
+  it.each([
+    ["{not json", null, "invalid_json"],
+    ["[1, 2]", null, "invalid_json"],
+    [{ messages: ask.messages }, "model", "invalid_value"],
+    [{ ...ask, model: "" }, "model", "invalid_value"],
+    [{ ...ask, model: 7 }, "model", "invalid_value"],
+    [{ model: "chat" }, "messages", "invalid_value"],
+    [{ ...ask, messages: [] }, "messages", "invalid_value"],
+    [{ ...ask, messages: "hi" }, "messages", "invalid_value"],
+    [{ ...ask, messages: [...ask.messages, "hi"] }, "messages[1]", "invalid_value"],
+    [{ ...ask, messages: [{ content: "hi" }] }, "messages[0].role", "invalid_value"],
+    [{ ...ask, stream: "yes" }, "stream", "invalid_value"],
+    [{ ...ask, stream_options: true }, "stream_options", "invalid_value"],
+    [{ ...ask, stream_options: { include_usage: "yes" } }, "stream_options.include_usage", "invalid_value"],
+    [{ ...ask, max_tokens: -3 }, "max_tokens", "invalid_value"],
+    [{ ...ask, max_tokens: 1.5 }, "max_tokens", "invalid_value"],
+    [{ ...ask, max_completion_tokens: "64" }, "max_completion_tokens", "invalid_value"],
+    [{ ...ask, models: null }, "models", "invalid_value"],
+    [{ ...ask, models: [] }, "models", "invalid_value"],
+    [{ ...ask, models: Array.from({ length: 11 }, (_, i) => `m/${i}`) }, "models", "invalid_value"],
+    [{ ...ask, models: ["a/b", ""] }, "models[1]", "invalid_value"],
+    [{ ...ask, tools: {} }, "tools", "invalid_value"],
+    [{ ...ask, functions: "f" }, "functions", "invalid_value"],
+    [{ ...ask, response_format: "json" }, "response_format", "invalid_value"],
+    [{ ...ask, response_format: {} }, "response_format.type", "invalid_value"],
+  ])("rejects %j with a 400 naming %s", (body, param, code) => {
+    const error = rejection(body);
+    expect(error.status).toBe(400);
+    expect(error.body().error).toMatchObject({ type: "invalid_request_error", param, code });
+    if (param !== null) expect(error.message).toContain(`'${param}'`);
+  });
+});
