@@ -214,8 +214,6 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
   const log = exchange.log;
   log.route = routeLabel;
 
-  if (decision.plan[0]) metrics.decision(routeLabel, decision.plan[0].id, decision.reason);
-
   let clientGone = false;
   const cancellers = new Set<AttemptCanceller>();
   const onClose = () => {
@@ -231,6 +229,18 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
   let overheadMs = performance.now() - exchange.startedAt;
   let attempts = 0;
   let budgetSpent = false;
+  let decisionCounted = false;
+
+  /** Bookkeeping of an attempt whose request is already on its way: kept off the request's critical path. */
+  const started = (model: CatalogModel, probe: boolean) => {
+    brain.attemptStarted(model.id, probe);
+    countDecision();
+  };
+  const countDecision = () => {
+    if (decisionCounted || !decision.plan[0]) return;
+    decisionCounted = true;
+    metrics.decision(routeLabel, decision.plan[0].id, decision.reason);
+  };
 
   const finish = (model: string, outcome: RequestOutcome, status: number) => {
     const durationSeconds = (performance.now() - exchange.startedAt) / 1000;
@@ -270,10 +280,9 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
       attempts++;
       const probe = index === 0 && decision.probe;
       log.reason = attempts > 1 ? "fallback" : decision.reason;
-      const headers = routingHeaders(exchange, routeLabel, model.id, attempts, log.reason);
+      const headers = () => routingHeaders(exchange, routeLabel, model.id, attempts, log.reason);
       const canceller = new AttemptCanceller();
       cancellers.add(canceller);
-      brain.attemptStarted(model.id, probe);
       const result = profile.stream
         ? await streamAttempt(model, provider, canceller, Math.min(deadlines.firstTokenMs, remainingMs), deadlines.idleMs, headers, probe)
         : await jsonAttempt(model, provider, canceller, Math.min(deadlines.totalMs, remainingMs), headers, probe);
@@ -292,6 +301,7 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
     }
   } finally {
     outgoing.off("close", onClose);
+    countDecision();
   }
 
   if (clientGone) {
@@ -326,15 +336,16 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
     provider: UpstreamProvider,
     canceller: AttemptCanceller,
     deadlineMs: number,
-    headers: Record<string, string>,
+    headers: () => Record<string, string>,
     probe: boolean,
   ): Promise<AttemptResult> {
     const attemptStart = performance.now();
+    const pending = sendUpstream({ provider, body: upstreamBody(request, model.upstreamModel), headers: exchange.passHeaders, canceller });
+    overheadMs += performance.now() - attemptStart;
     const timer = setTimeout(() => canceller.abort(new DeadlineError("total", deadlineMs)), deadlineMs);
+    started(model, probe);
     try {
-      const body = upstreamBody(request, model.upstreamModel);
-      overheadMs += performance.now() - attemptStart;
-      const response = await sendUpstream({ provider, body, headers: exchange.passHeaders, canceller });
+      const response = await pending;
       if (response.statusCode < 200 || response.statusCode >= 300) {
         const text = (await readBody(response.body, ERROR_BODY_LIMIT).catch(() => Buffer.alloc(0))).toString("utf8");
         return fail(model, probe, failureFromStatus(response.statusCode, text, response.headers), attemptStart);
@@ -368,7 +379,7 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
       outgoing.writeHead(200, {
         "content-type": typeof contentType === "string" ? contentType : "application/json",
         "content-length": bytes.length,
-        ...headers,
+        ...headers(),
       });
       outgoing.end(bytes);
       overheadMs += performance.now() - processStart;
@@ -390,16 +401,17 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
     canceller: AttemptCanceller,
     firstTokenMs: number,
     idleMs: number,
-    headers: Record<string, string>,
+    headers: () => Record<string, string>,
     probe: boolean,
   ): Promise<AttemptResult> {
     const attemptStart = performance.now();
+    const pending = sendUpstream({ provider, body: upstreamBody(request, model.upstreamModel), headers: exchange.passHeaders, canceller });
+    overheadMs += performance.now() - attemptStart;
     let timer = setTimeout(() => canceller.abort(new DeadlineError("first-token", firstTokenMs)), firstTokenMs);
+    started(model, probe);
     let response: Dispatcher.ResponseData;
     try {
-      const body = upstreamBody(request, model.upstreamModel);
-      overheadMs += performance.now() - attemptStart;
-      response = await sendUpstream({ provider, body, headers: exchange.passHeaders, canceller });
+      response = await pending;
     } catch (error) {
       clearTimeout(timer);
       return fail(model, probe, transportFailure(canceller.reason ?? error), attemptStart, canceller.reason instanceof DeadlineError ? firstTokenMs : undefined);
@@ -444,21 +456,28 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
         resolve(result);
       };
 
+      // The first content: the headers and the held events go out. The bookkeeping waits for `afterCommit`,
+      // which runs once they have left (or, when the same read ends the stream, in `onEnd`).
+      let committedAt = 0;
       const commit = () => {
         committed = true;
-        const now = performance.now();
-        ttftMs = now - attemptStart;
-        log.ttftMs = now - exchange.startedAt;
+        committedAt = performance.now();
         outgoing.writeHead(200, {
           "content-type": "text/event-stream; charset=utf-8",
           "cache-control": "no-cache",
           "x-accel-buffering": "no",
-          ...headers,
+          ...headers(),
         });
         for (const chunk of held) outgoing.write(chunk);
         held.length = 0;
+      };
+      const afterCommit = () => {
+        if (ttftMs !== undefined) return;
+        ttftMs = committedAt - attemptStart;
+        log.ttftMs = committedAt - exchange.startedAt;
         clearTimeout(timer);
-        timer = setTimeout(onIdle, idleMs);
+        // A paused upstream waits for the client, not the other way round: onDrain arms the idle timer.
+        if (!upstream.isPaused()) timer = setTimeout(onIdle, idleMs);
         metrics.timeToFirstToken(routeLabel, model.id, log.ttftMs / 1000);
       };
 
@@ -534,13 +553,12 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
 
       function onData(chunk: Buffer) {
         const processStart = performance.now();
-        // Everything one upstream read produces (at the first content: headers, held events and the
-        // content) leaves in one write.
+        const wasCommitted = committed;
+        // Everything one upstream read produces leaves in one write: at the first content the headers,
+        // held events and content; at the end the last events and the end of the chunked body.
         outgoing.cork();
         scanner.push(chunk, onEvent);
         flushRange();
-        outgoing.uncork();
-        if (committed && !upstream.isPaused()) timer.refresh();
         if (failureBeforeContent || endedInBand !== undefined) {
           upstream.destroy();
           onEnd();
@@ -550,6 +568,11 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
           failureBeforeContent = { outcome: "error", fallback: "error", error: new GatewayError(502, "upstream sent too much without content", { code: "upstream_error" }), retryAfterMs: undefined };
           upstream.destroy();
           onEnd();
+        }
+        outgoing.uncork();
+        if (!settled) {
+          if (!wasCommitted && committed) afterCommit();
+          else if (committed && !upstream.isPaused()) timer.refresh();
         }
         overheadMs += performance.now() - processStart;
       }
@@ -593,6 +616,7 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
           }
         }
         outgoing.end();
+        afterCommit();
         const attemptOutcome: AttemptOutcome = outcome === "ok" ? "ok" : "error";
         brain.attemptFinished({
           modelId: model.id,

@@ -163,6 +163,17 @@ describe("streaming", () => {
     expect(metrics).toMatch(/subsecond_tokens_total\{model="acme\/first",kind="completion"\} 4/);
   });
 
+  it("records time to first token when one upstream read carries the whole stream", async () => {
+    const events = [chunk("m", { role: "assistant", content: "" }), chunk("m", { content: "all at once" }), chunk("m", {}, "stop")];
+    const raw = `${events.map((event) => `data: ${JSON.stringify(event)}\n\n`).join("")}data: [DONE]\n\n`;
+    const { client } = await setup(() => ({ kind: "sse", steps: [{ raw }], end: "close" }));
+    let text = "";
+    for await (const part of await client.chat.completions.create({ model: "chat", ...ask, stream: true })) text += part.choices[0]?.delta.content ?? "";
+    expect(text).toBe("all at once");
+    const metrics = await (await fetch(`${gateway?.url}/metrics`)).text();
+    expect(metrics).toMatch(/subsecond_time_to_first_token_seconds_count\{route="chat",model="acme\/first"\} 1\n/);
+  });
+
   it("passes streamed tool calls through", async () => {
     const steps = [
       chunk("m", { role: "assistant", content: null, tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "lookup", arguments: "" } }] }),
