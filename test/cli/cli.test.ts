@@ -1,11 +1,13 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { startFakeUpstream, streamOf, type FakeUpstream } from "../helpers/fake-upstream.js";
 import { testConfig } from "../helpers/gateway.js";
+import { useTempDirs } from "../helpers/temp-dir.js";
+
+const tempDir = useTempDirs();
 
 const MAIN = new URL("../../dist/main.js", import.meta.url).pathname;
 const GATEWAY_YAML = new URL("../../config/gateway.yaml", import.meta.url).pathname;
@@ -55,7 +57,7 @@ describe("subsecond check", () => {
   });
 
   it("rejects a broken copy, naming every field path", () => {
-    const dir = mkdtempSync(join(tmpdir(), "subsecond-check-"));
+    const dir = tempDir("subsecond-check-");
     const broken = readFileSync(GATEWAY_YAML, "utf8")
       .replace("input: 0.14, output: 0.28", "input: -0.14, output: 0.28")
       .replace("rank: 7,", 'rank: "seven",')
@@ -72,7 +74,7 @@ describe("subsecond check", () => {
 
 describe("subsecond check --against", () => {
   it("describes a change in words and each route's choice before and after", () => {
-    const dir = mkdtempSync(join(tmpdir(), "subsecond-against-"));
+    const dir = tempDir("subsecond-against-");
     const changed = readFileSync(GATEWAY_YAML, "utf8")
       .replace("input: 0.07, output: 0.26", "input: 0.30, output: 0.90")
       .replace("realtime-chat: { candidates: \"*\", minScore: 100 }", "realtime-chat: { candidates: \"*\", minScore: 100, target: { metric: ttft, percentile: 95, ms: 1200 } }")
@@ -116,7 +118,7 @@ describe("subsecond serve", () => {
 
   it("drains in-flight streams on SIGTERM and exits 0", async () => {
     upstream = await startFakeUpstream((request) => ({ kind: "sse", steps: streamOf(request.model, ["a ", "b ", "c ", "d ", "e"], 150) }));
-    const dir = mkdtempSync(join(tmpdir(), "subsecond-serve-"));
+    const dir = tempDir("subsecond-serve-");
     const file = join(dir, "gateway.yaml");
     writeFileSync(file, stringify(testConfig(upstream.url, [{ id: "acme/one" }], { server: { host: "127.0.0.1", port: 0, logLevel: "info" } })));
     const { url, logs } = await serve(file, { FAKE_PROVIDER_KEY: "k" });

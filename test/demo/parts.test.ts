@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mkdtempSync, writeFileSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createSeededRng } from "../../src/router/rng.js";
 import { ConfigError } from "../../src/config/load.js";
@@ -18,6 +17,9 @@ import {
 } from "../../src/demo/index.js";
 import { createTally } from "../../src/demo/demo-state.js";
 import { createLiveScreen } from "../../src/demo/view.js";
+import { useTempDirs } from "../helpers/temp-dir.js";
+
+const tempDir = useTempDirs();
 
 const DEMO_CONFIG = new URL("../../config/demo.yaml", import.meta.url).pathname;
 
@@ -104,7 +106,7 @@ describe("loadDemoConfig", () => {
   });
 
   it("names the missing provider", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "subsecond-demo-"));
+    const dir = tempDir("subsecond-demo-");
     const file = join(dir, "other.yaml");
     writeFileSync(file, readFileSync(DEMO_CONFIG, "utf8").replaceAll("simulator", "local"));
     const error = await loadDemoConfig(file, "http://127.0.0.1:1/v1").catch((e: unknown) => e);

@@ -1,11 +1,13 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { loadConfigFile } from "../../src/config/load.js";
 import { startFakeUpstream, streamOf, type FakeUpstream } from "../helpers/fake-upstream.js";
 import { startTestGateway, testConfig, type TestGateway } from "../helpers/gateway.js";
+import { useTempDirs } from "../helpers/temp-dir.js";
+
+const tempDir = useTempDirs();
 
 let upstreams: FakeUpstream[] = [];
 let gateway: TestGateway | undefined;
@@ -44,7 +46,7 @@ function writeConfig(path: string, config: Record<string, unknown> | string): vo
 async function start(cheapInput: number) {
   const upstream = await startFakeUpstream((request) => ({ kind: "sse", steps: streamOf(request.model, ["ok"]) }));
   upstreams.push(upstream);
-  const dir = mkdtempSync(join(tmpdir(), "subsecond-reload-"));
+  const dir = tempDir("subsecond-reload-");
   const path = join(dir, "gateway.yaml");
   writeConfig(path, routeConfig(upstream.url, cheapInput));
   gateway = await startTestGateway({}, { configPath: path, config: await loadConfigFile(path), clientKey: "client", env: { TEST_ADMIN_KEYS: "admin", TEST_CLIENT_KEYS: "client" } });
