@@ -2,7 +2,6 @@
 // forwards the answer (JSON or SSE) and reports every attempt to the brain and the metrics.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
-import type { Dispatcher } from "undici";
 import { GatewayError, normalizeUpstreamError } from "../http/errors.js";
 import type { GatewayMetrics, FallbackReason, RequestOutcome } from "../metrics/metrics.js";
 import { NO_MODEL, PINNED_ROUTE, REQUEST_LIST_ROUTE } from "../metrics/metrics.js";
@@ -13,11 +12,11 @@ import type { LoadedConfig } from "../config/load.js";
 import { SseScanner, type SseEvent, type Usage } from "./sse.js";
 import { upstreamBody, type ChatRequest } from "./chat-request.js";
 import {
-  AttemptCanceller,
   ClientGoneError,
   DeadlineError,
+  UpstreamCall,
   classifyTransportError,
-  sendUpstream,
+  type UpstreamHeaders,
   type UpstreamProvider,
   type Upstreams,
 } from "./upstream.js";
@@ -66,8 +65,6 @@ const HELD_LIMIT = 1024 * 1024;
 
 const DONE_EVENT = Buffer.from("data: [DONE]\n\n");
 
-const ignoreError = (): void => undefined;
-
 function errorEvent(message: string, code: string): Buffer {
   return Buffer.from(`data: ${JSON.stringify({ error: { message, type: "server_error", param: null, code } })}\n\n`);
 }
@@ -104,26 +101,28 @@ function costUsd(model: CatalogModel, usage: Usage): number {
   return (usage.promptTokens * model.pricePerMTok.input + usage.completionTokens * model.pricePerMTok.output) / 1e6;
 }
 
-/** Collects a whole upstream body (events, not an async iterator: cheaper per request). */
-function readBody(body: Dispatcher.ResponseData["body"], limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    body.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        body.destroy(new GatewayError(502, `upstream answer larger than ${limit} bytes`, { code: "upstream_too_large" }));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    body.once("end", () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
-    body.once("error", reject);
-  });
+/** Collects a body's chunks up to `limit` bytes; what comes after is counted, not kept. */
+class BodyCollector {
+  private readonly chunks: Buffer[] = [];
+  size = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** False once the body is over the limit. */
+  add(chunk: Buffer): boolean {
+    this.size += chunk.length;
+    if (this.size > this.limit) return false;
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  bytes(): Buffer {
+    return this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+  }
 }
 
 /** Classifies an upstream non-2xx answer. */
-function failureFromStatus(status: number, text: string, headers: Dispatcher.ResponseData["headers"]): AttemptFailure {
+function failureFromStatus(status: number, text: string, headers: UpstreamHeaders): AttemptFailure {
   const error = normalizeUpstreamError(status, text);
   if (status === 429) {
     const retryAfterMs = parseRetryAfter(headers["retry-after"], Date.now());
@@ -215,11 +214,11 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
   log.route = routeLabel;
 
   let clientGone = false;
-  const cancellers = new Set<AttemptCanceller>();
+  const calls = new Set<UpstreamCall>();
   const onClose = () => {
     if (outgoing.writableFinished) return;
     clientGone = true;
-    for (const canceller of cancellers) canceller.abort(new ClientGoneError());
+    for (const call of calls) call.abort(new ClientGoneError());
   };
   outgoing.once("close", onClose);
 
@@ -231,11 +230,7 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
   let budgetSpent = false;
   let decisionCounted = false;
 
-  /** Bookkeeping of an attempt whose request is already on its way: kept off the request's critical path. */
-  const started = (model: CatalogModel, probe: boolean) => {
-    brain.attemptStarted(model.id, probe);
-    countDecision();
-  };
+  /** Counted once the first request is on its way: kept off the request's critical path. */
   const countDecision = () => {
     if (decisionCounted || !decision.plan[0]) return;
     decisionCounted = true;
@@ -281,12 +276,13 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
       const probe = index === 0 && decision.probe;
       log.reason = attempts > 1 ? "fallback" : decision.reason;
       const headers = () => routingHeaders(exchange, routeLabel, model.id, attempts, log.reason);
-      const canceller = new AttemptCanceller();
-      cancellers.add(canceller);
+      const call = new UpstreamCall();
+      calls.add(call);
+      brain.attemptStarted(model.id, probe);
       const result = profile.stream
-        ? await streamAttempt(model, provider, canceller, Math.min(deadlines.firstTokenMs, remainingMs), deadlines.idleMs, headers, probe)
-        : await jsonAttempt(model, provider, canceller, Math.min(deadlines.totalMs, remainingMs), headers, probe);
-      cancellers.delete(canceller);
+        ? await streamAttempt(model, provider, call, Math.min(deadlines.firstTokenMs, remainingMs), deadlines.idleMs, headers, probe)
+        : await jsonAttempt(model, provider, call, Math.min(deadlines.totalMs, remainingMs), headers, probe);
+      calls.delete(call);
       if (result.kind === "served") return undefined;
       const { failure } = result;
       if (clientGone) break;
@@ -331,103 +327,102 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
   return error;
 
   // ---- one non-streaming attempt -------------------------------------------------------------
-  async function jsonAttempt(
+  function jsonAttempt(
     model: CatalogModel,
     provider: UpstreamProvider,
-    canceller: AttemptCanceller,
+    call: UpstreamCall,
     deadlineMs: number,
     headers: () => Record<string, string>,
     probe: boolean,
   ): Promise<AttemptResult> {
-    const attemptStart = performance.now();
-    const pending = sendUpstream({ provider, body: upstreamBody(request, model.upstreamModel), headers: exchange.passHeaders, canceller });
-    overheadMs += performance.now() - attemptStart;
-    const timer = setTimeout(() => canceller.abort(new DeadlineError("total", deadlineMs)), deadlineMs);
-    started(model, probe);
-    try {
-      const response = await pending;
-      if (response.statusCode < 200 || response.statusCode >= 300) {
-        const text = (await readBody(response.body, ERROR_BODY_LIMIT).catch(() => Buffer.alloc(0))).toString("utf8");
-        return fail(model, probe, failureFromStatus(response.statusCode, text, response.headers), attemptStart);
-      }
-      const bytes = await readBody(response.body, JSON_BODY_LIMIT);
-      clearTimeout(timer);
-      const processStart = performance.now();
-      const totalMs = processStart - attemptStart;
-      let usage: Usage | undefined;
-      try {
-        const parsed = JSON.parse(bytes.toString("utf8")) as { usage?: { prompt_tokens?: number; completion_tokens?: number }; error?: unknown };
-        if (parsed.error !== undefined && parsed.error !== null) {
-          return fail(model, probe, failureFromStatus(502, bytes.toString("utf8"), response.headers), attemptStart);
+    return new Promise((resolve) => {
+      const attemptStart = performance.now();
+      let timer: NodeJS.Timeout | undefined;
+      let settled = false;
+      let status = 0;
+      let responseHeaders: UpstreamHeaders = {};
+      let body = new BodyCollector(JSON_BODY_LIMIT);
+      const settle = (result: AttemptResult) => {
+        settled = true;
+        clearTimeout(timer);
+        resolve(result);
+      };
+      const ok = () => status >= 200 && status < 300;
+      call.start(provider, upstreamBody(request, model.upstreamModel), exchange.passHeaders, {
+        onStart(statusCode, upstreamHeaders) {
+          status = statusCode;
+          responseHeaders = upstreamHeaders;
+          if (!ok()) body = new BodyCollector(ERROR_BODY_LIMIT);
+        },
+        onData(chunk) {
+          // An error body past its limit is cut short in the message; an answer past its limit fails.
+          if (!body.add(chunk) && ok()) {
+            call.abort(new GatewayError(502, `upstream answer larger than ${JSON_BODY_LIMIT} bytes`, { code: "upstream_too_large" }));
+          }
+        },
+        onEnd() {
+          settle(ok() ? answer(body.bytes()) : fail(model, probe, failureFromStatus(status, body.bytes().toString("utf8"), responseHeaders), attemptStart));
+        },
+        onError(error) {
+          if (error instanceof GatewayError) settle(fail(model, probe, { outcome: "error", fallback: "error", error, retryAfterMs: undefined }, attemptStart));
+          else if (status !== 0 && !ok() && !(error instanceof DeadlineError) && !(error instanceof ClientGoneError)) {
+            // The error status is known even when its body was cut.
+            settle(fail(model, probe, failureFromStatus(status, body.bytes().toString("utf8"), responseHeaders), attemptStart));
+          } else settle(fail(model, probe, transportFailure(error), attemptStart, error instanceof DeadlineError ? deadlineMs : undefined));
+        },
+      });
+      overheadMs += performance.now() - attemptStart;
+      if (!settled) timer = setTimeout(() => call.abort(new DeadlineError("total", deadlineMs)), deadlineMs);
+      countDecision();
+
+      function answer(bytes: Buffer): AttemptResult {
+        const processStart = performance.now();
+        const totalMs = processStart - attemptStart;
+        let usage: Usage | undefined;
+        try {
+          const parsed = JSON.parse(bytes.toString("utf8")) as { usage?: { prompt_tokens?: number; completion_tokens?: number }; error?: unknown };
+          if (parsed.error !== undefined && parsed.error !== null) {
+            return fail(model, probe, failureFromStatus(502, bytes.toString("utf8"), responseHeaders), attemptStart);
+          }
+          if (parsed.usage) usage = { promptTokens: parsed.usage.prompt_tokens ?? 0, completionTokens: parsed.usage.completion_tokens ?? 0 };
+        } catch {
+          return fail(model, probe, { outcome: "error", fallback: "error", error: new GatewayError(502, "upstream sent invalid JSON", { code: "upstream_invalid" }), retryAfterMs: undefined }, attemptStart);
         }
-        if (parsed.usage) usage = { promptTokens: parsed.usage.prompt_tokens ?? 0, completionTokens: parsed.usage.completion_tokens ?? 0 };
-      } catch {
-        return fail(model, probe, { outcome: "error", fallback: "error", error: new GatewayError(502, "upstream sent invalid JSON", { code: "upstream_invalid" }), retryAfterMs: undefined }, attemptStart);
+        const contentType = responseHeaders["content-type"];
+        outgoing.writeHead(200, {
+          "content-type": typeof contentType === "string" ? contentType : "application/json",
+          "content-length": bytes.length,
+          ...headers(),
+        });
+        outgoing.end(bytes);
+        brain.attemptFinished({
+          modelId: model.id,
+          route: decision.route,
+          outcome: "ok",
+          totalMs,
+          promptTokens: usage?.promptTokens ?? profile.promptTokens,
+          ...(usage ? { outputTokens: usage.completionTokens } : {}),
+          probe,
+        });
+        metrics.attempt(model.id, "ok");
+        if (usage) metrics.usage(routeLabel, model.id, usage.promptTokens, usage.completionTokens, costUsd(model, usage));
+        overheadMs += performance.now() - processStart;
+        finish(model.id, "ok", 200);
+        return SERVED;
       }
-      brain.attemptFinished({
-        modelId: model.id,
-        route: decision.route,
-        outcome: "ok",
-        totalMs,
-        promptTokens: usage?.promptTokens ?? profile.promptTokens,
-        ...(usage ? { outputTokens: usage.completionTokens } : {}),
-        probe,
-      });
-      metrics.attempt(model.id, "ok");
-      if (usage) metrics.usage(routeLabel, model.id, usage.promptTokens, usage.completionTokens, costUsd(model, usage));
-      const contentType = response.headers["content-type"];
-      outgoing.writeHead(200, {
-        "content-type": typeof contentType === "string" ? contentType : "application/json",
-        "content-length": bytes.length,
-        ...headers(),
-      });
-      outgoing.end(bytes);
-      overheadMs += performance.now() - processStart;
-      finish(model.id, "ok", 200);
-      return SERVED;
-    } catch (error) {
-      if (error instanceof GatewayError) return fail(model, probe, { outcome: "error", fallback: "error", error, retryAfterMs: undefined }, attemptStart);
-      const failure = transportFailure(canceller.reason ?? error);
-      return fail(model, probe, failure, attemptStart, canceller.reason instanceof DeadlineError ? deadlineMs : undefined);
-    } finally {
-      clearTimeout(timer);
-    }
+    });
   }
 
   // ---- one streaming attempt ------------------------------------------------------------------
-  async function streamAttempt(
+  function streamAttempt(
     model: CatalogModel,
     provider: UpstreamProvider,
-    canceller: AttemptCanceller,
+    call: UpstreamCall,
     firstTokenMs: number,
     idleMs: number,
     headers: () => Record<string, string>,
     probe: boolean,
   ): Promise<AttemptResult> {
-    const attemptStart = performance.now();
-    const pending = sendUpstream({ provider, body: upstreamBody(request, model.upstreamModel), headers: exchange.passHeaders, canceller });
-    overheadMs += performance.now() - attemptStart;
-    let timer = setTimeout(() => canceller.abort(new DeadlineError("first-token", firstTokenMs)), firstTokenMs);
-    started(model, probe);
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await pending;
-    } catch (error) {
-      clearTimeout(timer);
-      return fail(model, probe, transportFailure(canceller.reason ?? error), attemptStart, canceller.reason instanceof DeadlineError ? firstTokenMs : undefined);
-    }
-    if (response.statusCode < 200 || response.statusCode >= 300) {
-      try {
-        const text = (await readBody(response.body, ERROR_BODY_LIMIT)).toString("utf8");
-        return fail(model, probe, failureFromStatus(response.statusCode, text, response.headers), attemptStart);
-      } catch (error) {
-        return fail(model, probe, transportFailure(canceller.reason ?? error), attemptStart, canceller.reason instanceof DeadlineError ? firstTokenMs : undefined);
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-
-    const upstream = response.body;
     const scanner = new SseScanner();
     const held: Buffer[] = [];
     let heldBytes = 0;
@@ -439,19 +434,16 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
     let endedInBand: string | undefined;
     let failureBeforeContent: AttemptFailure | undefined;
 
-    return await new Promise<AttemptResult>((resolve) => {
+    return new Promise<AttemptResult>((resolve) => {
+      const attemptStart = performance.now();
+      let timer: NodeJS.Timeout | undefined;
       let settled = false;
+      // Once settled, undici may still deliver the rest of the body (after [DONE], the end of the chunked
+      // body, so the connection returns to the pool) or the error of an abort: both are ignored.
       const settle = (result: AttemptResult) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        upstream.off("data", onData);
-        upstream.off("end", onEnd);
-        upstream.off("error", onError);
-        // undici reports a destroyed body as an AbortError; once settled there is nothing left to do with it.
-        upstream.on("error", ignoreError);
-        // After [DONE], read what is left (the end of the chunked body) so the connection returns to the pool.
-        if (!upstream.destroyed) upstream.resume();
         outgoing.off("drain", onDrain);
         resolve(result);
       };
@@ -477,7 +469,7 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
         log.ttftMs = committedAt - exchange.startedAt;
         clearTimeout(timer);
         // A paused upstream waits for the client, not the other way round: onDrain arms the idle timer.
-        if (!upstream.isPaused()) timer = setTimeout(onIdle, idleMs);
+        if (!call.paused) timer = setTimeout(onIdle, idleMs);
         metrics.timeToFirstToken(routeLabel, model.id, log.ttftMs / 1000);
       };
 
@@ -491,7 +483,7 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
         if (committed) {
           if (!outgoing.write(slice)) {
             // Backpressure: a slow client slows the upstream read; its wait is not upstream idleness.
-            upstream.pause();
+            call.pause();
             clearTimeout(timer);
             outgoing.once("drain", onDrain);
           }
@@ -560,30 +552,30 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
         scanner.push(chunk, onEvent);
         flushRange();
         if (failureBeforeContent || endedInBand !== undefined) {
-          upstream.destroy();
           onEnd();
+          call.abort(new Error("stream abandoned"));
         } else if (sawDone) {
           onEnd();
         } else if (!committed && heldBytes + scanner.pendingBytes > HELD_LIMIT) {
           failureBeforeContent = { outcome: "error", fallback: "error", error: new GatewayError(502, "upstream sent too much without content", { code: "upstream_error" }), retryAfterMs: undefined };
-          upstream.destroy();
           onEnd();
+          call.abort(new Error("stream abandoned"));
         }
         outgoing.uncork();
         if (!settled) {
           if (!wasCommitted && committed) afterCommit();
-          else if (committed && !upstream.isPaused()) timer.refresh();
+          else if (committed && !call.paused) timer?.refresh();
         }
         overheadMs += performance.now() - processStart;
       }
 
       function onDrain() {
         timer = setTimeout(onIdle, idleMs);
-        upstream.resume();
+        call.resume();
       }
 
       function onIdle() {
-        canceller.abort(new DeadlineError("idle", idleMs));
+        call.abort(new DeadlineError("idle", idleMs));
       }
 
       function onEnd() {
@@ -634,9 +626,8 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
         settle(SERVED);
       }
 
-      function onError(error: Error) {
+      function onError(reason: Error) {
         if (settled) return;
-        const reason = canceller.reason ?? error;
         if (!committed) {
           settle(fail(model, probe, transportFailure(reason), attemptStart, reason instanceof DeadlineError ? firstTokenMs : undefined));
           return;
@@ -664,10 +655,37 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
         settle(SERVED);
       }
 
-      upstream.on("data", onData);
-      upstream.on("end", onEnd);
-      upstream.on("error", onError);
-      canceller.once("abort", () => upstream.destroy(canceller.reason));
+      // A non-2xx answer: its body is the provider's error.
+      let status = 0;
+      let errorHeaders: UpstreamHeaders = {};
+      const errorBody = new BodyCollector(ERROR_BODY_LIMIT);
+      const failedStatus = () => status !== 0 && (status < 200 || status >= 300);
+      call.start(provider, upstreamBody(request, model.upstreamModel), exchange.passHeaders, {
+        onStart(statusCode, upstreamHeaders) {
+          status = statusCode;
+          errorHeaders = upstreamHeaders;
+        },
+        onData(chunk) {
+          if (settled) return;
+          if (failedStatus()) errorBody.add(chunk);
+          else onData(chunk);
+        },
+        onEnd() {
+          if (settled) return;
+          if (failedStatus()) settle(fail(model, probe, failureFromStatus(status, errorBody.bytes().toString("utf8"), errorHeaders), attemptStart));
+          else onEnd();
+        },
+        onError(error) {
+          if (settled) return;
+          if (failedStatus() && !(error instanceof DeadlineError) && !(error instanceof ClientGoneError)) {
+            // The error status is known even when its body was cut.
+            settle(fail(model, probe, failureFromStatus(status, errorBody.bytes().toString("utf8"), errorHeaders), attemptStart));
+          } else onError(error);
+        },
+      });
+      overheadMs += performance.now() - attemptStart;
+      if (!settled) timer = setTimeout(() => call.abort(new DeadlineError("first-token", firstTokenMs)), firstTokenMs);
+      countDecision();
     });
   }
 

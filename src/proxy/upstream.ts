@@ -1,5 +1,4 @@
 // Upstream connections: one undici Pool per provider, with explicit timeouts and gateway-held API keys.
-import { EventEmitter } from "node:events";
 import { Pool, errors, type Dispatcher } from "undici";
 import type { ProviderConfig } from "../config/schema.js";
 
@@ -74,22 +73,6 @@ export async function closeUnused(old: Upstreams, current: Upstreams | undefined
   await Promise.all([...old.values()].filter((provider) => !inUse.has(provider.pool)).map((provider) => provider.pool.close()));
 }
 
-/**
- * Cancels one upstream request. undici accepts an EventEmitter as `signal`; it is much cheaper than an
- * AbortController per request on Node 20 (PERF-NOTES: AbortController lengthened GC pauses ~5×).
- */
-export class AttemptCanceller extends EventEmitter {
-  aborted = false;
-  reason: Error | undefined;
-
-  abort(reason: Error): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    this.emit("abort");
-  }
-}
-
 /** The deadline of an attempt fired (first token, idle, total or budget). */
 export class DeadlineError extends Error {
   readonly code = "deadline_exceeded";
@@ -108,22 +91,86 @@ export class ClientGoneError extends Error {
   }
 }
 
-export interface UpstreamRequest {
-  readonly provider: UpstreamProvider;
-  readonly body: Buffer;
-  /** Client headers to pass through (already filtered), merged under the provider's. */
-  readonly headers: Record<string, string>;
-  readonly canceller: AttemptCanceller;
+/** Response headers as undici reports them (lower-case names). */
+export type UpstreamHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
+/** What an attempt does with the upstream's answer as it arrives. */
+export interface UpstreamListener {
+  /** The status and headers. */
+  onStart(statusCode: number, headers: UpstreamHeaders): void;
+  onData(chunk: Buffer): void;
+  /** The body is complete. */
+  onEnd(): void;
+  /** The call failed: the reason given to `abort`, or undici's error. Never after `onEnd`, at most once. */
+  onError(error: Error): void;
 }
 
-export function sendUpstream(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
-  return request.provider.pool.request({
-    path: request.provider.chatPath,
-    method: "POST",
-    headers: { ...request.headers, ...request.provider.headers },
-    body: request.body,
-    signal: request.canceller,
-  });
+/**
+ * One upstream request, sent with undici's `dispatch()`: no promise, Readable or AsyncResource per
+ * request as with `request()`, which cost the floor proxy about a tenth of its throughput (bench/README.md).
+ * `abort` works at any point; before undici has started the request (all connections busy), the listener
+ * hears of it at once. `pause`/`resume` hold back reading the response body.
+ */
+export class UpstreamCall implements Dispatcher.DispatchHandler {
+  /** Why the call was aborted, when it was. */
+  reason: Error | undefined;
+  #controller: Dispatcher.DispatchController | undefined;
+  #listener: UpstreamListener | undefined;
+  #ended = false;
+
+  /** Sends the request; `headers` (client headers to pass through, already filtered) go under the provider's. */
+  start(provider: UpstreamProvider, body: Buffer, headers: Readonly<Record<string, string>>, listener: UpstreamListener): void {
+    this.#listener = listener;
+    provider.pool.dispatch({ path: provider.chatPath, method: "POST", headers: { ...headers, ...provider.headers }, body }, this);
+  }
+
+  abort(reason: Error): void {
+    if (this.reason !== undefined || this.#ended) return;
+    this.reason = reason;
+    if (this.#controller) this.#controller.abort(reason);
+    else this.#fail(reason);
+  }
+
+  get paused(): boolean {
+    return this.#controller?.paused ?? false;
+  }
+
+  pause(): void {
+    this.#controller?.pause();
+  }
+
+  resume(): void {
+    this.#controller?.resume();
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.reason !== undefined) controller.abort(this.reason);
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: UpstreamHeaders): void {
+    if (!this.#ended) this.#listener?.onStart(statusCode, headers);
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.#ended) this.#listener?.onData(chunk);
+  }
+
+  onResponseEnd(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#listener?.onEnd();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#fail(this.reason ?? error);
+  }
+
+  #fail(error: Error): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#listener?.onError(error);
+  }
 }
 
 /** Transport failure classes that fall back; `timeout` for undici's own safety-net timeouts. */

@@ -60,6 +60,30 @@ describe("deadlines and fallback", () => {
     expect(metrics).toContain('subsecond_upstream_attempts_total{model="acme/cheap",outcome="timeout"} 1');
   });
 
+  it("keeps the first-token deadline while the attempt waits for a pooled connection", async () => {
+    upstream = await startFakeUpstream((request) => (request.model === "acme/cheap" ? { kind: "hang" } : { kind: "sse", steps: streamOf(request.model, ["rescued"]) }));
+    const config = testConfig(upstream.url, CHEAP_FIRST.slice(0, 2), {
+      routes: { chat: { candidates: ["acme/cheap", "acme/mid"], strategy: "ordered", deadlines: { firstTokenMs: 300, budgetMs: 3000 } } },
+      defaults: { deadlines: { firstTokenMs: 10_000, budgetMs: 20_000 } },
+    });
+    const providers = config.providers as Record<string, Record<string, unknown>>;
+    providers.busy = { ...providers.fake, maxConnections: 1 };
+    (config.models as Record<string, unknown>[])[0] = { ...(config.models as Record<string, unknown>[])[0], provider: "busy" };
+    gateway = await startTestGateway(config);
+    // A pinned request holds the busy provider's only connection.
+    const holder = new AbortController();
+    const held = gateway.client.chat.completions.create({ model: "acme/cheap", ...ask, stream: true }, { signal: holder.signal }).catch((error: unknown) => error);
+    while (upstream.forModel("acme/cheap").length === 0) await sleep(10);
+    const started = performance.now();
+    const { data, response } = await gateway.client.chat.completions.create({ model: "chat", ...ask, stream: true }).withResponse();
+    expect(await readAll(data)).toBe("rescued");
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(response.headers.get("x-subsecond-model")).toBe("acme/mid");
+    expect(upstream.forModel("acme/cheap")).toHaveLength(1);
+    holder.abort();
+    await held;
+  });
+
   it("abandons a non-streaming upstream at the total deadline", async () => {
     const { client } = await setup(CHEAP_FIRST, (request) => (request.model === "acme/cheap" ? { kind: "json", delayMs: 2000 } : { kind: "json" }), {
       deadlines: { totalMs: 300, budgetMs: 3000 },
