@@ -508,10 +508,9 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
         if (event.usage) usage = event.usage;
         switch (event.kind) {
           case "content":
-            if (!committed) {
-              flushRange();
-              commit();
-            }
+            // Earlier reads' events go out with the headers; this read's events before the content stay in
+            // the pending range, so the first write carries them and the content as one chunk.
+            if (!committed) commit();
             forward(buffer, start, end);
             break;
           case "usage":
