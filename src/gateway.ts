@@ -13,6 +13,7 @@ import { createBrain, type Brain } from "./router/brain.js";
 import type { Clock, Rng } from "./router/types.js";
 import { ConfigError, loadConfigFile, type LoadedConfig } from "./config/load.js";
 import { closeUnused, createUpstreams, type Upstreams } from "./proxy/upstream.js";
+import { createBookkeeping } from "./proxy/bookkeeping.js";
 import type { Runtime } from "./proxy/executor.js";
 import { estimateTokensByCharacters, type TokenEstimator } from "./proxy/chat-request.js";
 
@@ -37,6 +38,8 @@ export interface Gateway {
   readonly server: Server;
   readonly brain: Brain;
   readonly metrics: GatewayMetrics;
+  /** Runs the pending bookkeeping of served requests now (metrics, access log); it otherwise runs within ~1 ms. */
+  flushBookkeeping(): void;
   /** Reads the config file again and swaps it in if valid. */
   reload(): Promise<ReloadResult>;
   /** Stops accepting, lets in-flight requests finish (bounded by `drainTimeoutMs`), closes pools. */
@@ -96,6 +99,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const brain = createBrain({ clock: options.clock, rng: options.rng, stats: options.config.config.stats, health: options.config.config.health });
   brain.sync(runtime.config.models, options.config.config.stats, options.config.config.health);
   const registry = new Registry();
+  const bookkeeping = createBookkeeping((error) => logger.error({ err: error }, "request bookkeeping failed"));
   const metrics = createMetrics(registry, {
     modelIds: () => runtime.config.models.map((model) => model.id),
     modelState: (id) => brain.state(id),
@@ -158,6 +162,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     runtime: () => runtime,
     brain,
     metrics,
+    bookkeeping,
     logger,
     estimateTokens: options.estimateTokens ?? estimateTokensByCharacters,
     clientKeys: () => clientKeys,
@@ -215,10 +220,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // Idle keep-alive connections (and unfinished ones after the timeout) are closed now.
     httpServer.closeAllConnections();
     await closed;
+    bookkeeping.flush();
     await closeUnused(runtime.upstreams, undefined);
     logger.info({ drainedMs: Math.round(performance.now() - started) }, "stopped");
   };
 
   logger.info({ url, config: options.configPath, hash: runtime.config.hash, models: runtime.config.models.length, routes: [...runtime.config.routes.keys()] }, "listening");
-  return { url, port: address.port, server: httpServer, brain, metrics, reload, close };
+  return { url, port: address.port, server: httpServer, brain, metrics, flushBookkeeping: bookkeeping.flush, reload, close };
 }

@@ -179,6 +179,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     ticking = ticking
       .then(async () => {
         if (closed) return;
+        gateway.flushBookkeeping();
         const counters = await readCounters(gateway.metrics.registry);
         const nowMs = elapsed();
         timeline.closeDue(counters, nowMs, boundary);
@@ -225,6 +226,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     screen?.done();
     if (options.ui !== "none") write(`\n${interrupted ? "Interrupted: " : ""}stopping the traffic, draining ${traffic.inFlight()} requests in flight…\n`);
     await traffic.stop(drainMs);
+    gateway.flushBookkeeping();
     const counters = await readCounters(gateway.metrics.registry);
     timeline.finish(counters, ranMs);
     closed = true;

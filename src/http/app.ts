@@ -13,6 +13,7 @@ import { NO_MODEL } from "../metrics/metrics.js";
 import type { Brain } from "../router/brain.js";
 import type { Decision, RequestProfile } from "../router/types.js";
 import { executeChat, type Runtime, type RequestLog } from "../proxy/executor.js";
+import type { Bookkeeping } from "../proxy/bookkeeping.js";
 import { parseChatRequest, profileRequest, type ChatRequest, type TokenEstimator } from "../proxy/chat-request.js";
 
 /** Outcome of a reload request, as `POST /admin/reload` reports it. */
@@ -28,6 +29,8 @@ export interface AppDeps {
   readonly runtime: () => Runtime;
   readonly brain: Brain;
   readonly metrics: GatewayMetrics;
+  /** Served requests' metrics and access-log lines, run a moment after the response. */
+  readonly bookkeeping: Bookkeeping;
   readonly logger: Logger;
   readonly estimateTokens: TokenEstimator;
   /** sha256 hex digests of accepted client keys; empty = open gateway. */
@@ -121,10 +124,10 @@ async function readRequestBody(incoming: IncomingMessage, limitBytes: number): P
 /** Builds the Hono app from explicit dependencies. */
 export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>();
-  const { logger, metrics, brain } = deps;
+  const { logger, metrics, brain, bookkeeping } = deps;
 
-  const accessLog = (method: string, path: string, requestId: string, startedAt: number, status: number, extra?: RequestLog) => {
-    logger.info({ reqId: requestId, method, path, status, durationMs: Math.round((performance.now() - startedAt) * 100) / 100, ...extra }, "request");
+  const accessLog = (method: string, path: string, requestId: string, startedAt: number, status: number, extra?: RequestLog, endedAt = performance.now()) => {
+    logger.info({ reqId: requestId, method, path, status, durationMs: Math.round((endedAt - startedAt) * 100) / 100, ...extra }, "request");
   };
 
   // Tokens already found valid for the current key set, so the hot path hashes a client's key once,
@@ -219,8 +222,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
         const value = incoming.headers[name];
         if (typeof value === "string") passHeaders[name] = value;
       }
-      const error = await executeChat({ brain, metrics }, runtime, { incoming, outgoing, requestId, startedAt, passHeaders, request, profile, log }, decision);
-      accessLog("POST", "/v1/chat/completions", requestId, startedAt, log.status, log);
+      const error = await executeChat({ brain, metrics, bookkeeping }, runtime, { incoming, outgoing, requestId, startedAt, passHeaders, request, profile, log }, decision);
+      const endedAt = performance.now();
+      // Queued after the executor's own bookkeeping, which fills in `log`.
+      bookkeeping.later(() => accessLog("POST", "/v1/chat/completions", requestId, startedAt, log.status, log, endedAt));
       if (error === undefined) return RESPONSE_ALREADY_SENT;
       return errorResponse(error, requestId);
     } catch (error) {
@@ -252,6 +257,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   app.get("/metrics", async (c) => {
+    bookkeeping.flush();
     const text = await metrics.registry.metrics();
     return new Response(text, { headers: { "content-type": metrics.registry.contentType, "x-request-id": requestIdOf(c.env.incoming) } });
   });

@@ -11,6 +11,7 @@ import type { Target } from "../config/schema.js";
 import type { LoadedConfig } from "../config/load.js";
 import { SseScanner, type SseEvent, type Usage } from "./sse.js";
 import { upstreamBody, type ChatRequest } from "./chat-request.js";
+import type { Bookkeeping } from "./bookkeeping.js";
 import {
   ClientGoneError,
   DeadlineError,
@@ -40,6 +41,8 @@ export interface RequestLog {
 export interface ExecutorDeps {
   readonly brain: Brain;
   readonly metrics: GatewayMetrics;
+  /** Where a served request's metrics go, a moment after its response ended. */
+  readonly bookkeeping: Bookkeeping;
 }
 
 export interface ChatExchange {
@@ -200,7 +203,7 @@ function routingHeaders(exchange: ChatExchange, route: string, model: string, at
  * sent to the client; returns undefined once the response has been written (success or in-band error).
  */
 export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange: ChatExchange, decision: Decision): Promise<GatewayError | undefined> {
-  const { brain, metrics } = deps;
+  const { brain, metrics, bookkeeping } = deps;
   const { outgoing, profile, request } = exchange;
   const routeLabel = routeLabelOf(decision);
   const policy = decision.reason === "pinned" || decision.reason === "request-list" ? undefined : runtime.config.routes.get(decision.route);
@@ -237,8 +240,9 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
     metrics.decision(routeLabel, decision.plan[0].id, decision.reason);
   };
 
-  const finish = (model: string, outcome: RequestOutcome, status: number) => {
-    const durationSeconds = (performance.now() - exchange.startedAt) / 1000;
+  /** Records the request's outcome; `endedAt` (performance.now()) when it ended before this call. */
+  const finish = (model: string, outcome: RequestOutcome, status: number, endedAt = performance.now()) => {
+    const durationSeconds = (endedAt - exchange.startedAt) / 1000;
     log.model = model;
     log.outcome = outcome;
     log.status = status;
@@ -404,10 +408,13 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
           ...(usage ? { outputTokens: usage.completionTokens } : {}),
           probe,
         });
-        metrics.attempt(model.id, "ok");
-        if (usage) metrics.usage(routeLabel, model.id, usage.promptTokens, usage.completionTokens, costUsd(model, usage));
-        overheadMs += performance.now() - processStart;
-        finish(model.id, "ok", 200);
+        const endedAt = performance.now();
+        overheadMs += endedAt - processStart;
+        bookkeeping.later(() => {
+          metrics.attempt(model.id, "ok");
+          if (usage) metrics.usage(routeLabel, model.id, usage.promptTokens, usage.completionTokens, costUsd(model, usage));
+          finish(model.id, "ok", 200, endedAt);
+        });
         return SERVED;
       }
     });
@@ -619,9 +626,13 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
           ...(usage ? { outputTokens: usage.completionTokens } : {}),
           probe,
         });
-        metrics.attempt(model.id, attemptOutcome);
-        if (usage) metrics.usage(routeLabel, model.id, usage.promptTokens, usage.completionTokens, costUsd(model, usage));
-        finish(model.id, outcome, 200);
+        const endedAt = performance.now();
+        const finalUsage = usage;
+        bookkeeping.later(() => {
+          metrics.attempt(model.id, attemptOutcome);
+          if (finalUsage) metrics.usage(routeLabel, model.id, finalUsage.promptTokens, finalUsage.completionTokens, costUsd(model, finalUsage));
+          finish(model.id, outcome, 200, endedAt);
+        });
         settle(SERVED);
       }
 
