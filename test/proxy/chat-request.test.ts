@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseChatRequest } from "../../src/proxy/chat-request.js";
+import { parseChatRequest, upstreamBody } from "../../src/proxy/chat-request.js";
 import { GatewayError } from "../../src/http/errors.js";
 
 const ask = { model: "chat", messages: [{ role: "user", content: "hi" }] };
@@ -62,5 +62,16 @@ describe("parseChatRequest", () => {
     expect(error.status).toBe(400);
     expect(error.body().error).toMatchObject({ type: "invalid_request_error", param, code });
     if (param !== null) expect(error.message).toContain(`'${param}'`);
+  });
+});
+
+describe("upstreamBody", () => {
+  it("rewrites the model, drops `models`, asks for usage on streams and keeps everything else", () => {
+    const request = parseChatRequest(Buffer.from(JSON.stringify({ ...ask, models: ["chat", "a/b"], stream: true, stream_options: { future: 1 }, temperature: 0 })));
+    const sent = JSON.parse(upstreamBody(request, "upstream-id").toString("utf8")) as Record<string, unknown>;
+    expect(sent).toEqual({ model: "upstream-id", messages: ask.messages, stream: true, stream_options: { future: 1, include_usage: true }, temperature: 0 });
+    expect(request.model).toBe("chat");
+    expect(request.models).toEqual(["chat", "a/b"]);
+    expect(JSON.parse(upstreamBody(parseChatRequest(Buffer.from(JSON.stringify(ask))), "x").toString("utf8"))).toEqual({ ...ask, model: "x" });
   });
 });
