@@ -223,7 +223,8 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
     clientGone = true;
     for (const call of calls) call.abort(new ClientGoneError());
   };
-  outgoing.once("close", onClose);
+  // `on`, not `once`: the finally below removes it, and `once` would wrap it in another closure.
+  outgoing.on("close", onClose);
 
   const failures: AttemptFailure[] = [];
   const tried = new Set<string>();
