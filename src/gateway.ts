@@ -220,8 +220,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // Idle keep-alive connections (and unfinished ones after the timeout) are closed now.
     httpServer.closeAllConnections();
     await closed;
-    bookkeeping.flush();
     await closeUnused(runtime.upstreams, undefined);
+    // After the pools: attempts cut by the drain timeout have finished and queued their log lines by then.
+    bookkeeping.flush();
     logger.info({ drainedMs: Math.round(performance.now() - started) }, "stopped");
   };
 

@@ -107,7 +107,7 @@ export interface UpstreamListener {
 
 /**
  * One upstream request, sent with undici's `dispatch()`: no promise, Readable or AsyncResource per
- * request as with `request()`, which cost the floor proxy about a tenth of its throughput (bench/README.md).
+ * request as with `request()`, which cost the floor proxy 5–10% of its throughput (bench/README.md).
  * `abort` works at any point; before undici has started the request (all connections busy), the listener
  * hears of it at once. `pause`/`resume` hold back reading the response body.
  */
