@@ -7,10 +7,17 @@ import { startFakeUpstream, streamOf, type FakeUpstream } from "../helpers/fake-
 import { testConfig } from "../helpers/gateway.js";
 import { useTempDirs } from "../helpers/temp-dir.js";
 
-const tempDir = useTempDirs();
-
 const MAIN = new URL("../../dist/main.js", import.meta.url).pathname;
 const GATEWAY_YAML = new URL("../../config/gateway.yaml", import.meta.url).pathname;
+
+const tempDir = useTempDirs();
+
+/** Writes an edited copy of config/gateway.yaml to a scratch directory and returns its path. */
+function shippedConfigVariant(name: string, edit: (text: string) => string): string {
+  const file = join(tempDir("subsecond-check-"), name);
+  writeFileSync(file, edit(readFileSync(GATEWAY_YAML, "utf8")));
+  return file;
+}
 
 let child: ChildProcess | undefined;
 let upstream: FakeUpstream | undefined;
@@ -57,13 +64,12 @@ describe("subsecond check", () => {
   });
 
   it("rejects a broken copy, naming every field path", () => {
-    const dir = tempDir("subsecond-check-");
-    const broken = readFileSync(GATEWAY_YAML, "utf8")
-      .replace("input: 0.14, output: 0.28", "input: -0.14, output: 0.28")
-      .replace("rank: 7,", 'rank: "seven",')
-      .replace("minScore: 100", "minScore: 100, candidatez: 1");
-    const file = join(dir, "broken.yaml");
-    writeFileSync(file, broken);
+    const file = shippedConfigVariant("broken.yaml", (text) =>
+      text
+        .replace("input: 0.14, output: 0.28", "input: -0.14, output: 0.28")
+        .replace("rank: 7,", 'rank: "seven",')
+        .replace("minScore: 100", "minScore: 100, candidatez: 1"),
+    );
     const result = run(["check", file]);
     expect(result.status).toBe(1);
     expect(result.stderr).toContain("models[1] (xiaomi/mimo-v2.5).pricePerMTok.input");
@@ -74,13 +80,12 @@ describe("subsecond check", () => {
 
 describe("subsecond check --against", () => {
   it("describes a change in words and each route's choice before and after", () => {
-    const dir = tempDir("subsecond-against-");
-    const changed = readFileSync(GATEWAY_YAML, "utf8")
-      .replace("input: 0.07, output: 0.26", "input: 0.30, output: 0.90")
-      .replace("realtime-chat: { candidates: \"*\", minScore: 100 }", "realtime-chat: { candidates: \"*\", minScore: 100, target: { metric: ttft, percentile: 95, ms: 1200 } }")
-      .replace("  - { id: stepfun/step-3.7-flash,", "  - { id: acme/new-mini, provider: openrouter, rank: 16, score: 110, pricePerMTok: { input: 0.01, output: 0.02 }, contextTokens: 131072, prior: { ttftMs: 300, tokensPerSecond: 150 } }\n  - { id: stepfun/step-3.7-flash,");
-    const file = join(dir, "new.yaml");
-    writeFileSync(file, changed);
+    const file = shippedConfigVariant("new.yaml", (text) =>
+      text
+        .replace("input: 0.07, output: 0.26", "input: 0.30, output: 0.90")
+        .replace("realtime-chat: { candidates: \"*\", minScore: 100 }", "realtime-chat: { candidates: \"*\", minScore: 100, target: { metric: ttft, percentile: 95, ms: 1200 } }")
+        .replace("  - { id: stepfun/step-3.7-flash,", "  - { id: acme/new-mini, provider: openrouter, rank: 16, score: 110, pricePerMTok: { input: 0.01, output: 0.02 }, contextTokens: 131072, prior: { ttftMs: 300, tokensPerSecond: 150 } }\n  - { id: stepfun/step-3.7-flash,"),
+    );
     const result = run(["check", file, "--against", GATEWAY_YAML]);
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
