@@ -20,13 +20,13 @@ export interface Usage {
 export type SseEventKind = "comment" | "preamble" | "content" | "usage" | "done" | "error" | "malformed";
 
 export interface SseEvent {
-  kind: SseEventKind;
+  readonly kind: SseEventKind;
   /** The chunk carries a non-null `finish_reason` (other than "error"). */
-  finished: boolean;
+  readonly finished: boolean;
   /** Usage carried by this chunk, when present. */
-  usage: Usage | undefined;
+  readonly usage: Usage | undefined;
   /** Error message of an in-band error. */
-  errorMessage: string | undefined;
+  readonly errorMessage: string | undefined;
 }
 
 /** Called per complete event with its byte range in `buffer` (end exclusive, separator included). */
@@ -40,7 +40,8 @@ const EVENT_PREFIX = Buffer.from("event:");
 const nonEmpty = (value: unknown): boolean =>
   (typeof value === "string" && value.length > 0) || (Array.isArray(value) && value.length > 0);
 
-function readUsage(value: unknown): Usage | undefined {
+/** Token counts of an OpenAI `usage` object; undefined when it has neither count. */
+export function readUsage(value: unknown): Usage | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   const usage = value as Record<string, unknown>;
   const prompt = usage.prompt_tokens;
@@ -57,18 +58,23 @@ function errorMessageOf(value: unknown): string {
   return "upstream sent an error event";
 }
 
+// The events most chunks are, shared rather than allocated per chunk.
+const COMMENT: SseEvent = { kind: "comment", finished: false, usage: undefined, errorMessage: undefined };
+const DONE: SseEvent = { kind: "done", finished: false, usage: undefined, errorMessage: undefined };
+const CONTENT: SseEvent = { kind: "content", finished: false, usage: undefined, errorMessage: undefined };
+const PREAMBLE: SseEvent = { kind: "preamble", finished: false, usage: undefined, errorMessage: undefined };
+const MALFORMED: SseEvent = { kind: "malformed", finished: false, usage: undefined, errorMessage: "upstream sent a malformed stream chunk" };
+
 /** Classifies the JSON payload of one `data:` field. */
 export function classifyPayload(text: string): SseEvent {
-  if (text === "[DONE]") return { kind: "done", finished: false, usage: undefined, errorMessage: undefined };
+  if (text === "[DONE]") return DONE;
   let payload: unknown;
   try {
     payload = JSON.parse(text);
   } catch {
-    return { kind: "malformed", finished: false, usage: undefined, errorMessage: "upstream sent a malformed stream chunk" };
+    return MALFORMED;
   }
-  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
-    return { kind: "malformed", finished: false, usage: undefined, errorMessage: "upstream sent a malformed stream chunk" };
-  }
+  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) return MALFORMED;
   const chunk = payload as Record<string, unknown>;
   const usage = readUsage(chunk.usage);
   if (chunk.error !== undefined && chunk.error !== null) {
@@ -76,7 +82,7 @@ export function classifyPayload(text: string): SseEvent {
   }
   const choices = chunk.choices;
   if (!Array.isArray(choices) || choices.length === 0) {
-    return { kind: usage ? "usage" : "preamble", finished: false, usage, errorMessage: undefined };
+    return usage ? { kind: "usage", finished: false, usage, errorMessage: undefined } : PREAMBLE;
   }
   let content = false;
   let finished = false;
@@ -91,10 +97,9 @@ export function classifyPayload(text: string): SseEvent {
       content = true;
     }
   }
+  if (!finished && usage === undefined) return content ? CONTENT : PREAMBLE;
   return { kind: content ? "content" : "preamble", finished, usage, errorMessage: undefined };
 }
-
-const COMMENT: SseEvent = { kind: "comment", finished: false, usage: undefined, errorMessage: undefined };
 
 function startsWith(buffer: Buffer, at: number, end: number, prefix: Buffer): boolean {
   if (end - at < prefix.length) return false;
