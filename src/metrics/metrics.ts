@@ -6,7 +6,6 @@ import type { AttemptOutcome, DecisionReason, ModelState } from "../router/types
 export type RequestOutcome = "ok" | "client_error" | "upstream_error" | "timeout" | "unavailable" | "cancelled";
 /** Why an attempt was abandoned for the next candidate (label `reason` of subsecond_fallbacks_total). */
 export type FallbackReason = "timeout" | "error" | "rate_limited" | "context_length" | "circuit_open";
-export type TokenKind = "prompt" | "completion";
 export type ConfigReloadResult = "success" | "failure";
 
 /** Label value for requests that named a concrete catalog id. */

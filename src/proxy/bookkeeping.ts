@@ -10,8 +10,11 @@ export interface Bookkeeping {
   flush(): void;
 }
 
+/** How long a task may wait, in ms: batches stay small and metrics fresh. */
+const DELAY_MS = 1;
+
 /** `onError` hears of a task that threw; the other tasks still run. */
-export function createBookkeeping(onError: (error: unknown) => void, delayMs = 1): Bookkeeping {
+export function createBookkeeping(onError: (error: unknown) => void): Bookkeeping {
   let queue: (() => void)[] = [];
   let timer: NodeJS.Timeout | undefined;
   const flush = () => {
@@ -32,7 +35,7 @@ export function createBookkeeping(onError: (error: unknown) => void, delayMs = 1
   return {
     later(task) {
       queue.push(task);
-      timer ??= setTimeout(flush, delayMs).unref();
+      timer ??= setTimeout(flush, DELAY_MS).unref();
     },
     flush,
   };

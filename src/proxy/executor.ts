@@ -5,11 +5,11 @@ import { performance } from "node:perf_hooks";
 import { GatewayError, normalizeUpstreamError } from "../http/errors.js";
 import type { GatewayMetrics, FallbackReason, RequestOutcome } from "../metrics/metrics.js";
 import { NO_MODEL, PINNED_ROUTE, REQUEST_LIST_ROUTE } from "../metrics/metrics.js";
-import type { Brain } from "../router/brain.js";
+import { costUsd, type Brain } from "../router/brain.js";
 import type { AttemptOutcome, CatalogModel, Decision, RequestProfile } from "../router/types.js";
 import type { Target } from "../config/schema.js";
 import type { LoadedConfig } from "../config/load.js";
-import { SseScanner, type SseEvent, type Usage } from "./sse.js";
+import { SseScanner, readUsage, type SseEvent, type Usage } from "./sse.js";
 import { upstreamBody, type ChatRequest } from "./chat-request.js";
 import type { Bookkeeping } from "./bookkeeping.js";
 import {
@@ -98,10 +98,6 @@ export function parseRetryAfter(value: string | string[] | undefined, nowEpochMs
 
 function routeLabelOf(decision: Decision): string {
   return decision.reason === "pinned" ? PINNED_ROUTE : decision.reason === "request-list" ? REQUEST_LIST_ROUTE : decision.route;
-}
-
-function costUsd(model: CatalogModel, usage: Usage): number {
-  return (usage.promptTokens * model.pricePerMTok.input + usage.completionTokens * model.pricePerMTok.output) / 1e6;
 }
 
 /** Collects a body's chunks up to `limit` bytes; what comes after is counted, not kept. */
@@ -385,11 +381,11 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
         const totalMs = processStart - attemptStart;
         let usage: Usage | undefined;
         try {
-          const parsed = JSON.parse(bytes.toString("utf8")) as { usage?: { prompt_tokens?: number; completion_tokens?: number }; error?: unknown };
+          const parsed = JSON.parse(bytes.toString("utf8")) as { usage?: unknown; error?: unknown };
           if (parsed.error !== undefined && parsed.error !== null) {
             return fail(model, probe, failureFromStatus(502, bytes.toString("utf8"), responseHeaders), attemptStart);
           }
-          if (parsed.usage) usage = { promptTokens: parsed.usage.prompt_tokens ?? 0, completionTokens: parsed.usage.completion_tokens ?? 0 };
+          usage = readUsage(parsed.usage);
         } catch {
           return fail(model, probe, { outcome: "error", fallback: "error", error: new GatewayError(502, "upstream sent invalid JSON", { code: "upstream_invalid" }), retryAfterMs: undefined }, attemptStart);
         }
@@ -413,7 +409,7 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
         overheadMs += endedAt - processStart;
         bookkeeping.later(() => {
           metrics.attempt(model.id, "ok");
-          if (usage) metrics.usage(routeLabel, model.id, usage.promptTokens, usage.completionTokens, costUsd(model, usage));
+          if (usage) metrics.usage(routeLabel, model.id, usage.promptTokens, usage.completionTokens, costUsd(model, usage.promptTokens, usage.completionTokens));
           finish(model.id, "ok", 200, endedAt);
         });
         return SERVED;
@@ -631,7 +627,7 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
         const finalUsage = usage;
         bookkeeping.later(() => {
           metrics.attempt(model.id, attemptOutcome);
-          if (finalUsage) metrics.usage(routeLabel, model.id, finalUsage.promptTokens, finalUsage.completionTokens, costUsd(model, finalUsage));
+          if (finalUsage) metrics.usage(routeLabel, model.id, finalUsage.promptTokens, finalUsage.completionTokens, costUsd(model, finalUsage.promptTokens, finalUsage.completionTokens));
           finish(model.id, outcome, 200, endedAt);
         });
         settle(SERVED);

@@ -493,7 +493,7 @@ class BrainImpl implements Brain {
       row.index = i;
       row.exclusion = model.contextTokens < needed ? "context" : lacksCapability(model, request.needs) ? "capability" : entry.health.exclusion(nowMs);
       row.halfOpen = row.exclusion === null && entry.health.isHalfOpen(nowMs);
-      row.costUsd = (request.promptTokens * model.pricePerMTok.input + outputTokens * model.pricePerMTok.output) / 1e6;
+      row.costUsd = costUsd(model, request.promptTokens, outputTokens);
       row.predictedMs = predictMs(entry.stats, model.prior, metric, percentile, request.promptTokens, outputTokens, config, nowMs);
       row.cold = isCold(entry.stats, metric, config, nowMs);
       row.within = row.predictedMs <= targetMs;
@@ -705,6 +705,11 @@ class BrainImpl implements Brain {
       entry.recoveryStreak = 0;
     }
   }
+}
+
+/** Dollars for a request of `promptTokens` in and `outputTokens` out at the model's catalog prices. */
+export function costUsd(model: CatalogModel, promptTokens: number, outputTokens: number): number {
+  return (promptTokens * model.pricePerMTok.input + outputTokens * model.pricePerMTok.output) / 1e6;
 }
 
 /** A brain with no statistics yet; call `sync` with the catalog before routing. */
