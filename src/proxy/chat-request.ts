@@ -36,6 +36,13 @@ export type TokenEstimator = (request: ChatRequest) => number;
 /** Tokens assumed per image part (OpenAI's low-detail cost is 85; high detail is far more). */
 const IMAGE_TOKENS = 765;
 
+/** A content part that carries an image (Chat Completions `image_url`, Responses-style `input_image`, `image`). */
+function isImagePart(part: unknown): boolean {
+  if (typeof part !== "object" || part === null) return false;
+  const type = (part as { type?: unknown }).type;
+  return type === "image_url" || type === "input_image" || type === "image";
+}
+
 /** ~4 characters per token for English text (OpenAI's rule of thumb), plus 4 tokens of framing per message. */
 export const estimateTokensByCharacters: TokenEstimator = (request) => {
   let characters = 0;
@@ -46,14 +53,15 @@ export const estimateTokensByCharacters: TokenEstimator = (request) => {
     else if (Array.isArray(content)) {
       for (const part of content as unknown[]) {
         if (typeof part !== "object" || part === null) continue;
-        const { type, text } = part as { type?: unknown; text?: unknown };
+        const text = (part as { text?: unknown }).text;
         if (typeof text === "string") characters += text.length;
-        if (type === "image_url" || type === "input_image" || type === "image") images++;
+        if (isImagePart(part)) images++;
       }
     }
     if (Array.isArray(message.tool_calls)) characters += JSON.stringify(message.tool_calls).length;
   }
   if (request.tools) characters += JSON.stringify(request.tools).length;
+  if (request.functions) characters += JSON.stringify(request.functions).length;
   return Math.ceil(characters / 4) + 4 * request.messages.length + images * IMAGE_TOKENS;
 };
 
@@ -137,14 +145,10 @@ export function parseChatRequest(body: Buffer): ChatRequest {
 }
 
 function hasImage(request: ChatRequest): boolean {
-  return request.messages.some(
-    (message) =>
-      Array.isArray(message.content) &&
-      (message.content as unknown[]).some((part) => {
-        const type = typeof part === "object" && part !== null ? (part as { type?: unknown }).type : undefined;
-        return type === "image_url" || type === "input_image" || type === "image";
-      }),
-  );
+  for (const message of request.messages) {
+    if (Array.isArray(message.content) && (message.content as unknown[]).some(isImagePart)) return true;
+  }
+  return false;
 }
 
 /** What routing needs to know: size, limits and required capabilities. */

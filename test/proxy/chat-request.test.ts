@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseChatRequest, upstreamBody } from "../../src/proxy/chat-request.js";
+import { estimateTokensByCharacters, parseChatRequest, profileRequest, upstreamBody } from "../../src/proxy/chat-request.js";
 import { GatewayError } from "../../src/http/errors.js";
 
 const ask = { model: "chat", messages: [{ role: "user", content: "hi" }] };
@@ -73,5 +73,22 @@ describe("upstreamBody", () => {
     expect(request.model).toBe("chat");
     expect(request.models).toEqual(["chat", "a/b"]);
     expect(JSON.parse(upstreamBody(parseChatRequest(Buffer.from(JSON.stringify(ask))), "x").toString("utf8"))).toEqual({ ...ask, model: "x" });
+  });
+});
+
+describe("profileRequest", () => {
+  const parse = (body: unknown) => parseChatRequest(Buffer.from(JSON.stringify(body)));
+
+  it("counts legacy functions and images in the estimate and names the capabilities they need", () => {
+    const plain = profileRequest(parse(ask), estimateTokensByCharacters);
+    expect([...plain.needs]).toEqual([]);
+    const functions = [{ name: "lookup", description: "Looks a word up in the dictionary.", parameters: { type: "object", properties: { word: { type: "string" } } } }];
+    const withFunctions = profileRequest(parse({ ...ask, functions }), estimateTokensByCharacters);
+    expect([...withFunctions.needs]).toEqual(["tools"]);
+    expect(withFunctions.promptTokens).toBe(Math.ceil((ask.messages[0]!.content.length + JSON.stringify(functions).length) / 4) + 4);
+    const image = { role: "user", content: [{ type: "text", text: "hi" }, { type: "image_url", image_url: { url: "https://example.com/a.png" } }] };
+    const withImage = profileRequest(parse({ ...ask, messages: [image] }), estimateTokensByCharacters);
+    expect([...withImage.needs]).toEqual(["vision"]);
+    expect(withImage.promptTokens).toBe(Math.ceil(2 / 4) + 4 + 765);
   });
 });
