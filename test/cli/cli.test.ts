@@ -126,7 +126,7 @@ describe("subsecond serve", () => {
     const dir = tempDir("subsecond-serve-");
     const file = join(dir, "gateway.yaml");
     writeFileSync(file, stringify(testConfig(upstream.url, [{ id: "acme/one" }], { server: { host: "127.0.0.1", port: 0, logLevel: "info" } })));
-    const { url, logs } = await serve(file, { FAKE_PROVIDER_KEY: "k" });
+    const { url, logs } = await serve(file, { FAKE_PROVIDER_KEY: "sk-cli-test-secret-42" });
     const response = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] }) });
     const exited = new Promise<number | null>((resolve) => child?.once("exit", (code) => resolve(code)));
     child?.kill("SIGTERM");
@@ -136,6 +136,6 @@ describe("subsecond serve", () => {
     expect(await exited).toBe(0);
     const requestLog = logs.map((line) => JSON.parse(line) as Record<string, unknown>).find((entry) => entry.msg === "request");
     expect(requestLog).toMatchObject({ method: "POST", path: "/v1/chat/completions", status: 200, model: "acme/one", route: "chat" });
-    expect(logs.join("\n")).not.toContain('"k"');
+    expect(logs.join("\n")).not.toContain("sk-cli-test-secret-42");
   });
 });
