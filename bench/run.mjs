@@ -60,7 +60,7 @@ const freeze = !args["no-freeze"];
 /** Durations in ms. `warm` is discarded at the start of each phase; `win` is the measured window. */
 const T = quick
   ? { warmup: 1200, jsonWarm: 300, jsonWin: 1500, streamWarm: 300, streamWin: 1500, ttfcWin: 1500 }
-  : { warmup: 3000, jsonWarm: 500, jsonWin: 6500, streamWarm: 500, streamWin: 7000, ttfcWin: 5000 };
+  : { warmup: 3000, jsonWarm: 500, jsonWin: 5000, streamWarm: 500, streamWin: 7000, ttfcWin: 10000 };
 const STREAM = { chunks: 64, chunkMs: 20 };
 const SHORT = { chunks: 4, chunkMs: 5 };
 const PAUSE_BETWEEN_PHASES_MS = 150;
@@ -498,7 +498,7 @@ async function runPhase(target, spec, mock, others) {
 async function warmUp(target, mock, others) {
   const spec = { key: "warmup", concurrency: 16, body: "json", warm: 0, win: T.warmup };
   await runPhase(target, spec, mock, others);
-  if (withStreams) await runPhase(target, { key: "warmup-stream", concurrency: 8, body: "short", stream: true, warm: 0, win: 500 }, mock, others);
+  if (withStreams) await runPhase(target, { key: "warmup-stream", concurrency: 16, body: "short", stream: true, warm: 0, win: T.warmup }, mock, others);
 }
 
 /** Largest share of a core that went to work other than ours during the window. */
