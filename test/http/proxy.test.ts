@@ -23,6 +23,16 @@ async function setup(script: Script, extra: Record<string, unknown> = {}, env: R
 
 const ask = { messages: [{ role: "user" as const, content: "Say hello" }] };
 
+/** A raw chat POST, for what the SDK hides (bytes on the wire, bodies it would not send). */
+function postChat(body: object | string, signal?: AbortSignal): Promise<Response> {
+  return fetch(`${gateway?.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    ...(signal ? { signal } : {}),
+  });
+}
+
 describe("non-streaming", () => {
   it("answers through the route, rewriting only the model and adding the provider key", async () => {
     const { client, upstream } = await setup(() => ({ kind: "json" }));
@@ -97,7 +107,7 @@ describe("non-streaming", () => {
 
   it("puts a non-OpenAI provider error body into OpenAI's shape", async () => {
     const { upstream } = await setup(() => ({ kind: "error", status: 422, body: "unprocessable: bad temperature" }));
-    const response = await fetch(`${gateway?.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "chat", ...ask }) });
+    const response = await postChat({ model: "chat", ...ask });
     expect(response.status).toBe(422);
     expect(await response.json()).toEqual({ error: { message: "unprocessable: bad temperature", type: "invalid_request_error", param: null, code: null } });
     expect(upstream.requests).toHaveLength(1);
@@ -209,7 +219,7 @@ describe("streaming", () => {
 
   it("ends a stream cut after content with an error event and no [DONE]", async () => {
     const { upstream } = await setup((request) => ({ kind: "sse", steps: [chunk(request.model, { role: "assistant", content: "" }), chunk(request.model, { content: "partial" })], end: "cut" }));
-    const response = await fetch(`${gateway?.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "chat", ...ask, stream: true }) });
+    const response = await postChat({ model: "chat", ...ask, stream: true });
     const body = await response.text();
     expect(response.status).toBe(200);
     expect(body).toContain('"content":"partial"');
@@ -229,7 +239,7 @@ describe("streaming", () => {
 
   it("completes a stream that ends after a finish_reason without [DONE]", async () => {
     await setup((request) => ({ kind: "sse", steps: streamOf(request.model, ["done"], 0, false), end: "close" }));
-    const response = await fetch(`${gateway?.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "chat", ...ask, stream: true }) });
+    const response = await postChat({ model: "chat", ...ask, stream: true });
     const body = await response.text();
     expect(body.trimEnd().endsWith("data: [DONE]")).toBe(true);
     expect(body).not.toContain('"error"');
@@ -252,7 +262,7 @@ describe("streaming", () => {
   it("cancels the upstream request when the client leaves before the first token", async () => {
     const { upstream } = await setup(() => ({ kind: "hang" }));
     const controller = new AbortController();
-    const pending = fetch(`${gateway?.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "acme/first", ...ask, stream: true }), signal: controller.signal }).catch((e: unknown) => e);
+    const pending = postChat({ model: "acme/first", ...ask, stream: true }, controller.signal).catch((e: unknown) => e);
     while (upstream.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
     controller.abort();
     await pending;
@@ -264,7 +274,7 @@ describe("streaming", () => {
 describe("bad input", () => {
   it("rejects invalid JSON with 400 in OpenAI's shape", async () => {
     await setup(() => ({ kind: "json" }));
-    const response = await fetch(`${gateway?.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{not json" });
+    const response = await postChat("{not json");
     expect(response.status).toBe(400);
     expect(response.headers.get("x-request-id")).toBeTruthy();
     expect(await response.json()).toMatchObject({ error: { type: "invalid_request_error", code: "invalid_json" } });
@@ -292,7 +302,7 @@ describe("bad input", () => {
 
   it("answers 413 over the body limit", async () => {
     await setup(() => ({ kind: "json" }), { server: { host: "127.0.0.1", port: 0, logLevel: "silent", bodyLimitBytes: 1024 } });
-    const response = await fetch(`${gateway?.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "chat", messages: [{ role: "user", content: "x".repeat(5000) }] }) });
+    const response = await postChat({ model: "chat", messages: [{ role: "user", content: "x".repeat(5000) }] });
     expect(response.status).toBe(413);
     expect(await response.json()).toMatchObject({ error: { code: "request_too_large" } });
   });
