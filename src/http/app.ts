@@ -90,7 +90,7 @@ async function readRequestBody(incoming: IncomingMessage, limitBytes: number): P
     if (Buffer.isBuffer(body)) {
       // The parser has not marked the message complete yet, and a paused stream would then never emit
       // 'end'. @hono/node-server takes such a request for unread and drains it after the response with
-      // three timers and four listeners. Flowing, it ends as soon as the parser gets there.
+      // three timers and three listeners. Flowing, it ends as soon as the parser gets there.
       incoming.resume();
       return body;
     }
