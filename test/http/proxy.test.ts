@@ -264,10 +264,13 @@ describe("streaming", () => {
     const controller = new AbortController();
     const pending = postChat({ model: "acme/first", ...ask, stream: true }, controller.signal).catch((e: unknown) => e);
     while (upstream.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    const abortedAt = performance.now();
     controller.abort();
     await pending;
     await upstream.requests[0]?.closed;
     expect(upstream.requests[0]?.closedEarly).toBe(true);
+    // Well before the first-token deadline (1600 ms), which would also close it.
+    expect(performance.now() - abortedAt).toBeLessThan(800);
   });
 });
 
