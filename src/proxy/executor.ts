@@ -213,11 +213,12 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
   log.route = routeLabel;
 
   let clientGone = false;
-  const calls = new Set<UpstreamCall>();
+  /** The attempt in flight: attempts run one after another. */
+  let current: UpstreamCall | undefined;
   const onClose = () => {
     if (outgoing.writableFinished) return;
     clientGone = true;
-    for (const call of calls) call.abort(new ClientGoneError());
+    current?.abort(new ClientGoneError());
   };
   // `on`, not `once`: the finally below removes it, and `once` would wrap it in another closure.
   outgoing.on("close", onClose);
@@ -278,12 +279,12 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
       log.reason = attempts > 1 ? "fallback" : decision.reason;
       const headers = () => routingHeaders(exchange, routeLabel, model.id, attempts, log.reason);
       const call = new UpstreamCall();
-      calls.add(call);
+      current = call;
       brain.attemptStarted(model.id, probe);
       const result = profile.stream
         ? await streamAttempt(model, provider, call, Math.min(deadlines.firstTokenMs, remainingMs), deadlines.idleMs, headers, probe)
         : await jsonAttempt(model, provider, call, Math.min(deadlines.totalMs, remainingMs), headers, probe);
-      calls.delete(call);
+      current = undefined;
       if (result.kind === "served") return undefined;
       const { failure } = result;
       if (clientGone) break;
