@@ -663,31 +663,29 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
         settle(SERVED);
       }
 
-      // A non-2xx answer: its body is the provider's error.
-      let status = 0;
-      let errorHeaders: UpstreamHeaders = {};
-      const errorBody = new BodyCollector(ERROR_BODY_LIMIT);
-      const failedStatus = () => status !== 0 && (status < 200 || status >= 300);
+      // A non-2xx answer: its body is the provider's error, collected rather than streamed.
+      let failed: { readonly status: number; readonly headers: UpstreamHeaders; readonly body: BodyCollector } | undefined;
+      const providerFailure = (answer: NonNullable<typeof failed>) =>
+        fail(model, probe, failureFromStatus(answer.status, answer.body.bytes().toString("utf8"), answer.headers), attemptStart);
       call.start(provider, upstreamBody(request, model.upstreamModel), exchange.passHeaders, {
         onStart(statusCode, upstreamHeaders) {
-          status = statusCode;
-          errorHeaders = upstreamHeaders;
+          if (statusCode < 200 || statusCode >= 300) failed = { status: statusCode, headers: upstreamHeaders, body: new BodyCollector(ERROR_BODY_LIMIT) };
         },
         onData(chunk) {
           if (settled) return;
-          if (failedStatus()) errorBody.add(chunk);
+          if (failed) failed.body.add(chunk);
           else onData(chunk);
         },
         onEnd() {
           if (settled) return;
-          if (failedStatus()) settle(fail(model, probe, failureFromStatus(status, errorBody.bytes().toString("utf8"), errorHeaders), attemptStart));
+          if (failed) settle(providerFailure(failed));
           else onEnd();
         },
         onError(error) {
           if (settled) return;
-          if (failedStatus() && !(error instanceof DeadlineError) && !(error instanceof ClientGoneError)) {
+          if (failed && !(error instanceof DeadlineError) && !(error instanceof ClientGoneError)) {
             // The error status is known even when its body was cut.
-            settle(fail(model, probe, failureFromStatus(status, errorBody.bytes().toString("utf8"), errorHeaders), attemptStart));
+            settle(providerFailure(failed));
           } else onError(error);
         },
       });
