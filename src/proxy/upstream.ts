@@ -113,7 +113,7 @@ export interface UpstreamListener {
  */
 export class UpstreamCall implements Dispatcher.DispatchHandler {
   /** Why the call was aborted, when it was. */
-  reason: Error | undefined;
+  #reason: Error | undefined;
   #controller: Dispatcher.DispatchController | undefined;
   #listener: UpstreamListener | undefined;
   #ended = false;
@@ -125,8 +125,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   abort(reason: Error): void {
-    if (this.reason !== undefined || this.#ended) return;
-    this.reason = reason;
+    if (this.#reason !== undefined || this.#ended) return;
+    this.#reason = reason;
     if (this.#controller) this.#controller.abort(reason);
     else this.#fail(reason);
   }
@@ -145,7 +145,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
-    if (this.reason !== undefined) controller.abort(this.reason);
+    if (this.#reason !== undefined) controller.abort(this.#reason);
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: UpstreamHeaders): void {
@@ -163,7 +163,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.#fail(this.reason ?? error);
+    this.#fail(this.#reason ?? error);
   }
 
   #fail(error: Error): void {

@@ -17,10 +17,11 @@
 //     fastest: lowest predicted latency. cheapest: lowest cost. ordered: the configured order.
 //  4. Explore (cheapest-within-target and fastest): a per-route token bucket earns `exploration.ratio`
 //     per decision (capped at 1). With a whole token, the stalest eligible candidate that could improve
-//     the choice — cheaper than it, or at any price when the choice is at risk (fastest: every candidate) — whose newest
-//     sample is older than `staleAfterMs` and which has no probe out, goes first as a probe. Stalest
-//     first, so several stale candidates take turns; but a model in the middle of a recovery streak
-//     (predict.ts) goes before them, stale or not, so a recovered model finishes its streak quickly.
+//     the choice — cheaper than it, or at any price when the choice is at risk (fastest: every
+//     candidate) — whose newest sample is older than `staleAfterMs` and which has no probe out, goes
+//     first as a probe. Stalest first, so several stale candidates take turns; but a model in the middle
+//     of a recovery streak (predict.ts) goes before them, stale or not, so a recovered model finishes its
+//     streak quickly.
 //  5. Plan: the first model, then the other eligible ones in the strategy's order. A half-open model is
 //     only ever plan[0], as its single probe; later positions would be further probes.
 //
