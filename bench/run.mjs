@@ -3,7 +3,7 @@
 //
 //   npm run bench [-- --quick] [--repeats N] [--out file] [--soak] [--soak-seconds S]
 //                 [--node-flags="--flag ..."] [--gateway-as-floor] [--floor-pipeline] [--gateway-log-level info] [--keep-logs] [--no-freeze] [--strict]
-//                 [--phases c1,c16,c64,ttfc_c1,stream_c1,stream_c16] [--nice=-10] [--wait-lock 600]
+//                 [--phases ttfc_c1,stream_c1,stream_c16,c1,c16,c64] [--nice=-10] [--wait-lock 600]
 //   npm run bench -- --profile [--profile-seconds 10] [--profile-body json|stream|short]
 //       CPU-profiles the gateway and the floor under c=16 and prints their top self-time functions.
 //
@@ -59,20 +59,20 @@ const freeze = !args["no-freeze"];
 
 /** Durations in ms. `warm` is discarded at the start of each phase; `win` is the measured window. */
 const T = quick
-  ? { warmup: 1200, jsonWarm: 300, jsonWin: 1500, streamWarm: 300, streamWin: 1500, ttfcWin: 1500 }
-  : { warmup: 3000, jsonWarm: 500, jsonWin: 5000, streamWarm: 500, streamWin: 7000, ttfcWin: 10000 };
+  ? { cancelWarmup: 500, switchWarmup: 500, warmup: 1200, jsonWarm: 300, jsonWin: 1500, streamWarm: 300, streamWin: 1500, ttfcWin: 1500 }
+  : { cancelWarmup: 1000, switchWarmup: 1500, warmup: 3000, jsonWarm: 500, jsonWin: 5000, streamWarm: 500, streamWin: 7000, ttfcWin: 10000 };
 const STREAM = { chunks: 64, chunkMs: 20 };
 const SHORT = { chunks: 4, chunkMs: 5 };
 const PAUSE_BETWEEN_PHASES_MS = 150;
 const SOAK_SETTLE_S = 10;
 
 const PHASES = [
-  { key: "c1", what: "latency, JSON", concurrency: 1, body: "json", warm: T.jsonWarm, win: T.jsonWin },
-  { key: "c16", what: "latency + max req/s, JSON", concurrency: 16, body: "json", warm: T.jsonWarm, win: T.jsonWin, cpu: true },
-  { key: "c64", what: "latency + max req/s + RSS, JSON", concurrency: 64, body: "json", warm: T.jsonWarm, win: T.jsonWin, cpu: true, rss: true },
   { key: "ttfc_c1", what: `TTFC, short streams ${SHORT.chunks}x${SHORT.chunkMs}ms`, concurrency: 1, body: "short", stream: true, warm: T.streamWarm, win: T.ttfcWin },
   { key: "stream_c1", what: `stream ${STREAM.chunks}x${STREAM.chunkMs}ms`, concurrency: 1, body: "stream", stream: true, warm: T.streamWarm, win: T.streamWin, abortAtEnd: true },
   { key: "stream_c16", what: `stream ${STREAM.chunks}x${STREAM.chunkMs}ms`, concurrency: 16, body: "stream", stream: true, warm: T.streamWarm, win: T.streamWin, abortAtEnd: true, stagger: STREAM.chunks * STREAM.chunkMs + STREAM.chunkMs },
+  { key: "c1", what: "latency, JSON", concurrency: 1, body: "json", warm: T.jsonWarm, win: T.jsonWin },
+  { key: "c16", what: "latency + max req/s, JSON", concurrency: 16, body: "json", warm: T.jsonWarm, win: T.jsonWin, cpu: true },
+  { key: "c64", what: "latency + max req/s + RSS, JSON", concurrency: 64, body: "json", warm: T.jsonWarm, win: T.jsonWin, cpu: true, rss: true },
 ];
 const ALL_PHASES = PHASES.map((p) => p.key);
 if (args.phases) {
@@ -495,10 +495,26 @@ async function runPhase(target, spec, mock, others) {
   return out;
 }
 
+/** Unmeasured load at c=16: JSON, short streams, or long streams that the client cancels mid-way. */
+const WARM_LOADS = {
+  json: { body: "json" },
+  stream: { body: "short", stream: true },
+  cancel: { body: "stream", stream: true, abortAtEnd: true },
+};
+const warmLoad = (target, kind, ms, mock, others) =>
+  runPhase(target, { key: `warmup-${kind}`, concurrency: 16, warm: 0, win: ms, ...WARM_LOADS[kind] }, mock, others);
+
+/**
+ * Brings a target to its steady state. Cancelled streams come first: a process's first client
+ * cancellation generalises field types in Node's and undici's stream objects, which deoptimises dozens of
+ * hot functions at once (`--trace-deopt`), and V8 then recompiles them over the next seconds on the
+ * proxy's one core. Without this, the first phase after the first cut, `stream_c16`, measured that.
+ * The warm-up ends with streams, the work of the first phases.
+ */
 async function warmUp(target, mock, others) {
-  const spec = { key: "warmup", concurrency: 16, body: "json", warm: 0, win: T.warmup };
-  await runPhase(target, spec, mock, others);
-  if (withStreams) await runPhase(target, { key: "warmup-stream", concurrency: 16, body: "short", stream: true, warm: 0, win: T.warmup }, mock, others);
+  if (withStreams) await warmLoad(target, "cancel", T.cancelWarmup, mock, others);
+  await warmLoad(target, "json", T.warmup, mock, others);
+  if (withStreams) await warmLoad(target, "stream", T.warmup, mock, others);
 }
 
 /** Largest share of a core that went to work other than ours during the window. */
@@ -905,8 +921,17 @@ async function main() {
     if (r === 0) await warmUp(direct, mock, others(direct));
     for (const t of [floor, sub]) await warmUp(t, mock, others(t));
 
+    let work = withStreams ? "stream" : "json";
     for (let p = 0; p < PHASES.length; p++) {
       const spec = PHASES[p];
+      // After seconds of one kind of work, a garbage collection frees the object maps only the other kind
+      // uses, and V8 throws away the code compiled against them ("weak objects" in --trace-deopt). The
+      // first phase of the other kind then measured the recompiling, so each proxy gets a moment of it first.
+      const phaseWork = spec.stream ? "stream" : "json";
+      if (phaseWork !== work) {
+        for (const t of [floor, sub]) await warmLoad(t, phaseWork, T.switchWarmup, mock, others(t));
+        work = phaseWork;
+      }
       const res = {};
       for (const t of rotate(targets, r + p)) {
         let out = await runPhase(t, spec, mock, others(t));
