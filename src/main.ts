@@ -6,6 +6,7 @@ import { ConfigError, loadConfigFile } from "./config/load.js";
 import { describeChanges, policyWarnings } from "./config/diff.js";
 import { decisionChanges, decisionTables, hypotheticalRequest, renderTable } from "./cli/explain.js";
 import { startGateway, StartupError } from "./gateway.js";
+import { lowerHelperThreads } from "./cli/helper-threads.js";
 import { createSystemClock } from "./router/clock.js";
 import { createSeededRng } from "./router/rng.js";
 import { DurationError, parseDurationMs, runDemo, type DemoUi } from "./demo/index.js";
@@ -49,6 +50,11 @@ async function serveCommand(args: string[]): Promise<number> {
   const configPath = values.config ?? process.env.SUBSECOND_CONFIG ?? "config/gateway.yaml";
   const config = await loadConfigFile(configPath);
   const logger = createLogger(config.config.server.logLevel);
+  const { helperThreadNice } = config.config.server;
+  if (helperThreadNice > 0) {
+    const lowered = lowerHelperThreads(helperThreadNice);
+    if (lowered !== undefined) logger.debug({ threads: lowered, niceLevels: helperThreadNice }, "helper threads run at a lower CPU priority");
+  }
   const port = process.env.PORT !== undefined && process.env.PORT !== "" ? Number(process.env.PORT) : undefined;
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) return fail(`PORT must be an integer from 0 to 65535, got "${process.env.PORT}"`);
   const gateway = await startGateway({

@@ -197,6 +197,13 @@ export const ServerSchema = z
     bodyLimitBytes: z.number().int().positive().default(4 * 1024 * 1024).describe("Largest accepted request body, in bytes"),
     drainTimeoutMs: positiveMs("On SIGTERM, how long in-flight requests may take to finish").default(10000),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info").describe("Log verbosity"),
+    helperThreadNice: z
+      .number()
+      .int()
+      .min(0)
+      .max(19)
+      .default(10)
+      .describe("Linux: how many nice levels below the event loop the helper threads (V8's compiler and GC, libuv's pool) run, so a core they share serves requests first (0: the same level); read at start-up"),
   })
   .describe("HTTP listener");
 

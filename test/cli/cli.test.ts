@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { getPriority } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { startFakeUpstream, streamOf, type FakeUpstream } from "../helpers/fake-upstream.js";
@@ -53,6 +54,17 @@ function serve(configPath: string, env: Record<string, string> = {}): Promise<{ 
     child?.stderr?.on("data", (data: Buffer) => logs.push(data.toString()));
     child?.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${logs.join("\n")}`)));
   });
+}
+
+/** The nice values of a process's main thread and of its other threads (Linux `/proc`). */
+function threadNices(pid: number): { main: number; helpers: number[] } {
+  const niceOf = (tid: string) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    // Fields after the command name, which sits in parentheses: state is field 3, nice field 19.
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+  };
+  const helpers = readdirSync(`/proc/${pid}/task`).filter((tid) => tid !== String(pid));
+  return { main: niceOf(String(pid)), helpers: helpers.map(niceOf) };
 }
 
 describe("subsecond check", () => {
@@ -119,6 +131,29 @@ describe("subsecond serve", () => {
     const result = spawnSync(process.execPath, [MAIN, "serve", "--config", GATEWAY_YAML], { encoding: "utf8", env: { PATH: process.env.PATH ?? "", PORT: "0" } });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain("OPENROUTER_API_KEY");
+  });
+
+  // At nice 19 already, lowered and not lowered would look the same.
+  it.runIf(process.platform === "linux" && getPriority() < 19)("runs its helper threads server.helperThreadNice levels below the event loop", async () => {
+    const dir = tempDir("subsecond-serve-");
+    const configWith = (name: string, server: Record<string, unknown>) => {
+      const file = join(dir, name);
+      writeFileSync(file, stringify(testConfig("http://127.0.0.1:9", [{ id: "acme/one" }], { server: { host: "127.0.0.1", port: 0, logLevel: "info", ...server } })));
+      return file;
+    };
+    const own = getPriority();
+
+    await serve(configWith("default.yaml", {}), { FAKE_PROVIDER_KEY: "k" });
+    const lowered = threadNices(child?.pid as number);
+    expect(lowered.main).toBe(own);
+    expect(lowered.helpers.filter((nice) => nice === Math.min(19, own + 10)).length).toBeGreaterThanOrEqual(4);
+    child?.kill("SIGKILL");
+
+    await serve(configWith("off.yaml", { helperThreadNice: 0 }), { FAKE_PROVIDER_KEY: "k" });
+    const same = threadNices(child?.pid as number);
+    expect(same.main).toBe(own);
+    expect(same.helpers.length).toBeGreaterThan(0);
+    expect(same.helpers.every((nice) => nice === own)).toBe(true);
   });
 
   it("drains in-flight streams on SIGTERM and exits 0", async () => {
