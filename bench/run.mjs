@@ -506,8 +506,8 @@ const warmLoad = (target, kind, ms, mock, others) =>
 
 /**
  * Brings a target to its steady state. Cancelled streams come first: a process's first client
- * cancellation generalises field types in Node's and undici's stream objects, which deoptimises dozens of
- * hot functions at once (`--trace-deopt`), and V8 then recompiles them over the next seconds on the
+ * cancellation deoptimises dozens of hot functions in Node's and undici's stream code at once
+ * (`--trace-deopt`: "code dependencies"), and V8 then recompiles them over the next seconds on the
  * proxy's one core. Without this, the first phase after the first cut, `stream_c16`, measured that.
  * The warm-up ends with streams, the work of the first phases.
  */
