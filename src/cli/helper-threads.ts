@@ -11,8 +11,9 @@ import { getPriority, setPriority } from "node:os";
  *
  * Why: with the gateway pinned to one core (bench/README.md), a TurboFan compile or a GC step on a helper
  * thread (or a log write on the pool) of equal priority could keep the core for a scheduler slice of a
- * few milliseconds while a request waited. Ten levels lower, a helper yields to the event loop at once and runs when it idles;
- * each level is a factor of 1.25 in CPU share, so ten leave it about a tenth of a core under full load.
+ * few milliseconds while a request waited. Ten levels lower, a helper yields to the event loop at once
+ * and runs when it idles; each level is a factor of 1.25 in CPU share, so ten leave it about a tenth of
+ * a core under full load.
  */
 export function lowerHelperThreads(steps: number): number | undefined {
   let tasks: string[];
