@@ -2,12 +2,11 @@
 import { watch, type FSWatcher } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import type { AddressInfo } from "node:net";
-import type { Server, ServerResponse } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
-import { serve } from "@hono/node-server";
 import { Registry } from "prom-client";
 import type { Logger } from "pino";
-import { createApp, hashKey, type ReloadResult } from "./http/app.js";
+import { createRequestListener, hashKey, type ReloadResult } from "./http/app.js";
 import { createMetrics, type GatewayMetrics } from "./metrics/metrics.js";
 import { createBrain, type Brain } from "./router/brain.js";
 import type { Clock, Rng } from "./router/types.js";
@@ -158,7 +157,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return next;
   };
 
-  const app = createApp({
+  const httpServer = createServer(createRequestListener({
     runtime: () => runtime,
     brain,
     metrics,
@@ -169,11 +168,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     adminKeys: () => adminKeys,
     ready: () => (draining ? { ready: false, reason: "draining" } : notReadyReason ? { ready: false, reason: notReadyReason } : { ready: true }),
     reload,
-  });
-
-  const httpServer = await new Promise<Server>((resolveServer, reject) => {
-    const created = serve({ fetch: app.fetch, hostname: host, port }, () => resolveServer(created as Server));
-    created.once("error", reject);
+  }));
+  await new Promise<void>((resolveListen, reject) => {
+    httpServer.once("error", reject);
+    httpServer.listen(port, host, () => {
+      httpServer.off("error", reject);
+      resolveListen();
+    });
   });
   httpServer.keepAliveTimeout = 65_000;
   httpServer.headersTimeout = 66_000;

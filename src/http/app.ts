@@ -1,10 +1,10 @@
-// The HTTP surface (hono on @hono/node-server): OpenAI-compatible endpoints, probes, metrics and admin.
+// The HTTP surface: OpenAI-compatible endpoints, probes, metrics and admin. Chat completions go straight
+// from node:http to their handler; every other endpoint is a hono route on @hono/node-server.
 import { createHash, randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { Hono, type Context } from "hono";
-import type { HttpBindings } from "@hono/node-server";
-import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
+import { getRequestListener, type HttpBindings } from "@hono/node-server";
 import type { Logger } from "pino";
 import { LRUCache } from "lru-cache";
 import { GatewayError } from "./errors.js";
@@ -46,6 +46,13 @@ type Env = { Bindings: HttpBindings };
 
 /** Request ids we accept from clients: short and printable, so logs stay clean. */
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+const CHAT_PATH = "/v1/chat/completions";
+
+/** The chat completions path, with or without a query string (which the gateway ignores, as hono does). */
+function isChatPath(url: string | undefined): boolean {
+  return url !== undefined && url.startsWith(CHAT_PATH) && (url.length === CHAT_PATH.length || url.charCodeAt(CHAT_PATH.length) === 63);
+}
+
 /** Client headers propagated to providers (DESIGN.md "Headers"); everything else stays here. */
 const PROPAGATED = ["traceparent", "tracestate"] as const;
 
@@ -63,6 +70,22 @@ function errorResponse(error: GatewayError, requestId: string): Response {
     status: error.status,
     headers: { "content-type": "application/json", "x-request-id": requestId, ...error.responseHeaders() },
   });
+}
+
+/** Sends an error from the chat handler, which writes to node:http's response itself. */
+function writeError(outgoing: ServerResponse, error: GatewayError, requestId: string): void {
+  if (outgoing.headersSent) {
+    outgoing.destroy();
+    return;
+  }
+  const body = JSON.stringify(error.body());
+  outgoing.writeHead(error.status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    "x-request-id": requestId,
+    ...error.responseHeaders(),
+  });
+  outgoing.end(body);
 }
 
 function jsonResponse(body: unknown, requestId: string, status = 200): Response {
@@ -127,8 +150,8 @@ async function readRequestBody(incoming: IncomingMessage, limitBytes: number): P
   });
 }
 
-/** Builds the Hono app from explicit dependencies. */
-export function createApp(deps: AppDeps): Hono<Env> {
+/** Builds the gateway's request listener from explicit dependencies. */
+export function createRequestListener(deps: AppDeps): RequestListener {
   const app = new Hono<Env>();
   const { logger, metrics, brain, bookkeeping } = deps;
 
@@ -170,11 +193,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
     }
   };
 
-  /** Turns any error into an OpenAI-shaped response; unknown errors are logged, never echoed. */
-  const toResponse = (error: unknown, requestId: string): Response => {
-    if (error instanceof GatewayError) return errorResponse(error, requestId);
+  /** Any error as a GatewayError to answer with; unknown errors are logged, never echoed. */
+  const toGatewayError = (error: unknown, requestId: string): GatewayError => {
+    if (error instanceof GatewayError) return error;
     logger.error({ reqId: requestId, err: error }, "unhandled error");
-    return errorResponse(new GatewayError(500, "Internal error in the gateway.", { type: "server_error", code: "internal_error" }), requestId);
+    return new GatewayError(500, "Internal error in the gateway.", { type: "server_error", code: "internal_error" });
   };
 
   const decide = (runtime: Runtime, request: ChatRequest, profile: RequestProfile): Decision => {
@@ -209,9 +232,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
     });
   };
 
-  app.post("/v1/chat/completions", async (c) => {
+  const chat = async (incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> => {
     const startedAt = performance.now();
-    const { incoming, outgoing } = c.env;
     const requestId = requestIdOf(incoming);
     const runtime = deps.runtime();
     const log: RequestLog = { route: "none", model: NO_MODEL, attempts: 0, reason: "", outcome: "client_error", status: 0, ttftMs: undefined };
@@ -231,17 +253,16 @@ export function createApp(deps: AppDeps): Hono<Env> {
       const error = await executeChat({ brain, metrics, bookkeeping }, runtime, { incoming, outgoing, requestId, startedAt, passHeaders, request, profile, log }, decision);
       const endedAt = performance.now();
       // Queued after the executor's own bookkeeping, which fills in `log`.
-      bookkeeping.later(() => accessLog("POST", "/v1/chat/completions", requestId, startedAt, log.status, log, endedAt));
-      if (error === undefined) return RESPONSE_ALREADY_SENT;
-      return errorResponse(error, requestId);
-    } catch (error) {
-      const response = toResponse(error, requestId);
+      bookkeeping.later(() => accessLog("POST", CHAT_PATH, requestId, startedAt, log.status, log, endedAt));
+      if (error !== undefined) writeError(outgoing, error, requestId);
+    } catch (thrown) {
+      const error = toGatewayError(thrown, requestId);
+      writeError(outgoing, error, requestId);
       // Rejected before routing: counted without a route or model (labels never take request values).
-      metrics.request("none", NO_MODEL, response.status >= 500 ? "upstream_error" : "client_error", stream, (performance.now() - startedAt) / 1000);
-      accessLog("POST", "/v1/chat/completions", requestId, startedAt, response.status, { ...log, status: response.status });
-      return response;
+      metrics.request("none", NO_MODEL, error.status >= 500 ? "upstream_error" : "client_error", stream, (performance.now() - startedAt) / 1000);
+      accessLog("POST", CHAT_PATH, requestId, startedAt, error.status, { ...log, status: error.status });
     }
-  });
+  };
 
   app.get("/v1/models", (c) => {
     authenticate(c.env.incoming); // throws a 401/403 GatewayError, which app.onError answers
@@ -294,7 +315,15 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return errorResponse(new GatewayError(404, `Unknown path ${c.req.method} ${c.req.path}: this gateway serves POST /v1/chat/completions and GET /v1/models.`, { code: "unknown_url" }), requestId);
   });
 
-  app.onError((error, c: Context<Env>) => toResponse(error, requestIdOf(c.env.incoming)));
+  app.onError((error, c: Context<Env>) => {
+    const requestId = requestIdOf(c.env.incoming);
+    return errorResponse(toGatewayError(error, requestId), requestId);
+  });
 
-  return app;
+  const others = getRequestListener(app.fetch);
+  return (incoming, outgoing) => {
+    // hono's adapter and router cost about 15 µs per request on a core that was idle (bench/README.md).
+    if (incoming.method === "POST" && isChatPath(incoming.url)) void chat(incoming, outgoing);
+    else void others(incoming, outgoing);
+  };
 }

@@ -303,6 +303,24 @@ describe("bad input", () => {
     expect(metrics).not.toContain("no/such-model");
   });
 
+  it("serves chat completions with a query string, and only on POST to the exact path", async () => {
+    const { upstream } = await setup(() => ({ kind: "json" }));
+    const azureStyle = new OpenAI({ baseURL: `${gateway?.url}/v1`, apiKey: "unused", maxRetries: 0, defaultQuery: { "api-version": "2024-10-21" } });
+    const { data, response } = await azureStyle.chat.completions.create({ model: "chat", ...ask }).withResponse();
+    expect(response.url).toContain("?api-version=2024-10-21");
+    expect(data.choices[0]?.message.content).toBe("hello from first-upstream");
+    for (const [method, path] of [
+      ["GET", "/v1/chat/completions"],
+      ["POST", "/v1/chat/completions/"],
+      ["POST", "/v1/chat/completionsx"],
+    ] as const) {
+      const other = await fetch(`${gateway?.url}${path}`, { method, ...(method === "POST" ? { body: JSON.stringify({ model: "chat", ...ask }) } : {}) });
+      expect(other.status, `${method} ${path}`).toBe(404);
+      expect(await other.json()).toMatchObject({ error: { code: "unknown_url" } });
+    }
+    expect(upstream.requests).toHaveLength(1);
+  });
+
   it("answers 413 over the body limit", async () => {
     await setup(() => ({ kind: "json" }), { server: { host: "127.0.0.1", port: 0, logLevel: "silent", bodyLimitBytes: 1024 } });
     const response = await postChat({ model: "chat", messages: [{ role: "user", content: "x".repeat(5000) }] });
