@@ -112,8 +112,7 @@ async function readRequestBody(incoming: IncomingMessage, limitBytes: number): P
     const body: unknown = incoming.read();
     if (Buffer.isBuffer(body)) {
       // The parser has not marked the message complete yet, and a paused stream would then never emit
-      // 'end'. @hono/node-server takes such a request for unread and drains it after the response with
-      // three timers and three listeners. Flowing, it ends as soon as the parser gets there.
+      // 'end' or 'close'. Flowing, it ends as soon as the parser gets there.
       incoming.resume();
       return body;
     }
@@ -322,7 +321,8 @@ export function createRequestListener(deps: AppDeps): RequestListener {
 
   const others = getRequestListener(app.fetch);
   return (incoming, outgoing) => {
-    // hono's adapter and router cost about 15 µs per request on a core that was idle (bench/README.md).
+    // Chat completions skip hono's adapter, router and Context: on the path to the first token they cost
+    // more than their CPU time on a core that idles between requests (bench/README.md).
     if (incoming.method === "POST" && isChatPath(incoming.url)) void chat(incoming, outgoing);
     else void others(incoming, outgoing);
   };
