@@ -323,7 +323,12 @@ export function createRequestListener(deps: AppDeps): RequestListener {
   return (incoming, outgoing) => {
     // Chat completions skip hono's adapter, router and Context: on the path to the first token they cost
     // more than their CPU time on a core that idles between requests (bench/README.md).
-    if (incoming.method === "POST" && isChatPath(incoming.url)) void chat(incoming, outgoing);
-    else void others(incoming, outgoing);
+    if (incoming.method === "POST" && isChatPath(incoming.url)) {
+      // `chat` answers every error itself; this only keeps a bug in it from ending the process.
+      chat(incoming, outgoing).catch((error: unknown) => {
+        logger.error({ err: error }, "chat handler failed");
+        outgoing.destroy();
+      });
+    } else void others(incoming, outgoing);
   };
 }
