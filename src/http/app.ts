@@ -65,11 +65,12 @@ function requestIdOf(incoming: IncomingMessage): string {
   return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
+function errorHeaders(error: GatewayError, requestId: string): Record<string, string> {
+  return { "content-type": "application/json", "x-request-id": requestId, ...error.responseHeaders() };
+}
+
 function errorResponse(error: GatewayError, requestId: string): Response {
-  return new Response(JSON.stringify(error.body()), {
-    status: error.status,
-    headers: { "content-type": "application/json", "x-request-id": requestId, ...error.responseHeaders() },
-  });
+  return new Response(JSON.stringify(error.body()), { status: error.status, headers: errorHeaders(error, requestId) });
 }
 
 /** Sends an error from the chat handler, which writes to node:http's response itself. */
@@ -79,12 +80,7 @@ function writeError(outgoing: ServerResponse, error: GatewayError, requestId: st
     return;
   }
   const body = JSON.stringify(error.body());
-  outgoing.writeHead(error.status, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(body),
-    "x-request-id": requestId,
-    ...error.responseHeaders(),
-  });
+  outgoing.writeHead(error.status, { ...errorHeaders(error, requestId), "content-length": Buffer.byteLength(body) });
   outgoing.end(body);
 }
 
