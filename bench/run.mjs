@@ -3,7 +3,7 @@
 //
 //   npm run bench [-- --quick] [--repeats N] [--out file] [--soak] [--soak-seconds S]
 //                 [--node-flags="--flag ..."] [--gateway-as-floor] [--floor-pipeline] [--gateway-log-level info] [--keep-logs] [--no-freeze] [--strict]
-//                 [--phases ttfc_c1,stream_c1,stream_c16,c1,c16,c64] [--nice=-10] [--wait-lock 600]
+//                 [--phases ttfc_c1,ttfc_c16,stream_c1,stream_c16,c1,c16,c64] [--nice=-10] [--wait-lock 600]
 //   npm run bench -- --profile [--profile-seconds 10] [--profile-body json|stream|short]
 //       CPU-profiles the gateway and the floor under c=16 and prints their top self-time functions.
 //
@@ -59,8 +59,8 @@ const freeze = !args["no-freeze"];
 
 /** Durations in ms. `warm` is discarded at the start of each phase; `win` is the measured window. */
 const T = quick
-  ? { cancelWarmup: 500, switchWarmup: 500, warmup: 1200, jsonWarm: 300, jsonWin: 1500, streamWarm: 300, streamWin: 1500, ttfcWin: 1500 }
-  : { cancelWarmup: 1000, switchWarmup: 1500, warmup: 3000, jsonWarm: 500, jsonWin: 5000, streamWarm: 500, streamWin: 7000, ttfcWin: 10000 };
+  ? { cancelWarmup: 500, switchWarmup: 500, warmup: 1200, jsonWarm: 300, jsonWin: 1500, streamWarm: 300, streamWin: 1500, ttfcWin: 1500, ttfc16Win: 1000 }
+  : { cancelWarmup: 1000, switchWarmup: 1500, warmup: 3000, jsonWarm: 500, jsonWin: 5000, streamWarm: 500, streamWin: 7000, ttfcWin: 10000, ttfc16Win: 3000 };
 const STREAM = { chunks: 64, chunkMs: 20 };
 const SHORT = { chunks: 4, chunkMs: 5 };
 const PAUSE_BETWEEN_PHASES_MS = 150;
@@ -68,6 +68,7 @@ const SOAK_SETTLE_S = 10;
 
 const PHASES = [
   { key: "ttfc_c1", what: `TTFC, short streams ${SHORT.chunks}x${SHORT.chunkMs}ms`, concurrency: 1, body: "short", stream: true, warm: T.streamWarm, win: T.ttfcWin },
+  { key: "ttfc_c16", what: `TTFC, short streams ${SHORT.chunks}x${SHORT.chunkMs}ms`, concurrency: 16, body: "short", stream: true, warm: T.streamWarm, win: T.ttfc16Win, stagger: SHORT.chunks * SHORT.chunkMs + SHORT.chunkMs },
   { key: "stream_c1", what: `stream ${STREAM.chunks}x${STREAM.chunkMs}ms`, concurrency: 1, body: "stream", stream: true, warm: T.streamWarm, win: T.streamWin, abortAtEnd: true },
   { key: "stream_c16", what: `stream ${STREAM.chunks}x${STREAM.chunkMs}ms`, concurrency: 16, body: "stream", stream: true, warm: T.streamWarm, win: T.streamWin, abortAtEnd: true, stagger: STREAM.chunks * STREAM.chunkMs + STREAM.chunkMs },
   { key: "c1", what: "latency, JSON", concurrency: 1, body: "json", warm: T.jsonWarm, win: T.jsonWin },
@@ -523,9 +524,10 @@ const foreignMax = (out) => Math.max(out.foreign?.core0 ?? 0, out.foreign?.core1
 const FOREIGN_LIMIT = 0.2;
 const pct = (x) => `${(x * 100).toFixed(0)}%`;
 
-// Quick runs must stay under 2 minutes, so they only flag interference; full runs measure again.
-let quietBudgetMs = (quick ? 0 : 90) * 1000;
-let retriesLeft = quick ? 0 : 12;
+// Quick runs must stay under 2 minutes, so they only flag interference; full runs measure again, within
+// budgets that keep a run under 10 minutes (about 8.3 without re-measuring).
+let quietBudgetMs = (quick ? 0 : 45) * 1000;
+let retriesLeft = quick ? 0 : 6;
 /** Waits (from a bounded budget for the whole run) until neither core is busier than FOREIGN_LIMIT. */
 async function waitQuiet() {
   const t0 = performance.now();
@@ -567,6 +569,8 @@ const ROWS = [
   { label: "CPU per request, c=64", phase: "c64", path: "cpuMsPerReq", unit: "ms", directPath: "mockMsPerReq" },
   { label: "TTFC p50, added, c=1 (short)", phase: "ttfc_c1", path: "ttfc.p50", unit: "ms", added: true },
   { label: "TTFC p99, added, c=1 (short)", phase: "ttfc_c1", path: "ttfc.p99", unit: "ms", added: true },
+  { label: "TTFC p50, added, c=16 (short)", phase: "ttfc_c16", path: "ttfc.p50", unit: "ms", added: true },
+  { label: "TTFC p99, added, c=16 (short)", phase: "ttfc_c16", path: "ttfc.p99", unit: "ms", added: true },
   { label: "TTFC p50, added, c=1 (64x20)", phase: "stream_c1", path: "ttfc.p50", unit: "ms", added: true },
   { label: "TTFC p50, added, c=16 (64x20)", phase: "stream_c16", path: "ttfc.p50", unit: "ms", added: true },
   { label: "TTFC p99, added, c=16 (64x20)", phase: "stream_c16", path: "ttfc.p99", unit: "ms", added: true },
@@ -651,8 +655,11 @@ function acceptance(rows, soak) {
   }
   within("TTFC p50, added, c=1 (short)", 0.15);
   ratio("TTFC p99, added, c=1 (short)", 1.5);
+  within("TTFC p50, added, c=16 (short)", 0.15);
+  ratio("TTFC p99, added, c=16 (short)", 1.5);
+  // The p99 of the 64 × 20 ms streams at c=16 stays in the table but is not checked: a window holds about
+  // 87 of their starts, so it is nearly the worst one (bench/README.md). ttfc_c16 has thousands.
   within("TTFC p50, added, c=16 (64x20)", 0.15);
-  ratio("TTFC p99, added, c=16 (64x20)", 1.5);
   // "No added per-chunk gap beyond noise". Gaps show jitter and buffering; chunk delay (mock write to
   // driver read, stamped in each chunk) also shows a constant per-chunk cost. Noise at p50 is 0.15 ms
   // (the latency tolerance); at p99 it is GC pauses, so p99 gets the same 1.5× floor rule as latency.
