@@ -525,7 +525,7 @@ const FOREIGN_LIMIT = 0.2;
 const pct = (x) => `${(x * 100).toFixed(0)}%`;
 
 // Quick runs must stay under 2 minutes, so they only flag interference; full runs measure again, within
-// budgets that keep a run under 10 minutes (about 8.3 without re-measuring).
+// budgets that keep a run under 10 minutes (8–8.5 without re-measuring).
 let quietBudgetMs = (quick ? 0 : 45) * 1000;
 let retriesLeft = quick ? 0 : 6;
 /** Waits (from a bounded budget for the whole run) until neither core is busier than FOREIGN_LIMIT. */
@@ -658,7 +658,7 @@ function acceptance(rows, soak) {
   within("TTFC p50, added, c=16 (short)", 0.15);
   ratio("TTFC p99, added, c=16 (short)", 1.5);
   // The p99 of the 64 × 20 ms streams at c=16 stays in the table but is not checked: a window holds about
-  // 87 of their starts, so it is nearly the worst one (bench/README.md). ttfc_c16 has thousands.
+  // 87 of their starts, so it is nearly the worst one (bench/README.md). ttfc_c16 has about 2,000.
   within("TTFC p50, added, c=16 (64x20)", 0.15);
   // "No added per-chunk gap beyond noise". Gaps show jitter and buffering; chunk delay (mock write to
   // driver read, stamped in each chunk) also shows a constant per-chunk cost. Noise at p50 is 0.15 ms
