@@ -245,7 +245,7 @@ export function createRequestListener(deps: AppDeps): RequestListener {
         const value = incoming.headers[name];
         if (typeof value === "string") passHeaders[name] = value;
       }
-      const error = await executeChat({ brain, metrics, bookkeeping }, runtime, { incoming, outgoing, requestId, startedAt, passHeaders, request, profile, log }, decision);
+      const error = await executeChat({ brain, metrics, bookkeeping }, runtime, { incoming, outgoing, requestId, startedAt, passHeaders, body, request, profile, log }, decision);
       const endedAt = performance.now();
       // Queued after the executor's own bookkeeping, which fills in `log`.
       bookkeeping.later(() => accessLog("POST", CHAT_PATH, requestId, startedAt, log.status, log, endedAt));

@@ -1,7 +1,9 @@
 // Reads a chat completion request: validates the fields the gateway consumes and profiles it for routing.
+import { isUtf8 } from "node:buffer";
 import { GatewayError } from "../http/errors.js";
 import type { Capability } from "../config/schema.js";
 import type { RequestProfile } from "../router/types.js";
+import { keyIs, topLevelMembers, type JsonMember } from "./json-members.js";
 
 /** One message; only `role` is checked, everything else passes through untouched. */
 export interface ChatMessage {
@@ -165,15 +167,59 @@ export function profileRequest(request: ChatRequest, estimate: TokenEstimator): 
   };
 }
 
-/**
- * The body sent upstream: the client's, with `model` rewritten, gateway-consumed fields removed
- * (`models`, so the upstream never does its own fallback) and, for streams, usage requested.
- */
-export function upstreamBody(request: ChatRequest, upstreamModel: string): Buffer {
+/** The `stream_options` sent upstream with a stream: the client's, with usage requested. */
+function streamOptionsWithUsage(request: ChatRequest): Record<string, unknown> {
+  return { ...request.stream_options, include_usage: true };
+}
+
+/** `upstreamBody` by re-serialising the parsed request: for bodies whose bytes the splice cannot use. */
+function reserialized(request: ChatRequest, upstreamModel: string): Buffer {
   // A for-in copy: about 40% cheaper than object rest plus spread here (1.0 against 1.6 µs hot).
   const body: Record<string, unknown> = {};
   for (const key in request) if (key !== "models") body[key] = request[key];
   body.model = upstreamModel;
-  if (request.stream === true) body.stream_options = { ...request.stream_options, include_usage: true };
+  if (request.stream === true) body.stream_options = streamOptionsWithUsage(request);
   return Buffer.from(JSON.stringify(body));
+}
+
+/** What a stream without `stream_options` gets after its model. */
+const USAGE_MEMBER = `,"stream_options":{"include_usage":true}`;
+
+/**
+ * The body sent upstream: the client's `raw` bytes (which `parseChatRequest` read into `request`) with
+ * `model` rewritten, gateway-consumed fields removed (`models`, so the upstream never does its own
+ * fallback) and, for streams, usage requested. Every other member goes out byte for byte, not
+ * re-serialised. A body that is not valid UTF-8, or has an escaped or repeated key, is re-serialised
+ * from `request`, so the upstream always gets what the gateway parsed and routed on.
+ */
+export function upstreamBody(raw: Buffer, request: ChatRequest, upstreamModel: string): Buffer {
+  const members = isUtf8(raw) ? topLevelMembers(raw) : undefined;
+  // JSON.parse keeps one of two equal keys: then the request has fewer keys than the bytes have members.
+  if (members === undefined || members.length !== Object.keys(request).length) return reserialized(request, upstreamModel);
+  const stream = request.stream === true;
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (let index = 0; index < members.length; index++) {
+    const member = members[index] as JsonMember;
+    if (keyIs(raw, member, "model")) {
+      const usage = stream && request.stream_options === undefined ? USAGE_MEMBER : "";
+      parts.push(raw.subarray(from, member.valueStart), Buffer.from(JSON.stringify(upstreamModel) + usage));
+      from = member.end;
+    } else if (stream && keyIs(raw, member, "stream_options")) {
+      parts.push(raw.subarray(from, member.valueStart), Buffer.from(JSON.stringify(streamOptionsWithUsage(request))));
+      from = member.end;
+    } else if (keyIs(raw, member, "models")) {
+      // Cut the member with one of its commas: the one after it, or before it when it is the last.
+      const next = members[index + 1];
+      if (next !== undefined) {
+        parts.push(raw.subarray(from, member.start));
+        from = next.start;
+      } else {
+        parts.push(raw.subarray(from, (members[index - 1] as JsonMember).end));
+        from = member.end;
+      }
+    }
+  }
+  parts.push(raw.subarray(from));
+  return Buffer.concat(parts);
 }

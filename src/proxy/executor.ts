@@ -53,6 +53,8 @@ export interface ChatExchange {
   readonly startedAt: number;
   /** Client headers passed to the provider (x-request-id, traceparent, ...). */
   readonly passHeaders: Record<string, string>;
+  /** The client's body as received: what goes upstream, with the few members the gateway rewrites. */
+  readonly body: Buffer;
   readonly request: ChatRequest;
   readonly profile: RequestProfile;
   /** Filled in for the access log. */
@@ -350,7 +352,7 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
         resolve(result);
       };
       const ok = () => status >= 200 && status < 300;
-      call.start(provider, upstreamBody(request, model.upstreamModel), exchange.passHeaders, {
+      call.start(provider, upstreamBody(exchange.body, request, model.upstreamModel), exchange.passHeaders, {
         onStart(statusCode, upstreamHeaders) {
           status = statusCode;
           responseHeaders = upstreamHeaders;
@@ -667,7 +669,7 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
       let failed: { readonly status: number; readonly headers: UpstreamHeaders; readonly body: BodyCollector } | undefined;
       const providerFailure = (answer: NonNullable<typeof failed>) =>
         fail(model, probe, failureFromStatus(answer.status, answer.body.bytes().toString("utf8"), answer.headers), attemptStart);
-      call.start(provider, upstreamBody(request, model.upstreamModel), exchange.passHeaders, {
+      call.start(provider, upstreamBody(exchange.body, request, model.upstreamModel), exchange.passHeaders, {
         onStart(statusCode, upstreamHeaders) {
           if (statusCode < 200 || statusCode >= 300) failed = { status: statusCode, headers: upstreamHeaders, body: new BodyCollector(ERROR_BODY_LIMIT) };
         },

@@ -5,6 +5,8 @@ import type { AddressInfo, Socket } from "node:net";
 export interface ReceivedRequest {
   readonly model: string;
   readonly body: Record<string, unknown>;
+  /** The body's bytes as UTF-8 text, exactly as they arrived. */
+  readonly raw: string;
   readonly headers: IncomingHttpHeaders;
   /** Set when the gateway closed the connection before the answer was complete. */
   closedEarly: boolean;
@@ -114,15 +116,16 @@ export async function startFakeUpstream(script: Script): Promise<FakeUpstream> {
     const chunks: Buffer[] = [];
     req.on("data", (data: Buffer) => chunks.push(data));
     req.on("end", () => {
+      const raw = Buffer.concat(chunks).toString("utf8");
       let body: Record<string, unknown> = {};
       try {
-        body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
+        body = JSON.parse(raw) as Record<string, unknown>;
       } catch {
         body = {};
       }
       let markClosed: () => void = () => undefined;
       const closed = new Promise<void>((resolve) => (markClosed = resolve));
-      const received: ReceivedRequest = { model: String(body.model ?? ""), body, headers: req.headers, closedEarly: false, closed };
+      const received: ReceivedRequest = { model: String(body.model ?? ""), body, raw, headers: req.headers, closedEarly: false, closed };
       res.on("close", () => {
         if (!res.writableFinished) received.closedEarly = true;
         markClosed();

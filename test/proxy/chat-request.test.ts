@@ -67,12 +67,64 @@ describe("parseChatRequest", () => {
 
 describe("upstreamBody", () => {
   it("rewrites the model, drops `models`, asks for usage on streams and keeps everything else", () => {
-    const request = parseChatRequest(Buffer.from(JSON.stringify({ ...ask, models: ["chat", "a/b"], stream: true, stream_options: { future: 1 }, temperature: 0 })));
-    const sent = JSON.parse(upstreamBody(request, "upstream-id").toString("utf8")) as Record<string, unknown>;
+    const raw = Buffer.from(JSON.stringify({ ...ask, models: ["chat", "a/b"], stream: true, stream_options: { future: 1 }, temperature: 0 }));
+    const request = parseChatRequest(raw);
+    const sent = JSON.parse(upstreamBody(raw, request, "upstream-id").toString("utf8")) as Record<string, unknown>;
     expect(sent).toEqual({ model: "upstream-id", messages: ask.messages, stream: true, stream_options: { future: 1, include_usage: true }, temperature: 0 });
     expect(request.model).toBe("chat");
     expect(request.models).toEqual(["chat", "a/b"]);
-    expect(JSON.parse(upstreamBody(parseChatRequest(Buffer.from(JSON.stringify(ask))), "x").toString("utf8"))).toEqual({ ...ask, model: "x" });
+    const plain = Buffer.from(JSON.stringify(ask));
+    expect(JSON.parse(upstreamBody(plain, parseChatRequest(plain), "x").toString("utf8"))).toEqual({ ...ask, model: "x" });
+  });
+});
+
+describe("upstreamBody on the client's bytes", () => {
+  /** What the upstream must receive, computed from the parsed body alone. */
+  function expected(raw: Buffer, model: string): Record<string, unknown> {
+    const body = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
+    delete body.models;
+    body.model = model;
+    if (body.stream === true) body.stream_options = { ...(body.stream_options as object | null), include_usage: true };
+    return body;
+  }
+  const sent = (raw: Buffer, model = "up") => upstreamBody(raw, parseChatRequest(raw), model).toString("utf8");
+
+  it("agrees with the parsed body for members in any order, spacing and position", () => {
+    // A small deterministic generator: every order of the members that matter, three spacings.
+    const members: [string, unknown][] = [
+      ["model", "chat"],
+      ["messages", [{ role: "user", content: 'a "model": "b" \\ } ] {', name: "x" }]],
+      ["models", ["chat", "acme/x"]],
+      ["stream", true],
+      ["stream_options", { include_usage: false, extra: [1, { a: null }] }],
+      ["logit_bias", { "50256": -100 }],
+      ["temperature", 0.5],
+    ];
+    let checked = 0;
+    for (let rotate = 0; rotate < members.length; rotate++) {
+      for (const drop of [-1, 2, 3, 4]) {
+        for (const space of ["", " ", "\n\t "]) {
+          const chosen = [...members.slice(rotate), ...members.slice(0, rotate)].filter(([key]) => key !== members[drop]?.[0]);
+          const raw = Buffer.from(`${space}{${space}${chosen.map(([key, value]) => `"${key}"${space}:${space}${JSON.stringify(value)}`).join(`${space},${space}`)}${space}}${space}`);
+          const out = sent(raw);
+          expect(JSON.parse(out), out).toEqual(expected(raw, "up"));
+          // Members the gateway does not rewrite leave as they came.
+          expect(out).toContain(`"messages"${space}:${space}${JSON.stringify(members[1]?.[1])}`);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBe(84);
+  });
+
+  it("re-serialises a body whose bytes say more than the parsed object: repeated or escaped keys, broken UTF-8", () => {
+    // JSON.parse keeps the last of two equal keys; a provider's parser may keep the first.
+    const repeated = Buffer.from('{"model":"chat","temperature":2,"messages":[{"role":"user","content":"hi"}],"temperature":0.5}');
+    expect(sent(repeated)).toBe('{"model":"up","temperature":0.5,"messages":[{"role":"user","content":"hi"}]}');
+    const escaped = Buffer.from('{"model":"chat","messages":[{"role":"user","content":"hi"}],"mod\\u0065ls":["chat"],"stream":true}');
+    expect(JSON.parse(sent(escaped))).toEqual({ model: "up", messages: [{ role: "user", content: "hi" }], stream: true, stream_options: { include_usage: true } });
+    const broken = Buffer.concat([Buffer.from('{"model":"chat","messages":[{"role":"user","content":"a'), Buffer.from([0xff]), Buffer.from('b"}]}')]);
+    expect(sent(broken)).toBe('{"model":"up","messages":[{"role":"user","content":"a\uFFFDb"}]}');
   });
 });
 
