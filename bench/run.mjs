@@ -662,10 +662,19 @@ function acceptance(rows, soak) {
   within("TTFC p50, added, c=16 (64x20)", 0.15);
   // "No added per-chunk gap beyond noise". Gaps show jitter and buffering; chunk delay (mock write to
   // driver read, stamped in each chunk) also shows a constant per-chunk cost. Noise at p50 is 0.15 ms
-  // (the latency tolerance); at p99 it is GC pauses, so p99 gets the same 1.5× floor rule as latency.
+  // (the latency tolerance). The chunk delay p99 is about 0.1 ms, and the floor's own median moves by
+  // more than 1.5× between runs (bench/README.md): it may be 1.5× the floor's or 0.15 ms over it.
   for (const c of ["c=1", "c=16"]) {
     within(`chunk delay p50, added, ${c}`, 0.15);
-    ratio(`chunk delay p99, added, ${c}`, 1.5);
+    const d99 = r(`chunk delay p99, added, ${c}`);
+    if (missing(d99)) add(`chunk delay p99, added, ${c}: gateway ≤ max(1.5× floor, floor + 0.15 ms)`, null, "not measured");
+    else {
+      add(
+        `chunk delay p99, added, ${c}: gateway ≤ max(1.5× floor, floor + 0.15 ms)`,
+        d99.subsecond <= Math.max(1.5 * d99.floor, d99.floor + 0.15),
+        `${fmtMs(d99.subsecond)} vs ${fmtMs(d99.floor)} (${fmtRatio(d99.ratio)}, ${fmtSigned(d99.diff)} ms)`,
+      );
+    }
     const g50 = r(`chunk gap p50, added, ${c}`);
     if (missing(g50)) continue;
     add(`chunk gap p50, added, ${c}: gateway ≤ max(floor, 0) + 0.15 ms`, g50.subsecond <= Math.max(0, g50.floor) + 0.15, `${fmtSigned(g50.subsecond)} vs floor ${fmtSigned(g50.floor)} ms`);
