@@ -83,21 +83,6 @@ describe("non-streaming", () => {
     expect(upstream.requests.map((r) => r.model)).toEqual(["first-upstream", "acme/second"]);
   });
 
-  it("sends the client's bytes upstream, with only the model, `models` and stream usage rewritten, on every attempt", async () => {
-    const { upstream } = await setup((request) => (request.model === "first-upstream" ? { kind: "error", status: 500 } : { kind: "sse", steps: streamOf(request.model, ["ok"]) }));
-    // Spacing, key order, escapes and numbers that JSON.parse would round (the seed) or respell all survive.
-    const messages = '[ {"role": "user",\n  "content": "quote \\" and \\\\ and \\u00e9, \\"model\\": \\"x\\""} ]';
-    const body = `{\n  "models" : ["acme/first", "acme/second"],\n  "model": "acme/first",\n  "stream": true,\n  "messages": ${messages},\n  "temperature": 1.50, "seed": 12345678901234567891\n}`;
-    const response = await postChat(body);
-    expect(response.status).toBe(200);
-    await response.text();
-    expect(upstream.requests.map((r) => r.raw)).toEqual([
-      `{\n  "model": "first-upstream","stream_options":{"include_usage":true},\n  "stream": true,\n  "messages": ${messages},\n  "temperature": 1.50, "seed": 12345678901234567891\n}`,
-      `{\n  "model": "acme/second","stream_options":{"include_usage":true},\n  "stream": true,\n  "messages": ${messages},\n  "temperature": 1.50, "seed": 12345678901234567891\n}`,
-    ]);
-    expect(upstream.requests[1]?.body.messages).toEqual([{ role: "user", content: 'quote " and \\ and é, "model": "x"' }]);
-  });
-
   it("falls back on connection resets and 429s", async () => {
     const { client, upstream } = await setup((request) =>
       request.model === "first-upstream" ? { kind: "reset" } : request.model === "acme/second" ? { kind: "error", status: 429, headers: { "retry-after": "5" } } : { kind: "json" },
@@ -145,6 +130,21 @@ describe("non-streaming", () => {
 });
 
 describe("streaming", () => {
+  it("sends the client's bytes upstream, with only the model, `models` and stream usage rewritten, on every attempt", async () => {
+    const { upstream } = await setup((request) => (request.model === "first-upstream" ? { kind: "error", status: 500 } : { kind: "sse", steps: streamOf(request.model, ["ok"]) }));
+    // Spacing, key order, escapes and numbers that JSON.parse would round (the seed) or respell all survive.
+    const messages = '[ {"role": "user",\n  "content": "quote \\" and \\\\ and \\u00e9, \\"model\\": \\"x\\""} ]';
+    const body = `{\n  "models" : ["acme/first", "acme/second"],\n  "model": "acme/first",\n  "stream": true,\n  "messages": ${messages},\n  "temperature": 1.50, "seed": 12345678901234567891\n}`;
+    const response = await postChat(body);
+    expect(response.status).toBe(200);
+    await response.text();
+    expect(upstream.requests.map((r) => r.raw)).toEqual([
+      `{\n  "model": "first-upstream","stream_options":{"include_usage":true},\n  "stream": true,\n  "messages": ${messages},\n  "temperature": 1.50, "seed": 12345678901234567891\n}`,
+      `{\n  "model": "acme/second","stream_options":{"include_usage":true},\n  "stream": true,\n  "messages": ${messages},\n  "temperature": 1.50, "seed": 12345678901234567891\n}`,
+    ]);
+    expect(upstream.requests[1]?.body.messages).toEqual([{ role: "user", content: 'quote " and \\ and é, "model": "x"' }]);
+  });
+
   it("forwards chunks incrementally, as the upstream sent them", async () => {
     const { client, upstream } = await setup((request) => ({ kind: "sse", steps: streamOf(request.model, ["one ", "two ", "three ", "four"], 150) }));
     const stream = await client.chat.completions.create({ model: "chat", ...ask, stream: true });
