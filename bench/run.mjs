@@ -59,8 +59,8 @@ const freeze = !args["no-freeze"];
 
 /** Durations in ms. `warm` is discarded at the start of each phase; `win` is the measured window. */
 const T = quick
-  ? { cancelWarmup: 500, switchWarmup: 500, warmup: 1200, jsonWarm: 300, jsonWin: 1500, streamWarm: 300, streamWin: 1500, ttfcWin: 1500, ttfc16Win: 1000 }
-  : { cancelWarmup: 1000, switchWarmup: 1500, warmup: 3000, jsonWarm: 500, jsonWin: 5000, streamWarm: 500, streamWin: 7000, ttfcWin: 10000, ttfc16Win: 3000 };
+  ? { cancelWarmup: 500, warmup: 1200, jsonWarm: 300, jsonWin: 1500, streamWarm: 300, streamWin: 1500, ttfcWin: 1500, ttfc16Win: 1000 }
+  : { cancelWarmup: 1000, warmup: 3000, jsonWarm: 500, jsonWin: 5000, streamWarm: 500, streamWin: 7000, ttfcWin: 10000, ttfc16Win: 3000 };
 const STREAM = { chunks: 64, chunkMs: 20 };
 const SHORT = { chunks: 4, chunkMs: 5 };
 const PAUSE_BETWEEN_PHASES_MS = 150;
@@ -86,6 +86,8 @@ if (args.phases) {
   for (let i = PHASES.length - 1; i >= 0; i--) if (!want.includes(PHASES[i].key)) PHASES.splice(i, 1);
 }
 const withStreams = PHASES.some((p) => p.stream);
+/** The kinds of work the selected phases do, for the mock's and the driver's warm-up: that of the first phases last. */
+const KINDS = withStreams ? (PHASES.some((p) => !p.stream) ? ["json", "stream"] : ["stream"]) : ["json"];
 
 const BODIES = {
   json: chatBody(),
@@ -506,16 +508,18 @@ const warmLoad = (target, kind, ms, mock, others) =>
   runPhase(target, { key: `warmup-${kind}`, concurrency: 16, warm: 0, win: ms, ...WARM_LOADS[kind] }, mock, others);
 
 /**
- * Brings a target to its steady state. Cancelled streams come first: a process's first client
- * cancellation deoptimises dozens of hot functions in Node's and undici's stream code at once
- * (`--trace-deopt`: "code dependencies"), and V8 then recompiles them over the next seconds on the
- * proxy's one core. Without this, the first phase after the first cut, `stream_c16`, measured that.
- * The warm-up ends with streams, the work of the first phases.
+ * Brings a target to its steady state for the given kinds of work ("stream", "json"), in that order,
+ * and for no other: a major GC later frees the object maps only that other kind used, and V8 drops the
+ * code compiled against them (bench/README.md, "Repeats and phases"). Cancelled streams come first: a
+ * process's first client cancellation deoptimises dozens of hot functions in Node's and undici's stream
+ * code at once (`--trace-deopt`: "code dependencies"), and V8 then recompiles them over the next seconds
+ * on the proxy's one core. Without this, the first phase after the first cut, `stream_c16`, measured that.
  */
-async function warmUp(target, mock, others) {
-  if (withStreams) await warmLoad(target, "cancel", T.cancelWarmup, mock, others);
-  await warmLoad(target, "json", T.warmup, mock, others);
-  if (withStreams) await warmLoad(target, "stream", T.warmup, mock, others);
+async function warmUp(target, mock, others, kinds) {
+  for (const kind of kinds) {
+    if (kind === "stream") await warmLoad(target, "cancel", T.cancelWarmup, mock, others);
+    await warmLoad(target, kind, T.warmup, mock, others);
+  }
 }
 
 /** Largest share of a core that went to work other than ours during the window. */
@@ -726,7 +730,7 @@ async function soak(mock) {
   await sanity("subsecond", gw.url);
   const target = { name: "subsecond", url: gw.url, proc: gw };
   log(`soak: ${soakSeconds} s at c=64 (56 JSON + 8 short streams) through the gateway, RSS every 5 s`);
-  await warmUp(target, mock, []);
+  await warmUp(target, mock, [], ["stream", "json"]);
   const live = { completed: 0 };
   const samples = [];
   const t0 = performance.now();
@@ -871,8 +875,8 @@ async function profileMode() {
     const proc = await start(`${name}-prof`, mock.url, ["--cpu-prof", "--cpu-prof-dir", dir, "--cpu-prof-name", file]);
     await sanity(name, proc.url);
     const target = { name, url: proc.url, proc };
-    await warmUp(target, mock, []);
     const stream = body !== "json";
+    await warmUp(target, mock, [], [stream ? "stream" : "json"]);
     const res = await runPhase(target, { key: "profile", concurrency: 16, body, stream, warm: 500, win: seconds * 1000, abortAtEnd: body === "stream", stagger: body === "stream" ? 1300 : 0, cpu: true }, mock, []);
     log(`${name}: ${res.rps.toFixed(0)} req/s, ${(res.cpuMsPerReq * 1000).toFixed(0)} µs CPU per request (profiler on)`);
     await stopChild(proc, 20_000);
@@ -934,18 +938,14 @@ async function main() {
     const gwSanity = await sanity("subsecond", sub.url);
     if (r === 0) rep.gatewayHeaders = Object.fromEntries(Object.entries(gwSanity.jsonHeaders).filter(([k]) => k.startsWith("x-")));
     const others = (t) => targets.filter((x) => x !== t && x.proc);
-    if (r === 0) await warmUp(direct, mock, others(direct));
-    for (const t of [floor, sub]) await warmUp(t, mock, others(t));
-
-    let work = withStreams ? "stream" : "json";
+    if (r === 0) await warmUp(direct, mock, others(direct), KINDS);
+    // Each proxy is warmed up for the kind of work of the phases that follow, and again when it changes.
+    let work;
     for (let p = 0; p < PHASES.length; p++) {
       const spec = PHASES[p];
-      // After seconds of one kind of work, a garbage collection frees the object maps only the other kind
-      // uses, and V8 throws away the code compiled against them ("weak objects" in --trace-deopt). The
-      // first phase of the other kind then measured the recompiling, so each proxy gets a moment of it first.
       const phaseWork = spec.stream ? "stream" : "json";
       if (phaseWork !== work) {
-        for (const t of [floor, sub]) await warmLoad(t, phaseWork, T.switchWarmup, mock, others(t));
+        for (const t of [floor, sub]) await warmUp(t, mock, others(t), [phaseWork]);
         work = phaseWork;
       }
       const res = {};
