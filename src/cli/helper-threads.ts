@@ -14,8 +14,8 @@ export interface LoweredThreads {
 }
 
 /**
- * Lowers every thread of this process but the main one by `steps` nice levels below the main thread
- * (at most to 19, the lowest), and puts them under SCHED_BATCH. Threads started later inherit the main
+ * Lowers every thread of process `pid` (this one by default) but the main one by `steps` nice levels
+ * below the main thread (at most to 19, the lowest), and puts them under SCHED_BATCH. Threads started later inherit the main
  * thread's priority and policy. Returns undefined where threads cannot be listed (no `/proc`: not Linux).
  *
  * Why: with the gateway pinned to one core (bench/README.md), a TurboFan compile or a GC step on a helper
@@ -29,18 +29,18 @@ export interface LoweredThreads {
  * bench/README.md). A SCHED_BATCH thread never preempts on wake-up, so the event loop finishes its work
  * first. Node has no call for the policy; `chrt` (util-linux) sets it, one thread at a time.
  */
-export function lowerHelperThreads(steps: number): LoweredThreads | undefined {
+export function lowerHelperThreads(steps: number, pid = process.pid): LoweredThreads | undefined {
   let tasks: string[];
   try {
-    tasks = readdirSync("/proc/self/task");
+    tasks = readdirSync(`/proc/${pid}/task`);
   } catch {
     return undefined;
   }
-  const nice = Math.min(19, getPriority(process.pid) + steps);
+  const nice = Math.min(19, getPriority(pid) + steps);
   const lowered: string[] = [];
   for (const task of tasks) {
     const tid = Number(task);
-    if (tid === process.pid) continue;
+    if (tid === pid) continue;
     try {
       setPriority(tid, nice);
       lowered.push(task);
