@@ -14,7 +14,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism, getPriority, setPriority, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { request } from "undici";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
@@ -148,23 +148,6 @@ function spawnPinned(name, cpu, argv, { env = process.env, flags = [], logFile =
   child.on("exit", () => (rec.exited = true));
   children.set(child.pid, rec);
   return rec;
-}
-
-/**
- * Starts the mock upstream on core 0, and runs its helper threads and the driver's (this process's) ten
- * nice levels below their event loops and under SCHED_BATCH, as `subsecond serve` does its own. Otherwise
- * a V8 worker of the driver or the mock, woken by its event loop, can keep core 0 for a scheduler tick
- * while a chunk waits in a socket: noise that lands on whichever target is measured (bench/README.md,
- * "Checks"). The floor keeps its threads as they are; it is the bare proxy.
- */
-async function startMock() {
-  const mock = await waitListening(spawnPinned("mock", 0, ["bench/mock-upstream.mjs", "--chunks", String(STREAM.chunks), "--chunk-ms", String(STREAM.chunkMs)]));
-  const helpers = join(ROOT, "dist/cli/helper-threads.js");
-  if (existsSync(helpers)) {
-    const { lowerHelperThreads } = await import(pathToFileURL(helpers).href);
-    for (const pid of [process.pid, mock.pid]) lowerHelperThreads(10, pid);
-  }
-  return mock;
 }
 
 /** Waits for the child's {"msg":"listening","url":...} line on its stdout (a file), bounded. */
@@ -880,7 +863,7 @@ function releaseLock() {
 async function profileMode() {
   const dir = join(ROOT, "bench/results/profiles");
   mkdirSync(dir, { recursive: true });
-  const mock = await startMock();
+  const mock = await waitListening(spawnPinned("mock", 0, ["bench/mock-upstream.mjs", "--chunks", String(STREAM.chunks), "--chunk-ms", String(STREAM.chunkMs)]));
   await writeGatewayConfig(mock.url);
   const seconds = Number(args["profile-seconds"]);
   const body = args["profile-body"];
@@ -934,7 +917,7 @@ async function main() {
     throw new Error("dist/main.js not found: run `npm run build` (or --gateway-as-floor to check the harness)");
   log(`subsecond bench: ${quick ? "quick" : "full"}, ${repeats} repeats, pinned=${pinned}, nice ${niceness}, node ${process.version} ${nodeFlags.join(" ")}`);
 
-  const mock = await startMock();
+  const mock = await waitListening(spawnPinned("mock", 0, ["bench/mock-upstream.mjs", "--chunks", String(STREAM.chunks), "--chunk-ms", String(STREAM.chunkMs)]));
   const gwConfig = await writeGatewayConfig(mock.url);
   const direct = { name: "direct", url: mock.url, proc: null };
 

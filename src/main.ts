@@ -53,7 +53,7 @@ async function serveCommand(args: string[]): Promise<number> {
   const { helperThreadNice } = config.config.server;
   if (helperThreadNice > 0) {
     const lowered = lowerHelperThreads(helperThreadNice);
-    if (lowered !== undefined) logger.debug({ ...lowered, niceLevels: helperThreadNice }, "helper threads run at a lower CPU priority");
+    if (lowered !== undefined) logger.debug({ threads: lowered, niceLevels: helperThreadNice }, "helper threads run at a lower CPU priority");
   }
   const port = process.env.PORT !== undefined && process.env.PORT !== "" ? Number(process.env.PORT) : undefined;
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) return fail(`PORT must be an integer from 0 to 65535, got "${process.env.PORT}"`);

@@ -203,7 +203,7 @@ export const ServerSchema = z
       .min(0)
       .max(19)
       .default(10)
-      .describe("Linux: how many nice levels below the event loop the helper threads (V8's compiler and GC, libuv's pool) run, under SCHED_BATCH so that waking one never preempts the event loop, so a core they share serves requests first (0: the same level and policy); read at start-up"),
+      .describe("Linux: how many nice levels below the event loop the helper threads (V8's compiler and GC, libuv's pool) run, so a core they share serves requests first (0: the same level); read at start-up"),
   })
   .describe("HTTP listener");
 
