@@ -876,7 +876,7 @@ async function profileMode() {
     await sanity(name, proc.url);
     const target = { name, url: proc.url, proc };
     const stream = body !== "json";
-    await warmUp(target, mock, [], [stream ? "stream" : "json"]);
+    await warmUp(target, mock, [], [kindOf({ stream })]);
     const res = await runPhase(target, { key: "profile", concurrency: 16, body, stream, warm: 500, win: seconds * 1000, abortAtEnd: body === "stream", stagger: body === "stream" ? 1300 : 0, cpu: true }, mock, []);
     log(`${name}: ${res.rps.toFixed(0)} req/s, ${(res.cpuMsPerReq * 1000).toFixed(0)} µs CPU per request (profiler on)`);
     await stopChild(proc, 20_000);
