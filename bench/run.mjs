@@ -688,8 +688,13 @@ function acceptance(rows, soak) {
   const rss = r("peak RSS during c=64");
   if (missing(rss)) add("peak RSS during c=64: gateway ≤ floor + 40 MB", null, "not measured");
   else add("peak RSS during c=64: gateway ≤ floor + 40 MB", rss.diff <= 40, `${rss.subsecond.toFixed(1)} vs ${rss.floor.toFixed(1)} MB (${fmtSigned(rss.diff, 1)} MB)`);
-  if (soak) add(`RSS flat (±10%) over the ${soak.seconds} s soak`, soak.flat, `start ${soak.startMB.toFixed(1)} MB, peak ${soak.peakMB.toFixed(1)}, end ${soak.endMB.toFixed(1)}, slope ${fmtSigned(soak.slopeMBPerMin, 2)} MB/min, end/start ${fmtSigned(soak.endVsStartPct, 1)}%`);
-  else add("RSS flat (±10%) over the 5-minute soak", null, "run with --soak");
+  if (soak) {
+    add(`RSS flat (±10%) over the ${soak.seconds} s soak`, soak.flat, `start ${soak.startMB.toFixed(1)} MB, peak ${soak.peakMB.toFixed(1)}, end ${soak.endMB.toFixed(1)}, slope ${fmtSigned(soak.slopeMBPerMin, 2)} MB/min, end/start ${fmtSigned(soak.endVsStartPct, 1)}%`);
+    // Flatness compares the end with the start; a balloon in between is bounded by the c=64 limit.
+    const name = `peak RSS over the ${soak.seconds} s soak: gateway ≤ floor's c=64 peak + 40 MB`;
+    if (missing(rss)) add(name, null, "c64 not measured");
+    else add(name, soak.peakMB <= rss.floor + 40, `${soak.peakMB.toFixed(1)} vs ${rss.floor.toFixed(1)} MB (${fmtSigned(soak.peakMB - rss.floor, 1)} MB)`);
+  } else add("RSS flat (±10%) over the 5-minute soak", null, "run with --soak");
   return checks;
 }
 
