@@ -98,6 +98,10 @@ function hasContent(buf) {
  * @param {number} [o.drainTimeoutMs] bound on waiting for in-flight requests after durationMs (default 10 s)
  * @param {number} [o.staggerMs] spread the first requests of the C slots over this long, so that long
  *   streams do not all start (and tick) together; the window then opens no earlier than this
+ * @param {number} [o.thinkMs] before each request after a slot's first, wait a random 0 to thinkMs ms (at
+ *   least the timer's 1 ms). Without it, slots whose streams all last the same lock their phases: each
+ *   new stream then meets the other streams' chunks at the same offsets for the whole window, and the
+ *   TTFC median depends on where the stagger happened to put them
  * @param {boolean} [o.abortAtEnd] cut in-flight requests when the window closes instead of draining them
  *   (long streams); cut requests are not errors
  * @param {{completed: number}} [o.live] incremented on every successful response, for live sampling
@@ -107,6 +111,7 @@ function hasContent(buf) {
 export async function runLoad(o) {
   const concurrency = o.concurrency;
   const staggerMs = o.staggerMs ?? 0;
+  const thinkMs = o.thinkMs ?? 0;
   const warmMs = Math.max(o.warmMs ?? 0, staggerMs);
   const live = o.live ?? { completed: 0 };
   const stream = Boolean(o.stream);
@@ -205,9 +210,12 @@ export async function runLoad(o) {
       if (--inFlight === 0) resolveDrained();
       return;
     }
+    if (thinkMs > 0) setTimeout(sendAfterThinking, Math.random() * thinkMs, h);
     // A microtask, not a nested call, so undici finishes its own bookkeeping first.
-    queueMicrotask(() => send(h));
+    else queueMicrotask(() => send(h));
   };
+  /** The window may have closed while the slot waited. */
+  const sendAfterThinking = (h) => (stopping ? next(h) : send(h));
 
   const tStart = performance.now();
   for (let i = 0; i < concurrency; i++) {

@@ -68,9 +68,9 @@ const SOAK_SETTLE_S = 10;
 
 const PHASES = [
   { key: "ttfc_c1", what: `TTFC, short streams ${SHORT.chunks}x${SHORT.chunkMs}ms`, concurrency: 1, body: "short", stream: true, warm: T.streamWarm, win: T.ttfcWin },
-  { key: "ttfc_c16", what: `TTFC, short streams ${SHORT.chunks}x${SHORT.chunkMs}ms`, concurrency: 16, body: "short", stream: true, warm: T.streamWarm, win: T.ttfc16Win, stagger: SHORT.chunks * SHORT.chunkMs + SHORT.chunkMs },
+  { key: "ttfc_c16", what: `TTFC, short streams ${SHORT.chunks}x${SHORT.chunkMs}ms`, concurrency: 16, body: "short", stream: true, warm: T.streamWarm, win: T.ttfc16Win, stagger: SHORT.chunks * SHORT.chunkMs + SHORT.chunkMs, think: SHORT.chunkMs },
   { key: "stream_c1", what: `stream ${STREAM.chunks}x${STREAM.chunkMs}ms`, concurrency: 1, body: "stream", stream: true, warm: T.streamWarm, win: T.streamWin, abortAtEnd: true },
-  { key: "stream_c16", what: `stream ${STREAM.chunks}x${STREAM.chunkMs}ms`, concurrency: 16, body: "stream", stream: true, warm: T.streamWarm, win: T.streamWin, abortAtEnd: true, stagger: STREAM.chunks * STREAM.chunkMs + STREAM.chunkMs },
+  { key: "stream_c16", what: `stream ${STREAM.chunks}x${STREAM.chunkMs}ms`, concurrency: 16, body: "stream", stream: true, warm: T.streamWarm, win: T.streamWin, abortAtEnd: true, stagger: STREAM.chunks * STREAM.chunkMs + STREAM.chunkMs, think: STREAM.chunkMs },
   { key: "c1", what: "latency, JSON", concurrency: 1, body: "json", warm: T.jsonWarm, win: T.jsonWin },
   { key: "c16", what: "latency + max req/s, JSON", concurrency: 16, body: "json", warm: T.jsonWarm, win: T.jsonWin, cpu: true },
   { key: "c64", what: "latency + max req/s + RSS, JSON", concurrency: 64, body: "json", warm: T.jsonWarm, win: T.jsonWin, cpu: true, rss: true },
@@ -429,6 +429,7 @@ async function runPhase(target, spec, mock, others) {
     durationMs: spec.warm + (spec.stagger ?? 0) + spec.win,
     warmMs: spec.warm + (spec.stagger ?? 0),
     staggerMs: spec.stagger ?? 0,
+    thinkMs: spec.think ?? 0,
     stream: Boolean(spec.stream),
     abortAtEnd: Boolean(spec.abortAtEnd),
     drainTimeoutMs: spec.stream ? 5000 : 10_000,
