@@ -1,5 +1,5 @@
 // Closed-loop load driver: C keep-alive connections, each sending the next request as soon as the last
-// one finished. Uses undici's low-level dispatch() with one reused handler per connection slot, so the
+// one finished, or after a random wait (`thinkMs`). Uses undici's low-level dispatch() with one reused handler per connection slot, so the
 // driver allocates almost nothing per request and timestamps every body chunk as it arrives.
 //
 // As a module: `runLoad(options)`; as a CLI (for ad-hoc checks):
