@@ -1,6 +1,7 @@
 // Closed-loop load driver: C keep-alive connections, each sending the next request as soon as the last
-// one finished, or after a random wait (`thinkMs`). Uses undici's low-level dispatch() with one reused handler per connection slot, so the
-// driver allocates almost nothing per request and timestamps every body chunk as it arrives.
+// one finished, or after a random wait (`thinkMs`). Uses undici's low-level dispatch() with one reused
+// handler per connection slot, so the driver allocates almost nothing per request and timestamps every
+// body chunk as it arrives.
 //
 // As a module: `runLoad(options)`; as a CLI (for ad-hoc checks):
 //   node bench/load.mjs --url http://127.0.0.1:PORT [-c 16] [--seconds 5] [--stream] [--key bench-key]
