@@ -1,16 +1,11 @@
-// Per-request bookkeeping that can wait (metrics, the access log), run after the response, while the
-// gateway would otherwise wait. A client that sends its next request as soon as the last one ended then
-// does not wait for the last one's bookkeeping (bench/README.md, "Where the time goes").
+// Per-request bookkeeping that can wait (metrics, the access log), run a moment after the response and in
+// batches. A client that sends its next request as soon as the last one ended then does not wait for the
+// last one's bookkeeping (bench/README.md, "Where the time goes").
 
 /** A FIFO of deferred tasks. */
 export interface Bookkeeping {
   /** Runs `task` within about a millisecond, after the tasks queued before it. */
   later(task: () => void): void;
-  /**
-   * The caller has just sent an upstream request and waits for its answer: run the queued tasks once this
-   * turn's I/O callbacks are done, in that wait, rather than when the timer fires.
-   */
-  waiting(): void;
   /** Runs every queued task now: before a metrics scrape, and at shutdown. */
   flush(): void;
 }
@@ -22,12 +17,9 @@ const DELAY_MS = 1;
 export function createBookkeeping(onError: (error: unknown) => void): Bookkeeping {
   let queue: (() => void)[] = [];
   let timer: NodeJS.Timeout | undefined;
-  let immediate: NodeJS.Immediate | undefined;
   const flush = () => {
     clearTimeout(timer);
     timer = undefined;
-    clearImmediate(immediate);
-    immediate = undefined;
     while (queue.length > 0) {
       const batch = queue;
       queue = [];
@@ -44,9 +36,6 @@ export function createBookkeeping(onError: (error: unknown) => void): Bookkeepin
     later(task) {
       queue.push(task);
       timer ??= setTimeout(flush, DELAY_MS).unref();
-    },
-    waiting() {
-      if (queue.length > 0) immediate ??= setImmediate(flush);
     },
     flush,
   };

@@ -239,11 +239,6 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
     decisionCounted = true;
     metrics.decision(routeLabel, decision.plan[0].id, decision.reason);
   };
-  /** An upstream request is on its way: the work that could wait is done while its answer comes. */
-  const onTheWay = () => {
-    countDecision();
-    bookkeeping.waiting();
-  };
 
   /** Records the request's outcome; `endedAt` (performance.now()) when it ended before this call. */
   const finish = (model: string, outcome: RequestOutcome, status: number, endedAt = performance.now()) => {
@@ -382,7 +377,7 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
       });
       overheadMs += performance.now() - attemptStart;
       if (!settled) timer = setTimeout(() => call.abort(new DeadlineError("total", deadlineMs)), deadlineMs);
-      onTheWay();
+      countDecision();
 
       function answer(bytes: Buffer): AttemptResult {
         const processStart = performance.now();
@@ -698,7 +693,7 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
       });
       overheadMs += performance.now() - attemptStart;
       if (!settled) timer = setTimeout(() => call.abort(new DeadlineError("first-token", firstTokenMs)), firstTokenMs);
-      onTheWay();
+      countDecision();
     });
   }
 
