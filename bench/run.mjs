@@ -139,7 +139,7 @@ const niceness = reniceSelf(Number(args.nice));
  * --pm-qos: keeps idle CPUs polling instead of halting while the run lasts, with a PM QoS request of
  * 0 µs wake-up latency (Linux, /dev/cpu_dma_latency; tuned's latency-performance profile does the same).
  * The request lasts while the file stays open, so it ends with this process; needs root. Off by default:
- * the issue's checks were set against floor figures of halting CPUs (bench/README.md, "Idle CPUs").
+ * the issue's floor figures look like those of halting CPUs (bench/README.md, "Idle CPUs").
  */
 function holdCpuLatency() {
   if (!args["pm-qos"]) return "as the machine is set (idle CPUs may halt)";
