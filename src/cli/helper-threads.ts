@@ -9,7 +9,7 @@ import { getPriority, setPriority } from "node:os";
  * (at most to 19, the lowest). Threads started later inherit the main thread's priority. Returns the
  * number of threads lowered, or undefined where threads cannot be listed (no `/proc`: not Linux).
  *
- * Why: with the gateway pinned to one core (bench/README.md), a TurboFan compile or a GC step on a helper
+ * Why: with the gateway pinned to one core (as the bench runs it), a TurboFan compile or a GC step on a helper
  * thread (or a log write on the pool) of equal priority could keep the core for a scheduler slice of a
  * few milliseconds while a request waited. Ten levels lower, a helper yields to the event loop at once
  * and runs when it idles; each level is a factor of 1.25 in CPU share, so ten leave it about a tenth of

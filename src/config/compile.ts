@@ -1,6 +1,6 @@
 // Turns a validated config into what the router runs on: catalog entries and resolved route policies.
 import type { Config, ModelConfig, RouteConfig } from "./schema.js";
-import type { CatalogModel, RoutePolicy } from "../router/types.js";
+import type { CatalogModel, RoutePolicy } from "./catalog.js";
 import type { FileIssue } from "./yaml-file.js";
 
 export interface CompiledConfig {

@@ -1,6 +1,6 @@
 // Describes what a config change does, in words, and warns about policies that can never be met.
 import type { LoadedConfig } from "./load.js";
-import type { CatalogModel, RoutePolicy } from "../router/types.js";
+import type { CatalogModel, RoutePolicy } from "./catalog.js";
 
 const price = (model: CatalogModel) => `$${model.pricePerMTok.input}/$${model.pricePerMTok.output}`;
 const target = (route: RoutePolicy) => `p${route.target.percentile} ${route.target.metric} ≤ ${route.target.ms} ms`;

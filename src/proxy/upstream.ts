@@ -107,7 +107,7 @@ export interface UpstreamListener {
 
 /**
  * One upstream request, sent with undici's `dispatch()`: no promise, Readable or AsyncResource per
- * request as with `request()`, which cost the floor proxy 5–10% of its throughput (bench/README.md).
+ * request as with `request()`, which cost a bare pass-through proxy 5–10% of its throughput.
  * `abort` works at any point; before undici has started the request (all connections busy), the listener
  * hears of it at once. `pause`/`resume` hold back reading the response body.
  */
@@ -179,3 +179,30 @@ export function classifyTransportError(error: unknown): "timeout" | "error" {
   if (error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError) return "timeout";
   return "error";
 }
+
+/** Collects a body's chunks up to `limit` bytes; what comes after is counted, not kept. */
+export class BodyCollector {
+  private readonly chunks: Buffer[] = [];
+  size = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** False once the body is over the limit. */
+  add(chunk: Buffer): boolean {
+    this.size += chunk.length;
+    if (this.size > this.limit) return false;
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  bytes(): Buffer {
+    return this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+  }
+
+  text(): string {
+    return this.bytes().toString("utf8");
+  }
+}
+
+/** Largest upstream error body read, in bytes (provider error bodies are small). */
+export const ERROR_BODY_LIMIT = 64 * 1024;

@@ -1,5 +1,8 @@
 // Shared vocabulary of the routing brain: catalog entries, route policies, requests, decisions, outcomes.
-import type { Capability, Deadlines, Exploration, Target, Strategy } from "../config/schema.js";
+import type { Capability } from "../config/schema.js";
+import type { CatalogModel } from "../config/catalog.js";
+
+export type { CatalogModel, RoutePolicy } from "../config/catalog.js";
 
 /** Monotonic time source, in milliseconds. Injected so the brain can run on a fake clock. */
 export interface Clock {
@@ -9,35 +12,6 @@ export interface Clock {
 /** Uniform random numbers in [0, 1). Injected so decisions are reproducible in tests. */
 export interface Rng {
   next(): number;
-}
-
-/** A catalog entry as the router sees it (compiled from config; immutable). */
-export interface CatalogModel {
-  readonly id: string;
-  readonly provider: string;
-  readonly upstreamModel: string;
-  readonly rank: number;
-  readonly score: number;
-  /** USD per 1M tokens. */
-  readonly pricePerMTok: { readonly input: number; readonly output: number };
-  readonly contextTokens: number;
-  readonly capabilities: ReadonlySet<Capability>;
-  readonly prior: { readonly ttftMs: number; readonly tokensPerSecond: number } | undefined;
-  /** Costs nothing (a `:free` variant); routes skip it unless `allowFree`. */
-  readonly free: boolean;
-}
-
-/** A route with its inherited settings resolved and its static filters (score, price, free) applied. */
-export interface RoutePolicy {
-  readonly name: string;
-  /** Eligible models in configured order (catalog order for "*"). Never empty. */
-  readonly candidates: readonly CatalogModel[];
-  readonly target: Target;
-  readonly strategy: Strategy;
-  readonly deadlines: Deadlines;
-  readonly exploration: Exploration;
-  readonly maxAttempts: number;
-  readonly nearTieRatio: number;
 }
 
 /** What the router needs to know about one request. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { estimateTokensByCharacters, parseChatRequest, profileRequest, upstreamBody } from "../../src/proxy/chat-request.js";
-import { GatewayError } from "../../src/http/errors.js";
+import { GatewayError } from "../../src/errors.js";
 
 const ask = { model: "chat", messages: [{ role: "user", content: "hi" }] };
 

@@ -1,4 +1,5 @@
-// The one error type of the HTTP layer and OpenAI's error body shape (`{"error":{message,type,param,code}}`).
+// The one error type of the gateway, OpenAI's error body shape (`{"error":{message,type,param,code}}`), and its
+// two renderings: a JSON body, and an SSE error event for a stream that has already started.
 
 /** OpenAI error `type` values the gateway emits. */
 export type OpenAiErrorType =
@@ -92,4 +93,14 @@ export function normalizeUpstreamError(status: number, text: string): GatewayErr
     code,
     param,
   });
+}
+
+/** The error as a JSON response body. */
+export function renderErrorJson(error: GatewayError): string {
+  return JSON.stringify(error.body());
+}
+
+/** The error as the final SSE event of a stream whose headers are already sent (`data: {"error":…}`). */
+export function renderErrorEvent(error: GatewayError): Buffer {
+  return Buffer.from(`data: ${renderErrorJson(error)}\n\n`);
 }

@@ -1,0 +1,69 @@
+// Gateway keys: clients send `Authorization: Bearer <key>`; accepted keys are held as sha256 digests.
+import { createHash } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import { LRUCache } from "lru-cache";
+import { GatewayError } from "../errors.js";
+
+/** Who may call an endpoint: any client key, an admin key, or anyone. */
+export type Access = "client" | "admin" | "public";
+
+export interface KeySets {
+  /** sha256 hex digests of accepted client keys; empty = open gateway. */
+  readonly clientKeys: () => ReadonlySet<string>;
+  /** sha256 hex digests of admin keys; empty = admin only when the gateway is open. */
+  readonly adminKeys: () => ReadonlySet<string>;
+}
+
+export function hashKey(key: string): string {
+  return createHash("sha256").update(key).digest("hex");
+}
+
+function bearerToken(incoming: IncomingMessage): string | undefined {
+  const header = incoming.headers.authorization;
+  if (typeof header !== "string" || header.length < 8 || header.slice(0, 7).toLowerCase() !== "bearer ") return undefined;
+  const token = header.slice(7).trim();
+  return token === "" ? undefined : token;
+}
+
+/** Checks a request's key for `access`; throws a 401/403 GatewayError. */
+export type Authenticator = (incoming: IncomingMessage, access: Access) => void;
+
+export function createAuthenticator(keys: KeySets): Authenticator {
+  // Tokens already found valid for the current key set, so the hot path hashes a client's key once,
+  // not per request. Bounded; only valid tokens enter; a reload that changes the keys starts it afresh.
+  let acceptedFor: ReadonlySet<string> | undefined;
+  const accepted = new LRUCache<string, true>({ max: 1024 });
+
+  const client = (incoming: IncomingMessage) => {
+    const clientKeys = keys.clientKeys();
+    if (clientKeys.size === 0) return;
+    const token = bearerToken(incoming);
+    if (token === undefined) {
+      throw new GatewayError(401, "Missing API key: send `Authorization: Bearer <gateway key>`.", { code: "missing_api_key" });
+    }
+    if (acceptedFor !== clientKeys) {
+      accepted.clear();
+      acceptedFor = clientKeys;
+    }
+    if (accepted.has(token)) return;
+    if (!clientKeys.has(hashKey(token))) throw new GatewayError(401, "Incorrect API key provided.", { code: "invalid_api_key" });
+    accepted.set(token, true);
+  };
+
+  const admin = (incoming: IncomingMessage) => {
+    const adminKeys = keys.adminKeys();
+    if (adminKeys.size === 0) {
+      if (keys.clientKeys().size === 0) return;
+      throw new GatewayError(403, "Admin endpoints are disabled: no admin keys are configured (auth.adminKeysEnv).", { code: "admin_disabled" });
+    }
+    const token = bearerToken(incoming);
+    if (token === undefined || !adminKeys.has(hashKey(token))) {
+      throw new GatewayError(401, "An admin key is required: send `Authorization: Bearer <admin key>`.", { code: "invalid_api_key" });
+    }
+  };
+
+  return (incoming, access) => {
+    if (access === "client") client(incoming);
+    else if (access === "admin") admin(incoming);
+  };
+}

@@ -1,0 +1,72 @@
+// POST /v1/chat/completions: reads and checks the request, resolves its plan, hands it to the executor,
+// and answers with the executor's error when nothing was sent yet.
+import { performance } from "node:perf_hooks";
+import type { Logger } from "pino";
+import { GatewayError } from "../errors.js";
+import { NO_MODEL, type GatewayMetrics } from "../metrics/metrics.js";
+import type { Brain } from "../router/brain.js";
+import type { Bookkeeping } from "../proxy/bookkeeping.js";
+import { parseChatRequest, profileRequest, type TokenEstimator } from "../proxy/chat-request.js";
+import { executeChat, type Runtime } from "../proxy/executor.js";
+import { resolvePlan } from "../proxy/plan.js";
+import type { RequestSummary } from "../proxy/recorder.js";
+import { readRequestBody } from "./request-body.js";
+import { sendError } from "./respond.js";
+import type { RequestContext, Route } from "./router.js";
+
+export const CHAT_PATH = "/v1/chat/completions";
+
+/** Client headers propagated to providers (DESIGN.md "Headers"); everything else stays here. */
+const PROPAGATED = ["traceparent", "tracestate"] as const;
+
+export interface ChatDeps {
+  readonly runtime: () => Runtime;
+  readonly brain: Brain;
+  readonly metrics: GatewayMetrics;
+  readonly bookkeeping: Bookkeeping;
+  readonly logger: Logger;
+  readonly estimateTokens: TokenEstimator;
+  /** Any error as a GatewayError to answer with (unknown ones are logged, never echoed). */
+  readonly toGatewayError: (error: unknown, requestId: string) => GatewayError;
+}
+
+/** The chat route's handler, and what answers a request refused before it ran (e.g. by auth). */
+export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "rejected"> {
+  const { brain, metrics, bookkeeping, logger } = deps;
+  const accessLog = (requestId: string, startedAt: number, summary: Partial<RequestSummary> & { status: number }, endedAt = performance.now()) => {
+    logger.info({ reqId: requestId, method: "POST", path: CHAT_PATH, durationMs: Math.round((endedAt - startedAt) * 100) / 100, ...summary }, "request");
+  };
+
+  const handle = async ({ incoming, outgoing, requestId, startedAt }: RequestContext): Promise<void> => {
+    const runtime = deps.runtime();
+    let stream = false;
+    try {
+      const body = await readRequestBody(incoming, runtime.config.config.server.bodyLimitBytes);
+      const request = parseChatRequest(body);
+      stream = request.stream === true;
+      const profile = profileRequest(request, deps.estimateTokens);
+      const plan = resolvePlan(runtime.config, brain, request, profile);
+      const passHeaders: Record<string, string> = { "content-type": "application/json", "x-request-id": requestId };
+      for (const name of PROPAGATED) {
+        const value = incoming.headers[name];
+        if (typeof value === "string") passHeaders[name] = value;
+      }
+      const { summary, error } = await executeChat({ brain, metrics, bookkeeping }, runtime, { outgoing, requestId, startedAt, passHeaders, body, request, profile }, plan);
+      const endedAt = performance.now();
+      // Queued after the executor's own bookkeeping.
+      bookkeeping.later(() => accessLog(requestId, startedAt, summary, endedAt));
+      if (error !== undefined) sendError(outgoing, error, requestId);
+    } catch (thrown) {
+      rejected({ incoming, outgoing, requestId, startedAt }, deps.toGatewayError(thrown, requestId), stream);
+    }
+  };
+
+  /** Answers a request refused before routing: counted without a route or model (labels never take request values). */
+  function rejected({ outgoing, requestId, startedAt }: RequestContext, error: GatewayError, stream = false): void {
+    sendError(outgoing, error, requestId);
+    metrics.request("none", NO_MODEL, error.status >= 500 ? "upstream_error" : "client_error", stream, (performance.now() - startedAt) / 1000);
+    accessLog(requestId, startedAt, { route: "none", model: NO_MODEL, attempts: 0, reason: "", outcome: "client_error", status: error.status, ttftMs: undefined });
+  }
+
+  return { handle, rejected };
+}

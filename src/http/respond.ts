@@ -1,0 +1,21 @@
+// Writing responses on node:http: JSON bodies, and every error through the one renderer.
+import type { ServerResponse } from "node:http";
+import { renderErrorJson, type GatewayError } from "../errors.js";
+
+export function sendJson(outgoing: ServerResponse, status: number, body: unknown, requestId: string): void {
+  send(outgoing, status, JSON.stringify(body), { "content-type": "application/json", "x-request-id": requestId });
+}
+
+export function send(outgoing: ServerResponse, status: number, body: string, headers: Readonly<Record<string, string>>): void {
+  outgoing.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
+  outgoing.end(body);
+}
+
+/** Answers with the error in OpenAI's shape; once a response has started, the connection is cut instead. */
+export function sendError(outgoing: ServerResponse, error: GatewayError, requestId: string): void {
+  if (outgoing.headersSent) {
+    outgoing.destroy();
+    return;
+  }
+  send(outgoing, error.status, renderErrorJson(error), { "content-type": "application/json", "x-request-id": requestId, ...error.responseHeaders() });
+}

@@ -1,0 +1,302 @@
+// One streaming attempt: sends the request, scans the SSE answer, holds events until the first content,
+// then relays to the client through its SseWriter, under a first-token deadline and an idle deadline.
+import type { ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
+import { GatewayError } from "../errors.js";
+import type { RequestOutcome } from "../metrics/metrics.js";
+import { failedAttempt, type AttemptFailed, type AttemptServed, type AttemptSpec } from "./attempt.js";
+import { SseWriter } from "./client-sse.js";
+import { failureFromStatus, transportFailure, upstreamFailure, type AttemptFailure } from "./failures.js";
+import { SseScanner, type SseEvent, type Usage } from "./sse.js";
+import {
+  BodyCollector,
+  ClientGoneError,
+  DeadlineError,
+  ERROR_BODY_LIMIT,
+  UpstreamCall,
+  classifyTransportError,
+  type UpstreamHeaders,
+  type UpstreamListener,
+} from "./upstream.js";
+
+/** Largest amount of stream held back before the first content chunk, in bytes. */
+const HELD_LIMIT = 1024 * 1024;
+
+/** A non-2xx answer, whose body is the provider's error. */
+interface ErrorAnswer {
+  readonly status: number;
+  readonly headers: UpstreamHeaders;
+  readonly body: BodyCollector;
+}
+
+export interface StreamSpec extends AttemptSpec {
+  /** The client's response, written from the first content on. */
+  readonly outgoing: ServerResponse;
+  readonly firstTokenMs: number;
+  readonly idleMs: number;
+  /** The client asked for the usage chunk (`stream_options.include_usage`). */
+  readonly clientWantsUsage: boolean;
+}
+
+export type StreamResult = AttemptFailed | AttemptServed;
+
+/** Run it once; `call` is exposed so the request can abort it when the client leaves. */
+export class StreamAttempt implements UpstreamListener {
+  readonly call = new UpstreamCall();
+  readonly #scanner = new SseScanner();
+  readonly #writer: SseWriter;
+  #resolve!: (result: StreamResult) => void;
+  #timer: NodeJS.Timeout | undefined;
+  #settled = false;
+  #startedAt = 0;
+  #committedAt = 0;
+  #ttftMs: number | undefined;
+  #usage: Usage | undefined;
+  #sawFinish = false;
+  #sawDone = false;
+  /** Why the stream ends after content, from an in-band error or a malformed event. */
+  #endedInBand: string | undefined;
+  #failureBeforeContent: AttemptFailure | undefined;
+  /** A non-2xx answer: its body is the provider's error, collected rather than streamed. */
+  #failed: ErrorAnswer | undefined;
+
+  constructor(private readonly spec: StreamSpec) {
+    this.#writer = new SseWriter(spec.outgoing, this.#flow);
+  }
+
+  /** Starts the call; resolves once, when the attempt failed before content or the client's stream ended. */
+  run(): Promise<StreamResult> {
+    return new Promise((resolve) => {
+      this.#resolve = resolve;
+      this.#startedAt = performance.now();
+      this.call.start(this.spec.provider, this.spec.body, this.spec.passHeaders, this);
+      this.spec.meter.addOverhead(performance.now() - this.#startedAt);
+      if (!this.#settled) this.#timer = setTimeout(this.#onFirstTokenDeadline, this.spec.firstTokenMs);
+    });
+  }
+
+  /** The writer's flow listener: a blocked client pauses the upstream read and its idle deadline. */
+  readonly #flow = {
+    onBlocked: (): void => {
+      this.call.pause();
+      clearTimeout(this.#timer);
+    },
+    onDrain: (): void => {
+      this.#timer = setTimeout(this.#onIdle, this.spec.idleMs);
+      this.call.resume();
+    },
+  };
+
+  onStart(statusCode: number, headers: UpstreamHeaders): void {
+    if (statusCode < 200 || statusCode >= 300) this.#failed = { status: statusCode, headers, body: new BodyCollector(ERROR_BODY_LIMIT) };
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.#settled) return;
+    if (this.#failed) {
+      this.#failed.body.add(chunk);
+      return;
+    }
+    const processStart = performance.now();
+    const writer = this.#writer;
+    const wasCommitted = writer.committed;
+    // Everything one upstream read produces leaves in one write: at the first content the headers, held
+    // events and content; at the end the last events and the end of the chunked body.
+    writer.cork();
+    this.#scanner.push(chunk, this.#onEvent);
+    writer.flush();
+    if (this.#failureBeforeContent || this.#endedInBand !== undefined) this.#abandon();
+    else if (this.#sawDone) this.onEnd();
+    else if (!writer.committed && writer.heldBytes + this.#scanner.pendingBytes > HELD_LIMIT) {
+      this.#failureBeforeContent = upstreamFailure("upstream sent too much without content");
+      this.#abandon();
+    }
+    writer.uncork();
+    if (!this.#settled) {
+      if (!wasCommitted && writer.committed) this.#afterCommit();
+      else if (writer.committed && !this.call.paused) this.#timer?.refresh();
+    }
+    this.spec.meter.addOverhead(performance.now() - processStart);
+  }
+
+  onEnd(): void {
+    if (this.#settled) return;
+    if (this.#failed) {
+      this.#settle(this.#providerFailure(this.#failed));
+      return;
+    }
+    const totalMs = performance.now() - this.#startedAt;
+    const writer = this.#writer;
+    if (!writer.committed) {
+      if (this.#failureBeforeContent) {
+        this.#settle(this.#failedBeforeContent(this.#failureBeforeContent));
+        return;
+      }
+      if (!this.#sawDone && !this.#sawFinish) {
+        this.#settle(this.#failedBeforeContent(upstreamFailure("upstream stream ended before any content")));
+        return;
+      }
+      // A complete answer without content (e.g. an empty completion): deliver it.
+      writer.flush();
+      this.#commit();
+    }
+    const outcome = this.#finishClientStream();
+    writer.end();
+    this.#afterCommit();
+    const usage = this.#usage;
+    this.#settle({
+      kind: "served",
+      outcome,
+      status: 200,
+      endedAt: performance.now(),
+      record: {
+        model: this.spec.model,
+        probe: this.spec.probe,
+        outcome: outcome === "ok" ? "ok" : "error",
+        ...(this.#ttftMs !== undefined ? { ttftMs: this.#ttftMs } : {}),
+        ...(outcome === "ok" ? { totalMs } : {}),
+        ...(usage ? { usage } : {}),
+      },
+    });
+  }
+
+  onError(reason: Error): void {
+    if (this.#settled) return;
+    if (this.#failed && !(reason instanceof DeadlineError) && !(reason instanceof ClientGoneError)) {
+      // The error status is known even when its body was cut.
+      this.#settle(this.#providerFailure(this.#failed));
+      return;
+    }
+    if (!this.#writer.committed) {
+      const deadlineMs = reason instanceof DeadlineError ? this.spec.firstTokenMs : undefined;
+      this.#settle(this.#failedBeforeContent(transportFailure(reason, classifyTransportError(reason)), deadlineMs));
+      return;
+    }
+    this.#settle(reason instanceof ClientGoneError ? this.#cancelled() : this.#cutAfterContent(reason));
+  }
+
+  /** Ends the attempt on what the stream said so far, and stops reading the rest. */
+  #abandon(): void {
+    this.onEnd();
+    this.call.abort(new Error("stream abandoned"));
+  }
+
+  /** Ends the client's stream after content: [DONE] when the answer finished, else an in-band error. */
+  #finishClientStream(): RequestOutcome {
+    const writer = this.#writer;
+    if (this.#endedInBand !== undefined) {
+      if (!this.#sawDone) writer.writeError(new GatewayError(502, `The upstream stream failed: ${this.#endedInBand}`, { code: "upstream_error" }));
+      return "upstream_error";
+    }
+    if (this.#sawDone) return "ok";
+    if (this.#sawFinish) {
+      writer.writeDone();
+      return "ok";
+    }
+    writer.writeError(new GatewayError(502, "The upstream stream was cut before it finished.", { code: "stream_cut" }));
+    return "upstream_error";
+  }
+
+  /** The client left mid-stream: the model did its part; nothing more to send. */
+  #cancelled(): AttemptServed {
+    return { kind: "served", outcome: "cancelled", status: 499, endedAt: performance.now(), record: { model: this.spec.model, probe: this.spec.probe, outcome: "cancelled" } };
+  }
+
+  /** The upstream broke or stalled after content reached the client: an in-band error ends the stream. */
+  #cutAfterContent(reason: Error): AttemptServed {
+    const stalled = reason instanceof DeadlineError;
+    const { idleMs } = this.spec;
+    this.#writer.writeError(
+      stalled
+        ? new GatewayError(502, `The upstream stream stalled for ${idleMs} ms.`, { code: "stream_stalled" })
+        : new GatewayError(502, `The upstream stream failed: ${reason.message}`, { code: "stream_cut" }),
+    );
+    this.#writer.end();
+    return {
+      kind: "served",
+      outcome: stalled ? "timeout" : "upstream_error",
+      status: 200,
+      endedAt: performance.now(),
+      record: {
+        model: this.spec.model,
+        probe: this.spec.probe,
+        outcome: stalled ? "timeout" : "error",
+        ...(this.#ttftMs !== undefined ? { ttftMs: this.#ttftMs } : {}),
+        ...(stalled ? { deadlineMs: idleMs, timeoutMetric: "total" as const } : {}),
+      },
+    };
+  }
+
+  readonly #onEvent = (buffer: Buffer, start: number, end: number, event: SseEvent): void => {
+    if (event.usage) this.#usage = event.usage;
+    const writer = this.#writer;
+    switch (event.kind) {
+      case "content":
+        // Earlier reads' events go out with the headers; this read's events before the content stay
+        // queued, so the first write carries them and the content as one chunk.
+        if (!writer.committed) this.#commit();
+        writer.forward(buffer, start, end);
+        break;
+      case "usage":
+        if (this.spec.clientWantsUsage) writer.forward(buffer, start, end);
+        break;
+      case "done":
+        this.#sawDone = true;
+        writer.forward(buffer, start, end);
+        break;
+      case "error":
+      case "malformed":
+        if (!writer.committed) this.#failureBeforeContent = upstreamFailure(event.errorMessage ?? "upstream stream error");
+        else if (event.kind === "error") {
+          writer.forward(buffer, start, end);
+          this.#endedInBand = event.errorMessage ?? "upstream error";
+        } else this.#endedInBand = event.errorMessage ?? "malformed chunk";
+        break;
+      default:
+        writer.forward(buffer, start, end);
+    }
+    if (event.finished) this.#sawFinish = true;
+  };
+
+  /** The first content: the headers and the held events go out. */
+  #commit(): void {
+    this.#committedAt = performance.now();
+    this.#writer.commit(this.spec.responseHeaders());
+  }
+
+  /** Runs once the first content has left (or, when the same read ends the stream, at its end). */
+  #afterCommit(): void {
+    if (this.#ttftMs !== undefined) return;
+    this.#ttftMs = this.#committedAt - this.#startedAt;
+    clearTimeout(this.#timer);
+    // A paused upstream waits for the client, not the other way round: the drain arms the idle timer.
+    if (!this.call.paused) this.#timer = setTimeout(this.#onIdle, this.spec.idleMs);
+    this.spec.meter.firstToken(this.spec.model, this.#committedAt);
+  }
+
+  #providerFailure(answer: ErrorAnswer): AttemptFailed {
+    return this.#failedBeforeContent(failureFromStatus(answer.status, answer.body.text(), answer.headers["retry-after"], Date.now()));
+  }
+
+  #failedBeforeContent(failure: AttemptFailure, deadlineMs?: number): AttemptFailed {
+    return failedAttempt(this.spec, failure, performance.now() - this.#startedAt, "ttft", deadlineMs);
+  }
+
+  // Once settled, undici may still deliver the rest of the body (after [DONE], the end of the chunked
+  // body, so the connection returns to the pool) or the error of an abort: both are ignored.
+  #settle(result: StreamResult): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    clearTimeout(this.#timer);
+    this.#writer.release();
+    this.#resolve(result);
+  }
+
+  readonly #onFirstTokenDeadline = (): void => {
+    this.call.abort(new DeadlineError("first-token", this.spec.firstTokenMs));
+  };
+
+  readonly #onIdle = (): void => {
+    this.call.abort(new DeadlineError("idle", this.spec.idleMs));
+  };
+}
