@@ -3,8 +3,9 @@
 //
 //   node bench/floor-proxy.mjs --upstream http://127.0.0.1:PORT [--port 0] [--connections 128] [--pipeline]
 //
-// --pipeline forwards the response with stream.pipeline() instead of pipe(): the variant PERF-NOTES'
-// floor numbers match, kept to show what that one call costs.
+// --pipeline forwards the response with stream.pipeline() instead of pipe(): the variant whose figures
+// match the floor measurements the issue's limits were set against (docs/performance-log.md), kept to
+// show what that one call costs.
 // Prints one JSON line {"msg":"listening","url":"http://127.0.0.1:PORT"} on stdout when ready.
 import http from "node:http";
 import { pipeline } from "node:stream";
@@ -66,7 +67,7 @@ const server = http.createServer({ noDelay: true, keepAliveTimeout: 120_000 }, (
       return;
     }
     // pipe(), not stream.pipeline(): on Node 20 pipeline() creates an AbortController per call and a
-    // DOMException when it ends, which cost about 40 µs per request here (bench/README.md). The one
+    // DOMException when it ends, which cost about 40 µs per request here (docs/performance-log.md). The one
     // listeners below are the cheapest correct cleanup: a client that leaves releases the upstream, and
     // an upstream that fails mid-body cuts the client (pipe() does not forward errors).
     const body = up.body;
