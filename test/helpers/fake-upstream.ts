@@ -1,10 +1,16 @@
 // A scripted OpenAI-compatible upstream: a real node:http server on 127.0.0.1:0 that records what it got.
+// Scripted per request (`startFakeUpstream(script)`), or per upstream model name (`scriptByModel`).
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 
 export interface ReceivedRequest {
+  readonly method: string;
+  /** The request target, e.g. `/v1/chat/completions`. */
+  readonly path: string;
   readonly model: string;
+  /** The body parsed as JSON; `{}` when it is not JSON (`bodyIsJson` false). */
   readonly body: Record<string, unknown>;
+  readonly bodyIsJson: boolean;
   /** The body's bytes as UTF-8 text, exactly as they arrived. */
   readonly raw: string;
   readonly headers: IncomingHttpHeaders;
@@ -118,14 +124,25 @@ export async function startFakeUpstream(script: Script): Promise<FakeUpstream> {
     req.on("end", () => {
       const raw = Buffer.concat(chunks).toString("utf8");
       let body: Record<string, unknown> = {};
+      let bodyIsJson = true;
       try {
         body = JSON.parse(raw) as Record<string, unknown>;
       } catch {
-        body = {};
+        bodyIsJson = false;
       }
       let markClosed: () => void = () => undefined;
       const closed = new Promise<void>((resolve) => (markClosed = resolve));
-      const received: ReceivedRequest = { model: String(body.model ?? ""), body, raw, headers: req.headers, closedEarly: false, closed };
+      const received: ReceivedRequest = {
+        method: req.method ?? "",
+        path: req.url ?? "",
+        model: String(body.model ?? ""),
+        body,
+        bodyIsJson,
+        raw,
+        headers: req.headers,
+        closedEarly: false,
+        closed,
+      };
       res.on("close", () => {
         if (!res.writableFinished) received.closedEarly = true;
         markClosed();
@@ -163,7 +180,10 @@ export async function startFakeUpstream(script: Script): Promise<FakeUpstream> {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", resolve);
+  });
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/v1`,
@@ -174,5 +194,68 @@ export async function startFakeUpstream(script: Script): Promise<FakeUpstream> {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
+  };
+}
+
+/**
+ * What the upstream does for one model, with `scriptByModel`:
+ * - `ok`: answers after `ttftMs`: JSON, or SSE with a role chunk at once, then `chunks` content chunks
+ *   (default 4), finish, and usage when asked; both carry `x-upstream-model`;
+ * - `hang`: streams send headers and a role-only chunk, then nothing; non-streams send nothing at all;
+ * - `error`: 500 with an OpenAI error body;
+ * - `rate_limited`: 429 with `Retry-After` (seconds).
+ */
+export type ModelBehavior =
+  | { kind: "ok"; ttftMs: number; chunks?: number }
+  | { kind: "hang" }
+  | { kind: "error" }
+  | { kind: "rate_limited"; retryAfterSeconds: number };
+
+const SCRIPTED_PROMPT_TOKENS = 12;
+
+/** An OpenAI error body (API reference, "Error codes"). */
+function openAiError(message: string, type: string): Record<string, unknown> {
+  return { error: { message, type, param: null, code: type } };
+}
+
+/**
+ * A script that looks up each request's upstream model in `behaviors`. Anything but
+ * `POST /v1/chat/completions` is a 404, a body that is not JSON a 400, and a model not listed a 404
+ * `model_not_found`, as OpenAI answers them.
+ */
+export function scriptByModel(behaviors: Readonly<Record<string, ModelBehavior>>): Script {
+  return (request): Behavior => {
+    if (request.method !== "POST" || request.path !== "/v1/chat/completions")
+      return { kind: "error", status: 404, body: openAiError(`no route ${request.method} ${request.path}`, "not_found") };
+    if (!request.bodyIsJson) return { kind: "error", status: 400, body: openAiError("body is not JSON", "invalid_request_error") };
+    const model = request.model;
+    const behavior = behaviors[model];
+    if (behavior === undefined) return { kind: "error", status: 404, body: openAiError(`The model ${model} does not exist`, "model_not_found") };
+    const stream = request.body.stream === true;
+    switch (behavior.kind) {
+      case "error":
+        return { kind: "error", status: 500, body: openAiError("upstream exploded (scripted)", "server_error") };
+      case "rate_limited":
+        return { kind: "error", status: 429, headers: { "retry-after": String(behavior.retryAfterSeconds) }, body: openAiError("rate limited (scripted)", "rate_limit_exceeded") };
+      case "hang":
+        // Held until the gateway gives up and closes the connection.
+        return stream ? { kind: "sse", headers: { "cache-control": "no-cache" }, steps: [chunk(model, { role: "assistant" })], end: "hang" } : { kind: "hang" };
+      case "ok": {
+        const words = Array.from({ length: behavior.chunks ?? 4 }, (_, i) => `w${i} `);
+        const headers = { "x-upstream-model": model };
+        if (!stream) {
+          const usage = { prompt_tokens: SCRIPTED_PROMPT_TOKENS, completion_tokens: words.length };
+          return { kind: "json", delayMs: behavior.ttftMs, headers, body: completion(model, words.join(""), usage) };
+        }
+        const steps: SseStep[] = [
+          chunk(model, { role: "assistant", content: "" }),
+          { pauseMs: behavior.ttftMs },
+          ...words.map((word) => chunk(model, { content: word })),
+          chunk(model, {}, "stop"),
+          usageChunk(model, SCRIPTED_PROMPT_TOKENS, words.length),
+        ];
+        return { kind: "sse", headers: { "cache-control": "no-cache", ...headers }, steps };
+      }
+    }
   };
 }
