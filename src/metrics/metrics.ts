@@ -1,5 +1,8 @@
 // Every Prometheus metric the gateway exports: names, units, buckets, and where each timer starts and stops.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** The registry a gateway's metrics are built against: one per gateway, never prom-client's global. */
+export { Registry };
 import type { AttemptOutcome, DecisionReason, ModelState } from "../router/types.js";
 
 /** Final outcome of a client request (label `outcome` of subsecond_requests_total). */

@@ -5,7 +5,7 @@ import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ModelProfile, SimProfiles } from "./profiles.js";
 import { estimatePromptTokens, fillerText, planResponse, type ResponsePlan } from "./plan.js";
-import { createSimRng, type SimRng } from "./random.js";
+import { createSimRng } from "./random.js";
 import { phaseAt, storyFraction, type ModelPhase } from "./story.js";
 
 export { phaseAt, storyFraction, episodeIntensity, type ModelPhase, type ResolvedFaults } from "./story.js";

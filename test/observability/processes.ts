@@ -133,7 +133,7 @@ export async function startGateway(repoRoot: string, configPath: string, env: No
     return { url: found, handle };
   } catch (error) {
     await handle.stop(1000);
-    throw new Error(`${(error as Error).message}\n--- gateway output ---\n${handle.tail()}`);
+    throw new Error(`${(error as Error).message}\n--- gateway output ---\n${handle.tail()}`, { cause: error });
   }
 }
 
@@ -165,7 +165,7 @@ export async function startPrometheus(binary: string, configFile: string, dataDi
     return { url, handle };
   } catch (error) {
     await handle.stop(1000);
-    throw new Error(`${(error as Error).message}\n--- prometheus output ---\n${handle.tail()}`);
+    throw new Error(`${(error as Error).message}\n--- prometheus output ---\n${handle.tail()}`, { cause: error });
   }
 }
 

@@ -213,7 +213,7 @@ describe.skipIf(MISSING.length > 0)("observability against a real Prometheus", (
     try {
       await reloadTwice(configPath, upstream.url);
     } catch (error) {
-      throw new Error(`${(error as Error).message}\n--- gateway output ---\n${gateway.handle.tail()}`);
+      throw new Error(`${(error as Error).message}\n--- gateway output ---\n${gateway.handle.tail()}`, { cause: error });
     }
 
     traffic = createTraffic(gateway.url, () => gateway?.handle.exit() === undefined);
