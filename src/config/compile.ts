@@ -64,6 +64,7 @@ function resolveRoute(name: string, route: RouteConfig, config: Config, byId: Re
     strategy: route.strategy ?? defaults.strategy,
     deadlines: { ...defaults.deadlines, ...route.deadlines },
     exploration: { ...defaults.exploration, ...route.exploration },
+    hedging: { ...defaults.hedging, ...route.hedging },
     maxAttempts: route.maxAttempts ?? defaults.maxAttempts,
     nearTieRatio: route.nearTieRatio ?? defaults.nearTieRatio,
   };

@@ -89,8 +89,33 @@ export const ExplorationSchema = z
   .strictObject({
     ratio: z.number().min(0).max(0.5).default(0.02).describe("Share of requests that may probe a stale, cheaper candidate"),
     staleAfterMs: positiveMs("A candidate whose newest sample is older than this may be probed").default(2000),
+    newModelRatio: z
+      .number()
+      .min(0)
+      .max(0.5)
+      .default(0.25)
+      .describe(
+        "Share of requests that may probe a cheaper candidate measured fewer than stats.minSamples times since it joined the catalog (a new model, or one a config change made cheaper), so it is measured within seconds; each such probe is protected by a hedge",
+      ),
   })
-  .describe("Bounded exploration of cheaper candidates whose statistics are stale");
+  .describe("Bounded exploration of cheaper candidates whose statistics are stale or missing");
+
+export const HedgingSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe("Send a second attempt when the first has not delivered by the hedge delay"),
+    maxRatio: z
+      .number()
+      .min(0)
+      .max(0.5)
+      .default(0.05)
+      .describe("Budget: at most this many hedges per request, over a sliding window (0.05 = 5 per 100 requests)"),
+    marginMs: z
+      .number()
+      .nonnegative()
+      .default(50)
+      .describe("Safety margin, in ms: the hedge fires at target − the hedge candidate's predicted latency − this margin"),
+  })
+  .describe("Hedged attempts: keep the target per request when the first attempt is slow");
 
 const RouteSettings = {
   target: TargetSchema,
@@ -98,6 +123,7 @@ const RouteSettings = {
   allowFree: z.boolean().describe("Admit `:free` model variants (tiny quotas, prompt logging)"),
   deadlines: DeadlinesSchema,
   exploration: ExplorationSchema,
+  hedging: HedgingSchema,
   maxAttempts: z.number().int().min(1).max(10).describe("Upper bound on upstream attempts per request"),
   nearTieRatio: z
     .number()
@@ -113,6 +139,7 @@ export const DefaultsSchema = z
     allowFree: RouteSettings.allowFree.default(false),
     deadlines: RouteSettings.deadlines.prefault({}),
     exploration: RouteSettings.exploration.prefault({}),
+    hedging: RouteSettings.hedging.prefault({}),
     maxAttempts: RouteSettings.maxAttempts.default(3),
     nearTieRatio: RouteSettings.nearTieRatio.default(0.05),
   })
@@ -136,6 +163,7 @@ export const RouteSchema = z
     allowFree: RouteSettings.allowFree.optional(),
     deadlines: DeadlinesSchema.partial().optional(),
     exploration: ExplorationSchema.partial().optional(),
+    hedging: HedgingSchema.partial().optional(),
     maxAttempts: RouteSettings.maxAttempts.optional(),
     nearTieRatio: RouteSettings.nearTieRatio.optional(),
   })
@@ -153,8 +181,18 @@ export const StatsSchema = z
       .number()
       .int()
       .min(1)
-      .default(3)
-      .describe("Consecutive on-target probes after which a model's older, slower history is forgotten"),
+      .default(4)
+      .describe(
+        "Consecutive probes under the recovery bar (the target scaled from the route's percentile to the median) after which a model's older, slower history is forgotten",
+      ),
+    confidenceZ: z
+      .number()
+      .min(0)
+      .max(5)
+      .default(1.645)
+      .describe(
+        "Standard errors added to the percentile read from live samples (an upper confidence bound on the quantile): a model measured from few samples keeps a margin that shrinks as samples grow; 0 reads the plain percentile",
+      ),
     coldPenalty: z
       .number()
       .min(1)
@@ -247,6 +285,7 @@ export type Target = z.infer<typeof TargetSchema>;
 export type Strategy = z.infer<typeof StrategySchema>;
 export type Deadlines = z.infer<typeof DeadlinesSchema>;
 export type Exploration = z.infer<typeof ExplorationSchema>;
+export type Hedging = z.infer<typeof HedgingSchema>;
 export type StatsConfig = z.infer<typeof StatsSchema>;
 export type HealthConfig = z.infer<typeof HealthSchema>;
 export type Capability = z.infer<typeof CapabilitySchema>;

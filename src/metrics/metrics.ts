@@ -4,6 +4,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 /** The registry a gateway's metrics are built against: one per gateway, never prom-client's global. */
 export { Registry };
 import type { AttemptOutcome, DecisionReason, ModelState } from "../router/types.js";
+import type { HedgeOutcome } from "../router/route-state.js";
+
+const HEDGE_OUTCOMES: readonly HedgeOutcome[] = ["won", "lost", "failed", "over_budget"];
 
 /** Final outcome of a client request (label `outcome` of subsecond_requests_total). */
 export type RequestOutcome = "ok" | "client_error" | "upstream_error" | "timeout" | "unavailable" | "cancelled";
@@ -93,7 +96,7 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
   });
   const attempts = new Counter<"model" | "outcome">({
     name: "subsecond_upstream_attempts_total",
-    help: "Upstream attempts by model entry and outcome (ok, timeout, error, rate_limited, client_error).",
+    help: "Upstream attempts by model entry and outcome (ok, timeout, error, rate_limited, client_error, superseded: cancelled because another attempt of the request delivered first).",
     labelNames: ["model", "outcome"],
     registers,
   });
@@ -101,6 +104,12 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
     name: "subsecond_fallbacks_total",
     help: "Moves from one candidate to the next within a request, by the model left and why (timeout, error, rate_limited, context_length, circuit_open).",
     labelNames: ["route", "from_model", "reason"],
+    registers,
+  });
+  const hedges = new Counter<"route" | "outcome">({
+    name: "subsecond_hedges_total",
+    help: "Hedges by route and outcome: won (the hedge delivered first), lost (the first attempt did), failed, over_budget (a hedge was due but the route's budget said no).",
+    labelNames: ["route", "outcome"],
     registers,
   });
   const decisions = new Counter<"route" | "model" | "reason">({
@@ -197,6 +206,7 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
   const ttftChild = childCache((v) => ttft.labels(labels2(["route", "model"], v)));
   const attemptChild = childCache((v) => attempts.labels(labels2(["model", "outcome"], v)));
   const fallbackChild = childCache((v) => fallbacks.labels(labels3(["route", "from_model", "reason"], v)));
+  const hedgeChild = childCache((v) => hedges.labels(labels2(["route", "outcome"], v)));
   const decisionChild = childCache((v) => decisions.labels(labels3(["route", "model", "reason"], v)));
   const targetChild = childCache((v) => target.labels(labels2(["route", "result"], v)));
   const tokenChild = childCache((v) => tokens.labels(labels2(["model", "kind"], v)));
@@ -218,6 +228,9 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
     fallback(route: string, fromModel: string, reason: FallbackReason): void {
       fallbackChild(route, fromModel, reason).inc();
     },
+    hedge(route: string, outcome: HedgeOutcome): void {
+      hedgeChild(route, outcome).inc();
+    },
     decision(route: string, model: string, reason: DecisionReason): void {
       decisionChild(route, model, reason).inc();
     },
@@ -235,11 +248,12 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
     configReload(result: ConfigReloadResult): void {
       reloads.labels({ result }).inc();
     },
-    /** Creates each route's target series at 0, so attainment reads 0% rather than nothing for a route that never met it. */
+    /** Creates each route's target and hedge series at 0, so attainment and hedge rates read 0 rather than nothing. */
     registerRoutes(routes: Iterable<string>): void {
       for (const route of routes) {
         targetChild(route, "met").inc(0);
         targetChild(route, "missed").inc(0);
+        for (const outcome of HEDGE_OUTCOMES) hedgeChild(route, outcome).inc(0);
       }
     },
   };

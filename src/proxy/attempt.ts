@@ -5,11 +5,20 @@ import type { AttemptRecord } from "./recorder.js";
 import type { RequestOutcome } from "../metrics/metrics.js";
 import type { UpstreamProvider } from "./upstream.js";
 
-/** The gateway-side clock of an attempt: time spent in the gateway, and the first content. */
-export interface AttemptMeter {
+/** What an attempt tells the request it belongs to, as it runs. */
+export interface AttemptEvents {
+  /** Time spent in the gateway, not waiting for the upstream or the client, in ms. */
   addOverhead(ms: number): void;
-  /** The first content of `model` left for the client at `atMs` (performance.now()). */
-  firstToken(model: CatalogModel, atMs: number): void;
+  /**
+   * The first content arrived `ttftMs` after the attempt started (`learn`: not yet reported as late).
+   * True when this attempt answers the client; false when another attempt of the request got there
+   * first (this one then stops).
+   */
+  firstContent(ttftMs: number, learn: boolean): boolean;
+  /** The first content left for the client at `atMs` (performance.now()). */
+  committed(atMs: number): void;
+  /** Still no first content `elapsedMs` after the start, past the target: learnt now as a lower bound. */
+  late(elapsedMs: number): void;
 }
 
 export interface AttemptSpec {
@@ -21,7 +30,7 @@ export interface AttemptSpec {
   readonly passHeaders: Readonly<Record<string, string>>;
   /** An exploration or half-open probe. */
   readonly probe: boolean;
-  readonly meter: AttemptMeter;
+  readonly events: AttemptEvents;
   /** The routing headers of the response, computed when it is sent. */
   readonly responseHeaders: () => Record<string, string>;
 }
@@ -31,6 +40,8 @@ export interface AttemptFailed {
   readonly kind: "failed";
   readonly failure: AttemptFailure;
   readonly record: AttemptRecord;
+  /** How long the attempt ran, in ms. */
+  readonly elapsedMs: number;
 }
 
 /** The client got its answer (or, for a stream cut after content, an in-band error). */
@@ -44,16 +55,25 @@ export interface AttemptServed {
 }
 
 /** The record of a failure before anything reached the client; a timeout carries its deadline. */
-export function failedAttempt(spec: AttemptSpec, failure: AttemptFailure, elapsedMs: number, timeoutMetric: "ttft" | "total", deadlineMs?: number): AttemptFailed {
+export function failedAttempt(
+  spec: AttemptSpec,
+  failure: AttemptFailure,
+  elapsedMs: number,
+  timeoutMetric: "ttft" | "total",
+  deadlineMs?: number,
+  ttftRecorded = false,
+): AttemptFailed {
   return {
     kind: "failed",
     failure,
+    elapsedMs,
     record: {
       model: spec.model,
       probe: spec.probe,
       outcome: failure.outcome,
       ...(failure.outcome === "timeout" ? { deadlineMs: deadlineMs ?? elapsedMs, timeoutMetric } : {}),
       ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
+      ...(ttftRecorded ? { ttftRecorded } : {}),
     },
   };
 }

@@ -56,7 +56,7 @@ export class JsonAttempt implements UpstreamListener {
       this.#resolve = resolve;
       this.#startedAt = performance.now();
       this.call.start(this.spec.provider, this.spec.body, this.spec.passHeaders, this);
-      this.spec.meter.addOverhead(performance.now() - this.#startedAt);
+      this.spec.events.addOverhead(performance.now() - this.#startedAt);
       if (!this.#settled) this.#timer = setTimeout(this.#onDeadline, this.spec.totalMs);
     });
   }

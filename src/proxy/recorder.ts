@@ -2,7 +2,7 @@
 // metrics a moment later; the request's own outcome to the metrics and, as a summary, to the access log.
 import { performance } from "node:perf_hooks";
 import type { FallbackReason, GatewayMetrics, RequestOutcome } from "../metrics/metrics.js";
-import { costUsd, type Brain } from "../router/brain.js";
+import { costUsd, type Brain, type HedgeOutcome } from "../router/brain.js";
 import type { AttemptOutcome, CatalogModel, RequestProfile } from "../router/types.js";
 import type { Bookkeeping } from "./bookkeeping.js";
 import type { RequestPlan } from "./plan.js";
@@ -22,6 +22,10 @@ export interface AttemptRecord {
   readonly timeoutMetric?: "ttft" | "total";
   readonly retryAfterMs?: number;
   readonly usage?: Usage;
+  /** The first token was already learnt (at first content, or as late): not recorded again. */
+  readonly ttftRecorded?: boolean;
+  /** How long the attempt ran, in ms (superseded attempts). */
+  readonly elapsedMs?: number;
 }
 
 /** A finished request, as the access log prints it. */
@@ -69,11 +73,28 @@ export class AttemptRecorder {
     this.#overheadMs += ms;
   }
 
-  /** An attempt on `model` is about to be sent. */
-  started(model: CatalogModel, probe: boolean): void {
+  /** An attempt on `model` is about to be sent; a hedge runs beside the first attempt, not after it. */
+  started(model: CatalogModel, probe: boolean, hedge: boolean): void {
     this.attempts++;
-    if (this.attempts > 1) this.reason = "fallback";
+    if (!hedge && this.attempts > 1) this.reason = "fallback";
     this.deps.brain.attemptStarted(model.id, probe);
+  }
+
+  /** An attempt's first content arrived `ttftMs` after it started: the brain learns it now. */
+  firstContent(model: CatalogModel, ttftMs: number): void {
+    this.deps.brain.firstToken(model.id, ttftMs);
+  }
+
+  /** An attempt still has no first content `elapsedMs` after its start, past the target. */
+  late(model: CatalogModel, elapsedMs: number): void {
+    this.deps.brain.attemptLate(model.id, "ttft", elapsedMs);
+  }
+
+  /** How the request's hedge ended, or that one was due and the budget said no. */
+  hedge(outcome: HedgeOutcome): void {
+    const { metrics, bookkeeping, brain } = this.deps;
+    if (outcome !== "over_budget") brain.hedgeFinished(this.plan.decision.route, outcome);
+    bookkeeping.later(() => metrics.hedge(this.plan.routeLabel, outcome));
   }
 
   /** Counts the decision once, after the first request is on its way: off the request's critical path. */
@@ -85,7 +106,7 @@ export class AttemptRecorder {
   }
 
   /** The first content of `model` left for the client at `atMs` (performance.now()). */
-  firstToken(model: CatalogModel, atMs: number): void {
+  committed(model: CatalogModel, atMs: number): void {
     this.#ttftMs = atMs - this.startedAt;
     this.deps.metrics.timeToFirstToken(this.plan.routeLabel, model.id, this.#ttftMs / 1000);
   }
@@ -108,13 +129,17 @@ export class AttemptRecorder {
       ...(record.retryAfterMs !== undefined ? { retryAfterMs: record.retryAfterMs } : {}),
       ...(record.outcome === "ok" ? { promptTokens: usage?.promptTokens ?? this.profile.promptTokens } : {}),
       ...(usage ? { outputTokens: usage.completionTokens } : {}),
+      ...(record.ttftRecorded ? { ttftRecorded: true } : {}),
+      ...(record.elapsedMs !== undefined ? { elapsedMs: record.elapsedMs } : {}),
       probe: record.probe,
     });
     if (record.outcome === "cancelled") return;
     const outcome = record.outcome;
+    // A superseded attempt reported no usage, but the provider read its prompt: hedging is metered.
+    const billed = usage ?? (outcome === "superseded" ? { promptTokens: this.profile.promptTokens, completionTokens: 0 } : undefined);
     bookkeeping.later(() => {
       metrics.attempt(model.id, outcome);
-      if (usage) metrics.usage(this.plan.routeLabel, model.id, usage.promptTokens, usage.completionTokens, costUsd(model, usage.promptTokens, usage.completionTokens));
+      if (billed) metrics.usage(this.plan.routeLabel, model.id, billed.promptTokens, billed.completionTokens, costUsd(model, billed.promptTokens, billed.completionTokens));
     });
   }
 

@@ -13,6 +13,7 @@ import {
   ClientGoneError,
   DeadlineError,
   ERROR_BODY_LIMIT,
+  SupersededError,
   UpstreamCall,
   classifyTransportError,
   type UpstreamHeaders,
@@ -34,6 +35,8 @@ export interface StreamSpec extends AttemptSpec {
   readonly outgoing: ServerResponse;
   readonly firstTokenMs: number;
   readonly idleMs: number;
+  /** When the first content is still missing this long after the start, the attempt reports it late (`events.late`). */
+  readonly lateAfterMs: number | undefined;
   /** The client asked for the usage chunk (`stream_options.include_usage`). */
   readonly clientWantsUsage: boolean;
 }
@@ -57,6 +60,10 @@ export class StreamAttempt implements UpstreamListener {
   /** Why the stream ends after content, from an in-band error or a malformed event. */
   #endedInBand: string | undefined;
   #failureBeforeContent: AttemptFailure | undefined;
+  /** The first token was reported (at first content, or late): the brain has learnt it. */
+  #ttftLearned = false;
+  /** Another attempt of the request answers the client: this one stops. */
+  #lost = false;
   /** A non-2xx answer: its body is the provider's error, collected rather than streamed. */
   #failed: ErrorAnswer | undefined;
 
@@ -70,8 +77,11 @@ export class StreamAttempt implements UpstreamListener {
       this.#resolve = resolve;
       this.#startedAt = performance.now();
       this.call.start(this.spec.provider, this.spec.body, this.spec.passHeaders, this);
-      this.spec.meter.addOverhead(performance.now() - this.#startedAt);
-      if (!this.#settled) this.#timer = setTimeout(this.#onFirstTokenDeadline, this.spec.firstTokenMs);
+      this.spec.events.addOverhead(performance.now() - this.#startedAt);
+      if (this.#settled) return;
+      const { firstTokenMs, lateAfterMs } = this.spec;
+      this.#timer =
+        lateAfterMs !== undefined && lateAfterMs < firstTokenMs ? setTimeout(this.#onLate, lateAfterMs) : setTimeout(this.#onFirstTokenDeadline, firstTokenMs);
     });
   }
 
@@ -105,7 +115,10 @@ export class StreamAttempt implements UpstreamListener {
     writer.cork();
     this.#scanner.push(chunk, this.#onEvent);
     writer.flush();
-    if (this.#failureBeforeContent || this.#endedInBand !== undefined) this.#abandon();
+    if (this.#lost) {
+      this.#settle(this.#failedBeforeContent(transportFailure(new SupersededError(), "error")));
+      this.call.abort(new SupersededError());
+    } else if (this.#failureBeforeContent || this.#endedInBand !== undefined) this.#abandon();
     else if (this.#sawDone) this.onEnd();
     else if (!writer.committed && writer.heldBytes + this.#scanner.pendingBytes > HELD_LIMIT) {
       this.#failureBeforeContent = upstreamFailure("upstream sent too much without content");
@@ -116,7 +129,7 @@ export class StreamAttempt implements UpstreamListener {
       if (!wasCommitted && writer.committed) this.#afterCommit();
       else if (writer.committed && !this.call.paused) this.#timer?.refresh();
     }
-    this.spec.meter.addOverhead(performance.now() - processStart);
+    this.spec.events.addOverhead(performance.now() - processStart);
   }
 
   onEnd(): void {
@@ -136,9 +149,13 @@ export class StreamAttempt implements UpstreamListener {
         this.#settle(this.#failedBeforeContent(upstreamFailure("upstream stream ended before any content")));
         return;
       }
-      // A complete answer without content (e.g. an empty completion): deliver it.
+      // A complete answer without content (e.g. an empty completion): deliver it, unless another
+      // attempt of the request answers the client.
       writer.flush();
-      this.#commit();
+      if (!this.#claim()) {
+        this.#settle(this.#failedBeforeContent(transportFailure(new SupersededError(), "error")));
+        return;
+      }
     }
     const outcome = this.#finishClientStream();
     writer.end();
@@ -156,6 +173,7 @@ export class StreamAttempt implements UpstreamListener {
         ...(this.#ttftMs !== undefined ? { ttftMs: this.#ttftMs } : {}),
         ...(outcome === "ok" ? { totalMs } : {}),
         ...(usage ? { usage } : {}),
+        ttftRecorded: this.#ttftLearned,
       },
     });
   }
@@ -223,18 +241,20 @@ export class StreamAttempt implements UpstreamListener {
         outcome: stalled ? "timeout" : "error",
         ...(this.#ttftMs !== undefined ? { ttftMs: this.#ttftMs } : {}),
         ...(stalled ? { deadlineMs: idleMs, timeoutMetric: "total" as const } : {}),
+        ttftRecorded: this.#ttftLearned,
       },
     };
   }
 
   readonly #onEvent = (buffer: Buffer, start: number, end: number, event: SseEvent): void => {
+    if (this.#lost) return;
     if (event.usage) this.#usage = event.usage;
     const writer = this.#writer;
     switch (event.kind) {
       case "content":
         // Earlier reads' events go out with the headers; this read's events before the content stay
         // queued, so the first write carries them and the content as one chunk.
-        if (!writer.committed) this.#commit();
+        if (!writer.committed && !this.#claim()) return;
         writer.forward(buffer, start, end);
         break;
       case "usage":
@@ -258,7 +278,17 @@ export class StreamAttempt implements UpstreamListener {
     if (event.finished) this.#sawFinish = true;
   };
 
-  /** The first content: the headers and the held events go out. */
+  /** The first content: the brain learns it, and the attempt commits unless another one answers the client. */
+  #claim(): boolean {
+    const ttftMs = performance.now() - this.#startedAt;
+    const won = this.spec.events.firstContent(ttftMs, !this.#ttftLearned);
+    this.#ttftLearned = true;
+    if (won) this.#commit();
+    else this.#lost = true;
+    return won;
+  }
+
+  /** The headers and the held events go out. */
   #commit(): void {
     this.#committedAt = performance.now();
     this.#writer.commit(this.spec.responseHeaders());
@@ -271,7 +301,7 @@ export class StreamAttempt implements UpstreamListener {
     clearTimeout(this.#timer);
     // A paused upstream waits for the client, not the other way round: the drain arms the idle timer.
     if (!this.call.paused) this.#timer = setTimeout(this.#onIdle, this.spec.idleMs);
-    this.spec.meter.firstToken(this.spec.model, this.#committedAt);
+    this.spec.events.committed(this.#committedAt);
   }
 
   #providerFailure(answer: ErrorAnswer): AttemptFailed {
@@ -279,7 +309,7 @@ export class StreamAttempt implements UpstreamListener {
   }
 
   #failedBeforeContent(failure: AttemptFailure, deadlineMs?: number): AttemptFailed {
-    return failedAttempt(this.spec, failure, performance.now() - this.#startedAt, "ttft", deadlineMs);
+    return failedAttempt(this.spec, failure, performance.now() - this.#startedAt, "ttft", deadlineMs, this.#ttftLearned);
   }
 
   // Once settled, undici may still deliver the rest of the body (after [DONE], the end of the chunked
@@ -291,6 +321,14 @@ export class StreamAttempt implements UpstreamListener {
     this.#writer.release();
     this.#resolve(result);
   }
+
+  /** Past the target without a first token: the brain learns "at least this long" now, and the deadline goes on. */
+  readonly #onLate = (): void => {
+    const elapsedMs = performance.now() - this.#startedAt;
+    this.spec.events.late(elapsedMs);
+    this.#ttftLearned = true;
+    this.#timer = setTimeout(this.#onFirstTokenDeadline, Math.max(0, this.spec.firstTokenMs - elapsedMs));
+  };
 
   readonly #onFirstTokenDeadline = (): void => {
     this.call.abort(new DeadlineError("first-token", this.spec.firstTokenMs));

@@ -91,6 +91,15 @@ export class ClientGoneError extends Error {
   }
 }
 
+/** Another attempt of the same request delivered first (a hedge race); this one is abandoned. */
+export class SupersededError extends Error {
+  readonly code = "superseded";
+  constructor() {
+    super("another attempt delivered first");
+    this.name = "SupersededError";
+  }
+}
+
 /** Response headers as undici reports them (lower-case names). */
 export type UpstreamHeaders = Readonly<Record<string, string | string[] | undefined>>;
 

@@ -1,5 +1,6 @@
 // The routing brain: for each request, which models to try and in what order, from the route's policy,
-// live latency statistics and model health; and what it learns from every attempt's outcome.
+// live latency statistics and model health; when to hedge and to whom; and what it learns from every
+// attempt's outcome.
 //
 // Pure: time comes from the injected Clock, randomness from the injected Rng, and nothing here does I/O.
 // One brain serves one process; all its state lives in the object `createBrain` returns.
@@ -7,23 +8,27 @@
 // A decision, per request (DESIGN.md "The decision, per request"):
 //  1. Filter: context window (contextTokens < promptTokens + maxOutputTokens), missing capability,
 //     circuit open (a half-open circuit whose probe is out counts as open), cooling after a 429.
-//  2. Predict each candidate's latency at the route's percentile for this request (predict.ts).
-//     A cold candidate (prediction still leaning on its prior) ranks no faster than the best
-//     well-measured one that meets the target: an unmeasured model never displaces measured good
-//     latency on speed alone (measured latency that misses the target is not "good", and is not shielded).
+//  2. Predict each candidate's latency at the route's percentile for this request (predict.ts), read at
+//     an upper confidence bound, so few samples keep a margin. A cold candidate (prediction still
+//     leaning on its prior) ranks no faster than the best well-measured one that meets the target: an
+//     unmeasured model never displaces measured good latency on speed alone (candidates.ts).
 //  3. Choose by strategy. cheapest-within-target: the lowest expected cost for this request among those
 //     predicted within target (ties: rank, score, predicted latency), spreading load over near-ties by
 //     the power of two choices; none within target → best effort, the lowest predicted latency, at risk.
 //     fastest: lowest predicted latency. cheapest: lowest cost. ordered: the configured order.
-//  4. Explore (cheapest-within-target and fastest): a per-route token bucket earns `exploration.ratio`
-//     per decision (capped at 1). With a whole token, the stalest eligible candidate that could improve
-//     the choice — cheaper than it, or at any price when the choice is at risk (fastest: every
-//     candidate) — whose newest sample is older than `staleAfterMs` and which has no probe out, goes
-//     first as a probe. Stalest first, so several stale candidates take turns; but a model in the middle
-//     of a recovery streak (predict.ts) goes before them, stale or not, so a recovered model finishes its
-//     streak quickly.
-//  5. Plan: the first model, then the other eligible ones in the strategy's order. A half-open model is
+//  4. Explore (cheapest-within-target and fastest), exploration.ts: a cheaper candidate measured fewer
+//     than minSamples times in its life is probed at `exploration.newModelRatio`, so a new model is
+//     measured within seconds; otherwise a per-route token bucket earns `exploration.ratio` per decision,
+//     and with a whole token the stalest eligible candidate that could improve the choice (a recovering
+//     one first) goes first as a probe.
+//  5. Hedge (hedging.ts; cheapest-within-target and fastest): the decision says after how long plan[0]
+//     is hedged, if it has not delivered; a probe is always hedged, so probing never costs the target.
+//  6. Plan: the first model, then the other eligible ones in the strategy's order. A half-open model is
 //     only ever plan[0], as its single probe; later positions would be further probes.
+//
+// Learning: a first token is learnt when it arrives (`firstToken`), an attempt still waiting past the
+// target when the target passes (`attemptLate`), a loser of a hedge race as "at least as long as it ran",
+// and the rest when the attempt ends (`attemptFinished`).
 //
 // When nothing is usable: candidates that only fail context or capability give an empty plan with
 // `excludedBy`. If health is the reason, the route still serves when it can: a candidate whose circuit
@@ -33,60 +38,26 @@
 // when any candidate is cooling. A merely slow route never gets an empty plan: slowness is never a
 // filter, only a prediction.
 import type { HealthConfig, StatsConfig } from "../config/schema.js";
-import { createDecayingTotals, type DecayingTotals } from "./forward-decay.js";
-import { createModelHealth, type ModelHealth } from "./health.js";
+import { CandidateTable, type Row } from "./candidates.js";
+import { createEntry, type Entry } from "./entry.js";
+import { applyRecoveryRule, expectProbe, newModelTarget, staleTarget } from "./exploration.js";
+import { chooseHedge, hedgeCapacity, hedgeDelayMs, type HedgeChoice } from "./hedging.js";
 import { createModelStats, type ModelStats } from "./model-stats.js";
-import { isCold, predictMs, type LatencyMetric } from "./predict.js";
-import type {
-  AttemptReport,
-  CatalogModel,
-  Clock,
-  Decision,
-  DecisionReason,
-  Exclusion,
-  ModelState,
-  RequestProfile,
-  Rng,
-  RoutePolicy,
-} from "./types.js";
+import { predictMs, type LatencyMetric } from "./predict.js";
+import { createRouteState, type HedgeOutcome, type RouteState, type RouteStats } from "./route-state.js";
+import { snapshotRows, type CandidateRow } from "./snapshot.js";
+import type { AttemptReport, CatalogModel, Clock, Decision, DecisionReason, Exclusion, ModelState, RequestProfile, Rng, RoutePolicy } from "./types.js";
+
+export { costUsd } from "./candidates.js";
+export type { CandidateRow } from "./snapshot.js";
+export type { HedgeChoice } from "./hedging.js";
+export type { HedgeOutcome, RouteStats } from "./route-state.js";
 
 export interface BrainOptions {
   readonly clock: Clock;
   readonly rng: Rng;
   readonly stats: StatsConfig;
   readonly health: HealthConfig;
-}
-
-/** One candidate of a route as /admin/routes and `subsecond explain` show it. */
-export interface CandidateRow {
-  readonly id: string;
-  readonly rank: number;
-  readonly score: number;
-  /** USD per 1M tokens. */
-  readonly pricePerMTok: { readonly input: number; readonly output: number };
-  /** Expected cost of the request, in USD. */
-  readonly expectedCostUsd: number;
-  /** Effective (decayed) number of latency samples. */
-  readonly samples: number;
-  /** Predicted latency at the route's target metric and percentile, in ms. */
-  readonly predictedMs: number;
-  /** Observed TTFT median, in ms; null without samples. */
-  readonly observedTtftP50Ms: number | null;
-  /** Observed TTFT 95th percentile, in ms; null without samples. */
-  readonly observedTtftP95Ms: number | null;
-  readonly state: ModelState;
-  /** Passes the filters (context, capability, health) and may be in a plan. */
-  readonly eligible: boolean;
-  /** Why it is not eligible, or "over-target" when eligible but predicted to miss the target. */
-  readonly exclusion: Exclusion | "over-target" | null;
-  /** The strategy would put it first now (leaving out random load spreading and exploration). */
-  readonly wouldChoose: boolean;
-  /** Attempts in flight. */
-  readonly inFlight: number;
-  /** Decayed share of attempts that failed with an error (0..1); null before any attempt. */
-  readonly errorRate: number | null;
-  /** Decayed share of attempts that timed out (0..1); null before any attempt. */
-  readonly timeoutRate: number | null;
 }
 
 export interface Brain {
@@ -100,11 +71,23 @@ export interface Brain {
   /**
    * The plan for a pinned model or a client's `models: [...]` list: the given order, minus models that
    * are cooling after a 429 (empty plan with `retryAfterMs` when that leaves none) and models whose
-   * context window is too small. No reordering by prediction. `routeLabel` becomes `Decision.route`.
+   * context window is too small. No reordering by prediction, no hedge. `routeLabel` becomes `Decision.route`.
    */
   planList(routeLabel: string, models: readonly CatalogModel[], reason: "pinned" | "request-list", request: RequestProfile): Decision;
+  /**
+   * A hedge is due for a request on `route` whose first attempt has run `elapsedMs` without delivering:
+   * the model to send it to (a token of the route's hedge budget is spent), or why none goes. A probe's
+   * hedge is sent even when the budget is empty.
+   */
+  hedge(route: RoutePolicy, request: RequestProfile, tried: ReadonlySet<string>, elapsedMs: number, probe: boolean): HedgeChoice;
+  /** How a sent hedge ended: `won` (it delivered first), `lost` (the first attempt did) or `failed`. */
+  hedgeFinished(routeName: string, outcome: Exclude<HedgeOutcome, "over_budget">): void;
   /** An attempt on `modelId` started; `probe` as in `Decision.probe` (only for plan[0]). */
   attemptStarted(modelId: string, probe: boolean): void;
+  /** An attempt's first content arrived `ttftMs` after it started: learnt now. Its report then says `ttftRecorded`. */
+  firstToken(modelId: string, ttftMs: number): void;
+  /** An attempt has waited `elapsedMs` (past its route's target) without `metric`: learnt now as "at least". */
+  attemptLate(modelId: string, metric: LatencyMetric, elapsedMs: number): void;
   /** An attempt finished (every started attempt must be reported exactly once). */
   attemptFinished(report: AttemptReport): void;
   /** Health of a model entry now ("ok" for unknown ids). */
@@ -119,90 +102,18 @@ export interface Brain {
    * random number, reserves no probe.
    */
   snapshot(route: RoutePolicy, request?: RequestProfile): CandidateRow[];
-}
-
-/** Per model entry: statistics, health, and the state of the recovery rule (predict.ts). */
-interface Entry {
-  model: CatalogModel | undefined;
-  readonly stats: ModelStats;
-  readonly health: ModelHealth;
-  /** Consecutive probes that met the target while predicted to miss it. */
-  recoveryStreak: number;
-  /** When the first of those probes reported, in ms. */
-  recoverySinceMs: number;
-  /** What the decision that sent the current probe expected (undefined: no probe expectation). */
-  probeMetric: LatencyMetric | undefined;
-  probeTargetMs: number;
-  probePredictedMiss: boolean;
-}
-
-/** Per route: the exploration budget and decayed averages of request sizes. */
-interface RouteState {
-  tokens: number;
-  readonly sizes: DecayingTotals;
-}
-const OUTPUT_SUM = 0;
-const OUTPUT_WEIGHT = 1;
-const PROMPT_SUM = 2;
-const PROMPT_WEIGHT = 3;
-
-/** Scratch row of the candidate table; reused across decisions so `decide` allocates only its result. */
-interface Row {
-  model: CatalogModel;
-  entry: Entry;
-  /** Position in route.candidates. */
-  index: number;
-  exclusion: Exclusion | null;
-  /** Eligible only as the circuit's single probe. */
-  halfOpen: boolean;
-  predictedMs: number;
-  /** Predicted latency for ranking on speed: a cold row ranks no faster than the best measured one within target. */
-  speedMs: number;
-  costUsd: number;
-  cold: boolean;
-  within: boolean;
+  /** A route's decayed hedge rate and win rate. */
+  routeStats(routeName: string): RouteStats;
 }
 
 /** Floating sums of `ratio` may land a hair under 1 (50 × 0.02 = 0.9999…); still a whole token. */
 const TOKEN_EPSILON = 1e-9;
 
-function lacksCapability(model: CatalogModel, needs: RequestProfile["needs"]): boolean {
-  if (needs.size === 0) return false;
-  for (const need of needs) if (!model.capabilities.has(need)) return true;
-  return false;
-}
-
-function compareCost(a: Row, b: Row): number {
-  return a.costUsd - b.costUsd || a.model.rank - b.model.rank || b.model.score - a.model.score || a.predictedMs - b.predictedMs || a.index - b.index;
-}
-
-function compareSpeed(a: Row, b: Row): number {
-  return (
-    a.speedMs - b.speedMs ||
-    Number(a.cold) - Number(b.cold) ||
-    a.costUsd - b.costUsd ||
-    a.model.rank - b.model.rank ||
-    b.model.score - a.model.score ||
-    a.index - b.index
-  );
-}
-
-/** cheapest-within-target: within target by cost first, then the rest by predicted latency. */
-function compareWithinTarget(a: Row, b: Row): number {
-  if (a.within !== b.within) return a.within ? -1 : 1;
-  return a.within ? compareCost(a, b) : compareSpeed(a, b);
-}
-
-function compareOrdered(a: Row, b: Row): number {
-  return a.index - b.index;
-}
-
-const COMPARATORS = {
-  "cheapest-within-target": compareWithinTarget,
-  fastest: compareSpeed,
-  cheapest: compareCost,
-  ordered: compareOrdered,
-} as const;
+/**
+ * Strategies that explore and hedge: they pick by predicted latency. `cheapest` and `ordered` routes
+ * follow the price or the configured order, which neither probing nor a hedge by prediction would keep.
+ */
+const EXPLORING: ReadonlySet<RoutePolicy["strategy"]> = new Set(["cheapest-within-target", "fastest"]);
 
 class BrainImpl implements Brain {
   private readonly clock: Clock;
@@ -211,9 +122,7 @@ class BrainImpl implements Brain {
   private healthConfig: HealthConfig;
   private readonly entries = new Map<string, Entry>();
   private readonly routes = new Map<string, RouteState>();
-  private readonly rows: Row[] = [];
-  /** Indices into `rows` of the eligible candidates, in the strategy's order. */
-  private readonly order: number[] = [];
+  private readonly table = new CandidateTable((model) => this.entryFor(model));
   /** Statistics of no model, for estimates of ids the brain has never seen. */
   private readonly emptyStats: ModelStats;
   /** The needs of a snapshot's typical request: none. */
@@ -239,58 +148,53 @@ class BrainImpl implements Brain {
       entry.stats.setHalfLife(stats.halfLifeMs, nowMs);
       entry.health.configure(health, stats.halfLifeMs, nowMs);
     }
-    for (const route of this.routes.values()) route.sizes.setHalfLife(stats.halfLifeMs, nowMs);
+    for (const route of this.routes.values()) route.setHalfLife(stats.halfLifeMs, nowMs);
   }
 
   decide(route: RoutePolicy, request: RequestProfile): Decision {
     const nowMs = this.clock.now();
-    const routeState = this.routeState(route.name);
-    routeState.sizes.add(PROMPT_SUM, request.promptTokens, nowMs);
-    routeState.sizes.add(PROMPT_WEIGHT, 1, nowMs);
-    const outputTokens = this.expectedOutputTokens(request, routeState);
-    const count = this.evaluate(route, request, outputTokens, nowMs);
-    const eligible = this.sortEligible(route, count);
-    if (eligible === 0) return this.nothingUsable(route, count, outputTokens, nowMs);
+    const routeState = this.routeState(route);
+    routeState.noteDecision(request.promptTokens, route, nowMs);
+    const outputTokens = routeState.expectedOutputTokens(request, this.statsConfig.defaultOutputTokens);
+    const table = this.table;
+    table.evaluate(route, request, outputTokens, this.statsConfig, nowMs);
+    if (table.eligible === 0) return this.nothingUsable(route, outputTokens, nowMs);
 
-    const rows = this.rows;
-    const chosen = route.strategy === "cheapest-within-target" ? this.spreadNearTies(route, eligible) : this.at(0);
-    const chosenRow = rows[chosen] as Row;
+    const chosen = route.strategy === "cheapest-within-target" ? table.spreadNearTies(route, this.rng) : table.at(0);
+    const chosenRow = table.row(chosen);
     const atRisk = !chosenRow.within;
-
-    let first = chosen;
-    let explored = false;
-    if (route.strategy === "cheapest-within-target" || route.strategy === "fastest") {
-      const tokens = Math.min(1, routeState.tokens + route.exploration.ratio);
-      routeState.tokens = tokens;
-      if (tokens >= 1 - TOKEN_EPSILON) {
-        const target = this.exploreTarget(route, chosen, atRisk, eligible, nowMs);
-        if (target >= 0) {
-          routeState.tokens = Math.max(0, tokens - 1);
-          first = target;
-          explored = true;
-        }
-      }
-    }
-
-    const firstRow = rows[first] as Row;
-    const probe = explored || firstRow.halfOpen;
-    if (probe) this.reserveProbe(firstRow, route, nowMs);
-    const reason: DecisionReason = explored ? "explore" : chosenRow.within ? "within-target" : "best-effort";
+    // With hedging on, a probe goes only where a hedge can protect it: a request whose latency the target
+    // bounds as it arrives (a stream, or any request under a total target), while the hedge budget may
+    // lend its hedge a token. Probing a slow model then costs hedges, never the target; ordinary hedges
+    // wait while the budget repays, so hedges stay within maxRatio of the decisions over time.
+    const hedgeable = route.hedging.enabled && (request.stream || route.target.metric === "total");
+    const mayProbe = !route.hedging.enabled || (hedgeable && routeState.mayBorrowHedgeToken());
+    const newModel = mayProbe ? this.exploreNewModel(route, routeState, chosen) : -1;
+    const stale = newModel < 0 && mayProbe ? this.exploreStale(route, routeState, chosen, atRisk, nowMs) : -1;
+    const explored = newModel >= 0 ? newModel : stale;
+    const first = explored >= 0 ? explored : chosen;
+    const firstRow = table.row(first);
+    const probe = explored >= 0 || firstRow.halfOpen;
+    // A new model's probes run several at once and teach through its samples; the others hold the
+    // model's single probe slot and feed the recovery rule.
+    if (probe && newModel < 0) this.reserveProbe(firstRow, route, nowMs);
+    const reason: DecisionReason = explored >= 0 ? "explore" : chosenRow.within ? "within-target" : "best-effort";
     return {
       route: route.name,
-      plan: this.buildPlan(first, chosen, eligible),
+      plan: table.plan(first, chosen),
       reason,
       atRisk,
       predictedMs: firstRow.predictedMs,
       expectedOutputTokens: outputTokens,
       retryAfterMs: undefined,
       probe,
+      hedgeAfterMs: hedgeable && EXPLORING.has(route.strategy) ? hedgeDelayMs(table, route, first, chosen, probe, this.medianMs(firstRow, route, request, outputTokens, nowMs)) : undefined,
     };
   }
 
   planList(routeLabel: string, models: readonly CatalogModel[], reason: "pinned" | "request-list", request: RequestProfile): Decision {
     const nowMs = this.clock.now();
-    const outputTokens = this.expectedOutputTokens(request, this.routes.get(routeLabel));
+    const outputTokens = this.routes.get(routeLabel)?.expectedOutputTokens(request, this.statsConfig.defaultOutputTokens) ?? this.defaultOutput(request);
     const needed = request.promptTokens + (request.maxOutputTokens ?? 0);
     const plan: CatalogModel[] = [];
     let shortestCoolMs = Number.POSITIVE_INFINITY;
@@ -318,8 +222,29 @@ class BrainImpl implements Brain {
       expectedOutputTokens: outputTokens,
       retryAfterMs: head === undefined && cooling ? shortestCoolMs : undefined,
       probe: false,
+      hedgeAfterMs: undefined,
     };
     return head === undefined && models.length > 0 ? { ...decision, excludedBy: cooling ? "cooling" : "context" } : decision;
+  }
+
+  hedge(route: RoutePolicy, request: RequestProfile, tried: ReadonlySet<string>, elapsedMs: number, probe: boolean): HedgeChoice {
+    const nowMs = this.clock.now();
+    const routeState = this.routeState(route);
+    if (!probe && !routeState.hasHedgeToken()) {
+      routeState.noteHedge("over_budget", nowMs);
+      return { refused: "over_budget" };
+    }
+    const table = this.table;
+    table.evaluate(route, request, routeState.expectedOutputTokens(request, this.statsConfig.defaultOutputTokens), this.statsConfig, nowMs);
+    const index = chooseHedge(table, route, tried, elapsedMs);
+    if (index < 0) return { refused: "no_candidate" };
+    routeState.takeHedgeToken();
+    routeState.noteHedge("sent", nowMs);
+    return { model: table.row(index).model };
+  }
+
+  hedgeFinished(routeName: string, outcome: Exclude<HedgeOutcome, "over_budget">): void {
+    this.routes.get(routeName)?.noteHedge(outcome, this.clock.now());
   }
 
   attemptStarted(modelId: string, probe: boolean): void {
@@ -327,6 +252,20 @@ class BrainImpl implements Brain {
     if (entry === undefined) return;
     entry.stats.inFlight++;
     if (probe) entry.health.probeStarted();
+  }
+
+  firstToken(modelId: string, ttftMs: number): void {
+    const entry = this.entries.get(modelId);
+    if (entry === undefined) return;
+    entry.stats.recordFirstToken(this.clock.now(), ttftMs);
+    entry.lifetimeSamples++;
+  }
+
+  attemptLate(modelId: string, metric: LatencyMetric, elapsedMs: number): void {
+    const entry = this.entries.get(modelId);
+    if (entry === undefined) return;
+    entry.stats.recordAtLeast(this.clock.now(), metric, elapsedMs);
+    entry.lifetimeSamples++;
   }
 
   attemptFinished(report: AttemptReport): void {
@@ -338,36 +277,8 @@ class BrainImpl implements Brain {
     const { stats, health } = entry;
     if (stats.inFlight > 0) stats.inFlight--;
     if (probe) health.probeFinished();
-    let recordedTtftMs = Number.NaN;
-    switch (report.outcome) {
-      case "ok": {
-        const prior = entry.model?.prior ?? this.statsConfig.defaultPrior;
-        recordedTtftMs = stats.recordSuccess(nowMs, report.ttftMs, report.totalMs, report.promptTokens, report.outputTokens, 1000 / prior.tokensPerSecond);
-        health.recordSuccess(nowMs, probe);
-        const output = report.outputTokens;
-        const route = this.routes.get(report.route);
-        if (route !== undefined && output !== undefined && Number.isFinite(output) && output >= 0) {
-          route.sizes.add(OUTPUT_SUM, output, nowMs);
-          route.sizes.add(OUTPUT_WEIGHT, 1, nowMs);
-        }
-        break;
-      }
-      case "timeout":
-        stats.recordTimeout(nowMs, report.timeoutMetric ?? "ttft", report.deadlineMs, report.ttftMs, report.promptTokens, report.outputTokens);
-        health.recordTimeout(nowMs, probe);
-        break;
-      case "error":
-        stats.recordError(nowMs);
-        health.recordFailure(nowMs, probe);
-        break;
-      case "rate_limited":
-        health.recordRateLimited(nowMs, report.retryAfterMs, this.rng);
-        break;
-      case "client_error":
-        // The request's fault, not the model's: nothing is learnt about its health or latency.
-        break;
-    }
-    if (probe) this.applyRecoveryRule(entry, report, recordedTtftMs, nowMs);
+    const recordedTtftMs = this.learn(entry, report, probe, nowMs);
+    if (probe) applyRecoveryRule(entry, report, report.ttftMs ?? (Number.isNaN(recordedTtftMs) ? undefined : recordedTtftMs), this.statsConfig, nowMs);
   }
 
   state(modelId: string): ModelState {
@@ -397,235 +308,122 @@ class BrainImpl implements Brain {
   snapshot(route: RoutePolicy, request?: RequestProfile): CandidateRow[] {
     const nowMs = this.clock.now();
     const routeState = this.routes.get(route.name);
-    const meanPrompt = routeState?.sizes.ratio(PROMPT_SUM, PROMPT_WEIGHT) ?? Number.NaN;
+    const meanPrompt = routeState?.meanPromptTokens() ?? Number.NaN;
     const profile: RequestProfile = request ?? {
       promptTokens: meanPrompt >= 0 ? Math.round(meanPrompt) : 0,
       maxOutputTokens: undefined,
       needs: this.noNeeds,
       stream: true,
     };
-    const outputTokens = this.expectedOutputTokens(profile, routeState);
-    const count = this.evaluate(route, profile, outputTokens, nowMs);
-    const eligible = this.sortEligible(route, count);
-    const chosen = eligible > 0 ? this.at(0) : this.forcedProbe(count, nowMs);
-    const out: CandidateRow[] = [];
-    for (let i = 0; i < count; i++) {
-      const row = this.rows[i] as Row;
-      const { model, entry } = row;
-      const ttft = entry.stats.ttftMs;
-      const hasTtft = ttft.effectiveCount(nowMs) > 0;
-      const errorRate = entry.stats.errorRate();
-      const timeoutRate = entry.stats.timeoutRate();
-      out.push({
-        id: model.id,
-        rank: model.rank,
-        score: model.score,
-        pricePerMTok: model.pricePerMTok,
-        expectedCostUsd: row.costUsd,
-        samples: entry.stats.totalMs.effectiveCount(nowMs),
-        predictedMs: row.predictedMs,
-        observedTtftP50Ms: hasTtft ? ttft.quantile(0.5) : null,
-        observedTtftP95Ms: hasTtft ? ttft.quantile(0.95) : null,
-        state: entry.health.state(nowMs),
-        eligible: row.exclusion === null,
-        exclusion: row.exclusion ?? (row.within ? null : "over-target"),
-        wouldChoose: i === chosen,
-        inFlight: entry.stats.inFlight,
-        errorRate: Number.isNaN(errorRate) ? null : errorRate,
-        timeoutRate: Number.isNaN(timeoutRate) ? null : timeoutRate,
-      });
-    }
-    return out;
+    const outputTokens = routeState?.expectedOutputTokens(profile, this.statsConfig.defaultOutputTokens) ?? this.defaultOutput(profile);
+    const table = this.table;
+    table.evaluate(route, profile, outputTokens, this.statsConfig, nowMs);
+    const chosen = table.eligible > 0 ? table.at(0) : this.forcedProbe(nowMs);
+    return snapshotRows(table, chosen, nowMs);
+  }
+
+  routeStats(routeName: string): RouteStats {
+    return this.routes.get(routeName)?.stats(this.clock.now()) ?? { hedgeRate: null, hedgeWinRate: null };
   }
 
   // ---- internals ------------------------------------------------------------------------------
+
+  /** Records what a finished attempt says about latency and health; returns the first token recorded (NaN if none). */
+  private learn(entry: Entry, report: AttemptReport, probe: boolean, nowMs: number): number {
+    const { stats, health } = entry;
+    const recorded = report.ttftRecorded === true;
+    switch (report.outcome) {
+      case "ok": {
+        const prior = entry.model?.prior ?? this.statsConfig.defaultPrior;
+        const ttftMs = stats.recordSuccess(nowMs, report.ttftMs, report.totalMs, report.promptTokens, report.outputTokens, 1000 / prior.tokensPerSecond, recorded);
+        if (!recorded) entry.lifetimeSamples++;
+        health.recordSuccess(nowMs, probe);
+        this.routes.get(report.route)?.noteOutput(report.outputTokens, nowMs);
+        return ttftMs;
+      }
+      case "timeout":
+        stats.recordTimeout(nowMs, report.timeoutMetric ?? "ttft", report.deadlineMs, report.ttftMs, report.promptTokens, report.outputTokens, recorded);
+        if (!recorded) entry.lifetimeSamples++;
+        health.recordTimeout(nowMs, probe);
+        return Number.NaN;
+      case "error":
+        stats.recordError(nowMs);
+        health.recordFailure(nowMs, probe);
+        return Number.NaN;
+      case "rate_limited":
+        health.recordRateLimited(nowMs, report.retryAfterMs, this.rng);
+        return Number.NaN;
+      case "superseded":
+        // A lower bound only when it says the model is slow: a loser cancelled early says nothing.
+        if (!recorded && report.elapsedMs !== undefined && report.elapsedMs > this.estimateMs(report.modelId, "ttft", 50)) {
+          stats.recordAtLeast(nowMs, "ttft", report.elapsedMs);
+        }
+        return Number.NaN;
+      case "client_error":
+        // The request's fault, not the model's: nothing is learnt about its health or latency.
+        return Number.NaN;
+    }
+  }
+
+  /** A new model to probe instead of `chosen` (spending the route's new-model budget), or -1. */
+  private exploreNewModel(route: RoutePolicy, routeState: RouteState, chosen: number): number {
+    if (!EXPLORING.has(route.strategy)) return -1;
+    if (routeState.earnNewModelToken(route.exploration.newModelRatio) < 1 - TOKEN_EPSILON) return -1;
+    const target = newModelTarget(this.table, chosen, this.statsConfig.minSamples);
+    if (target >= 0) routeState.spendNewModelToken();
+    return target;
+  }
+
+  /** A stale or recovering row to probe instead of `chosen` (spending the route's exploration budget), or -1. */
+  private exploreStale(route: RoutePolicy, routeState: RouteState, chosen: number, atRisk: boolean, nowMs: number): number {
+    if (!EXPLORING.has(route.strategy)) return -1;
+    if (routeState.earnExploreToken(route.exploration.ratio) < 1 - TOKEN_EPSILON) return -1;
+    const target = staleTarget(this.table, route, chosen, atRisk, nowMs);
+    if (target >= 0) routeState.spendExploreToken();
+    return target;
+  }
+
+  /** plan[0]'s predicted median: a hedge delay earlier than this would hedge most requests. */
+  private medianMs(row: Row, route: RoutePolicy, request: RequestProfile, outputTokens: number, nowMs: number): number {
+    return predictMs(row.entry.stats, row.model.prior, route.target.metric, 50, request.promptTokens, outputTokens, this.statsConfig, nowMs);
+  }
 
   private entryFor(model: CatalogModel): Entry {
     let entry = this.entries.get(model.id);
     if (entry === undefined) {
       // Lazily, for models a route names before the first sync: bounded by the catalog all the same.
-      entry = {
-        model,
-        stats: createModelStats(this.statsConfig.halfLifeMs),
-        health: createModelHealth(this.healthConfig, this.statsConfig.halfLifeMs),
-        recoveryStreak: 0,
-        recoverySinceMs: 0,
-        probeMetric: undefined,
-        probeTargetMs: 0,
-        probePredictedMiss: false,
-      };
+      entry = createEntry(model, this.statsConfig, this.healthConfig);
       this.entries.set(model.id, entry);
     }
     return entry;
   }
 
-  private routeState(name: string): RouteState {
-    let state = this.routes.get(name);
+  private routeState(route: RoutePolicy): RouteState {
+    let state = this.routes.get(route.name);
     if (state === undefined) {
-      state = { tokens: 0, sizes: createDecayingTotals(4, this.statsConfig.halfLifeMs) };
-      this.routes.set(name, state);
+      state = createRouteState(this.statsConfig.halfLifeMs, hedgeCapacity(route));
+      this.routes.set(route.name, state);
     }
     return state;
   }
 
-  /** max_tokens when the client set it; else the route's decayed mean of observed output; else the default. */
-  private expectedOutputTokens(request: RequestProfile, route: RouteState | undefined): number {
-    if (request.maxOutputTokens !== undefined && request.maxOutputTokens > 0) return request.maxOutputTokens;
-    const mean = route?.sizes.ratio(OUTPUT_SUM, OUTPUT_WEIGHT) ?? Number.NaN;
-    return mean >= 0 ? Math.max(1, Math.round(mean)) : this.statsConfig.defaultOutputTokens;
-  }
-
-  private at(position: number): number {
-    return this.order[position] ?? 0;
-  }
-
-  /** Fills rows[0..n) for the route's candidates; reads state, changes none. Returns n. */
-  private evaluate(route: RoutePolicy, request: RequestProfile, outputTokens: number, nowMs: number): number {
-    const candidates = route.candidates;
-    const count = candidates.length;
-    const config = this.statsConfig;
-    const { metric, percentile, ms: targetMs } = route.target;
-    const needed = request.promptTokens + (request.maxOutputTokens ?? 0);
-    let bestMeasuredMs = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < count; i++) {
-      const model = candidates[i] as CatalogModel;
-      const entry = this.entryFor(model);
-      const row = this.rowAt(i, model, entry);
-      row.index = i;
-      row.exclusion = model.contextTokens < needed ? "context" : lacksCapability(model, request.needs) ? "capability" : entry.health.exclusion(nowMs);
-      row.halfOpen = row.exclusion === null && entry.health.isHalfOpen(nowMs);
-      row.costUsd = costUsd(model, request.promptTokens, outputTokens);
-      row.predictedMs = predictMs(entry.stats, model.prior, metric, percentile, request.promptTokens, outputTokens, config, nowMs);
-      row.cold = isCold(entry.stats, metric, config, nowMs);
-      row.within = row.predictedMs <= targetMs;
-      if (row.exclusion === null && !row.cold && row.predictedMs < bestMeasuredMs) bestMeasuredMs = row.predictedMs;
-    }
-    // Good measured latency (within target) is protected from rosy priors; a measured model that misses
-    // the target anyway is not, or a promising newcomer could never be tried in its place.
-    const floorMs = bestMeasuredMs < targetMs ? bestMeasuredMs : targetMs;
-    for (let i = 0; i < count; i++) {
-      const row = this.rows[i] as Row;
-      row.speedMs = row.cold && row.predictedMs < floorMs ? floorMs : row.predictedMs;
-    }
-    return count;
-  }
-
-  private rowAt(i: number, model: CatalogModel, entry: Entry): Row {
-    let row = this.rows[i];
-    if (row === undefined) {
-      row = { model, entry, index: i, exclusion: null, halfOpen: false, predictedMs: 0, speedMs: 0, costUsd: 0, cold: true, within: false };
-      this.rows[i] = row;
-    } else {
-      row.model = model;
-      row.entry = entry;
-    }
-    return row;
-  }
-
-  /** Puts the eligible rows' indices into `order`, sorted by the strategy (insertion sort: n ≤ ~20). Returns their count. */
-  private sortEligible(route: RoutePolicy, count: number): number {
-    const rows = this.rows;
-    const order = this.order;
-    const compare = COMPARATORS[route.strategy];
-    let eligible = 0;
-    for (let i = 0; i < count; i++) {
-      const row = rows[i] as Row;
-      if (row.exclusion !== null) continue;
-      let position = eligible++;
-      while (position > 0 && compare(rows[order[position - 1] ?? 0] as Row, row) > 0) {
-        order[position] = order[position - 1] ?? 0;
-        position--;
-      }
-      order[position] = i;
-    }
-    return eligible;
-  }
-
-  /**
-   * Power of two choices among within-target rows whose cost is within `nearTieRatio` of the cheapest:
-   * two distinct ones at random, the one with fewer attempts in flight wins (a tie keeps the first draw).
-   * Always taking the argmin would herd every request onto one model at high rates.
-   */
-  private spreadNearTies(route: RoutePolicy, eligible: number): number {
-    const rows = this.rows;
-    const cheapest = rows[this.at(0)] as Row;
-    if (!cheapest.within) return this.at(0);
-    const limit = cheapest.costUsd * (1 + route.nearTieRatio);
-    let ties = 1;
-    while (ties < eligible) {
-      const row = rows[this.at(ties)] as Row;
-      if (!row.within || row.costUsd > limit) break;
-      ties++;
-    }
-    if (ties < 2) return this.at(0);
-    const first = Math.floor(this.rng.next() * ties);
-    let second = Math.floor(this.rng.next() * (ties - 1));
-    if (second >= first) second++;
-    const a = this.at(first);
-    const b = this.at(second);
-    return (rows[b] as Row).entry.stats.inFlight < (rows[a] as Row).entry.stats.inFlight ? b : a;
-  }
-
-  /** The stalest eligible row worth probing instead of `chosen`, or -1. */
-  private exploreTarget(route: RoutePolicy, chosen: number, atRisk: boolean, eligible: number, nowMs: number): number {
-    const rows = this.rows;
-    const chosenCost = (rows[chosen] as Row).costUsd;
-    const anyPrice = atRisk || route.strategy === "fastest";
-    const staleBeforeMs = nowMs - route.exploration.staleAfterMs;
-    let best = -1;
-    let bestAtMs = Number.POSITIVE_INFINITY;
-    let bestCost = Number.POSITIVE_INFINITY;
-    for (let k = 0; k < eligible; k++) {
-      const index = this.at(k);
-      if (index === chosen) continue;
-      const row = rows[index] as Row;
-      if (!anyPrice && !(row.costUsd < chosenCost)) continue;
-      if (row.entry.health.probeBusy(nowMs)) continue;
-      // A model in the middle of a recovery streak is probed next, stale or not, so that a recovered
-      // model completes its streak within a few probes instead of waiting its turn among stale ones.
-      if (row.entry.recoveryStreak > 0) return index;
-      const newestMs = row.entry.stats.newestSampleAtMs;
-      if (newestMs > staleBeforeMs) continue;
-      if (newestMs < bestAtMs || (newestMs === bestAtMs && row.costUsd < bestCost)) {
-        best = index;
-        bestAtMs = newestMs;
-        bestCost = row.costUsd;
-      }
-    }
-    return best;
-  }
-
-  private buildPlan(first: number, chosen: number, eligible: number): CatalogModel[] {
-    const rows = this.rows;
-    const plan: CatalogModel[] = [(rows[first] as Row).model];
-    const chosenRow = rows[chosen] as Row;
-    if (chosen !== first && !chosenRow.halfOpen) plan.push(chosenRow.model);
-    for (let k = 0; k < eligible; k++) {
-      const index = this.at(k);
-      if (index === first || index === chosen) continue;
-      const row = rows[index] as Row;
-      // Only plan[0] may be a half-open model's probe; anywhere else it would be a second one.
-      if (!row.halfOpen) plan.push(row.model);
-    }
-    return plan;
+  private defaultOutput(request: RequestProfile): number {
+    return request.maxOutputTokens !== undefined && request.maxOutputTokens > 0 ? request.maxOutputTokens : this.statsConfig.defaultOutputTokens;
   }
 
   /** Holds the probe slot and notes what the prediction said, for the recovery rule. */
   private reserveProbe(row: Row, route: RoutePolicy, nowMs: number): void {
-    const entry = row.entry;
     // Long enough to bridge decide → attemptStarted; short, so a probe that never started blocks little.
-    entry.health.reserveProbe(nowMs + route.deadlines.firstTokenMs);
-    entry.probeMetric = route.target.metric;
-    entry.probeTargetMs = route.target.ms;
-    entry.probePredictedMiss = !row.within;
+    row.entry.health.reserveProbe(nowMs + route.deadlines.firstTokenMs);
+    expectProbe(row, route);
   }
 
   /** The open-circuit row (not cooling, no probe out) whose circuit opened earliest, or -1. */
-  private forcedProbe(count: number, nowMs: number): number {
+  private forcedProbe(nowMs: number): number {
     let best = -1;
     let bestOpenedMs = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < count; i++) {
-      const row = this.rows[i] as Row;
+    for (let i = 0; i < this.table.count; i++) {
+      const row = this.table.row(i);
       if (row.exclusion !== "open") continue;
       const health = row.entry.health;
       if (health.probeBusy(nowMs) || health.cooldownRemainingMs(nowMs) > 0) continue;
@@ -637,29 +435,21 @@ class BrainImpl implements Brain {
     return best;
   }
 
-  private nothingUsable(route: RoutePolicy, count: number, outputTokens: number, nowMs: number): Decision {
-    const forced = this.forcedProbe(count, nowMs);
+  private nothingUsable(route: RoutePolicy, outputTokens: number, nowMs: number): Decision {
+    const forced = this.forcedProbe(nowMs);
+    const base = { route: route.name, reason: "best-effort" as const, atRisk: true, expectedOutputTokens: outputTokens, hedgeAfterMs: undefined };
     if (forced >= 0) {
-      const row = this.rows[forced] as Row;
+      const row = this.table.row(forced);
       row.entry.health.forceHalfOpen(nowMs);
       this.reserveProbe(row, route, nowMs);
-      return {
-        route: route.name,
-        plan: [row.model],
-        reason: "best-effort",
-        atRisk: true,
-        predictedMs: row.predictedMs,
-        expectedOutputTokens: outputTokens,
-        retryAfterMs: undefined,
-        probe: true,
-      };
+      return { ...base, plan: [row.model], predictedMs: row.predictedMs, retryAfterMs: undefined, probe: true };
     }
     let context = 0;
     let capability = 0;
     let open = 0;
     let shortestCoolMs = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < count; i++) {
-      const row = this.rows[i] as Row;
+    for (let i = 0; i < this.table.count; i++) {
+      const row = this.table.row(i);
       if (row.exclusion === "context") context++;
       else if (row.exclusion === "capability") capability++;
       else {
@@ -670,47 +460,8 @@ class BrainImpl implements Brain {
     }
     const cooling = shortestCoolMs < Number.POSITIVE_INFINITY;
     const excludedBy: Exclusion = cooling ? "cooling" : open > 0 ? "open" : context >= capability ? "context" : "capability";
-    return {
-      route: route.name,
-      plan: [],
-      reason: "best-effort",
-      atRisk: true,
-      predictedMs: Number.NaN,
-      expectedOutputTokens: outputTokens,
-      retryAfterMs: cooling ? shortestCoolMs : undefined,
-      probe: false,
-      excludedBy,
-    };
+    return { ...base, plan: [], predictedMs: Number.NaN, retryAfterMs: cooling ? shortestCoolMs : undefined, probe: false, excludedBy };
   }
-
-  /**
-   * Recovery rule (predict.ts): a probe that met the target while its prediction said it would miss
-   * extends the streak; `recoverySamples` in a row forget the history before the first of them. Any
-   * other probe result that says something about latency ends the streak.
-   */
-  private applyRecoveryRule(entry: Entry, report: AttemptReport, ttftMs: number, nowMs: number): void {
-    const metric = entry.probeMetric;
-    if (metric === undefined) return;
-    entry.probeMetric = undefined;
-    if (report.outcome === "client_error" || report.outcome === "rate_limited") return;
-    const valueMs = metric === "ttft" ? (Number.isNaN(ttftMs) ? undefined : ttftMs) : report.totalMs;
-    if (report.outcome === "ok" && valueMs === undefined) return;
-    if (report.outcome !== "ok" || valueMs === undefined || valueMs > entry.probeTargetMs || !entry.probePredictedMiss) {
-      entry.recoveryStreak = 0;
-      return;
-    }
-    if (entry.recoveryStreak === 0) entry.recoverySinceMs = nowMs;
-    entry.recoveryStreak++;
-    if (entry.recoveryStreak >= this.statsConfig.recoverySamples) {
-      entry.stats.forgetBefore(entry.recoverySinceMs, nowMs, this.statsConfig.minSamples);
-      entry.recoveryStreak = 0;
-    }
-  }
-}
-
-/** Dollars for a request of `promptTokens` in and `outputTokens` out at the model's catalog prices. */
-export function costUsd(model: CatalogModel, promptTokens: number, outputTokens: number): number {
-  return (promptTokens * model.pricePerMTok.input + outputTokens * model.pricePerMTok.output) / 1e6;
 }
 
 /** A brain with no statistics yet; call `sync` with the catalog before routing. */

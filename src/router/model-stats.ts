@@ -24,7 +24,23 @@ export interface ModelStats {
    * time being the live median, else `priorPerTokenMs`; never below a tenth of `totalMs`. Derived, so
    * coarse — but without it a route served only without streaming would never measure its target.
    */
-  recordSuccess(nowMs: number, ttftMs?: number, totalMs?: number, promptTokens?: number, outputTokens?: number, priorPerTokenMs?: number): number;
+  recordSuccess(
+    nowMs: number,
+    ttftMs?: number,
+    totalMs?: number,
+    promptTokens?: number,
+    outputTokens?: number,
+    priorPerTokenMs?: number,
+    ttftRecorded?: boolean,
+  ): number;
+  /** Records a first token when it happens, in ms; the attempt's end then reports `ttftRecorded`. */
+  recordFirstToken(nowMs: number, ttftMs: number): void;
+  /**
+   * Records a lower bound without an outcome: an attempt still waiting past the target, or cancelled
+   * because a hedge delivered first, took at least `atLeastMs` on `metric` (a first-token bound also
+   * bounds the total).
+   */
+  recordAtLeast(nowMs: number, metric: "ttft" | "total", atLeastMs: number): void;
   /**
    * Records a timeout as a censored sample: the deadline `deadlineMs` fired on `metric`, so that latency
    * was at least the deadline. A first-token timeout also bounds the total; a total timeout after a
@@ -39,6 +55,7 @@ export interface ModelStats {
     ttftMs?: number,
     promptTokens?: number,
     outputTokens?: number,
+    ttftRecorded?: boolean,
   ): void;
   /** Records a failed attempt (connection error, 5xx, in-band error). No latency is learnt from it. */
   recordError(nowMs: number): void;
@@ -98,7 +115,15 @@ class Stats implements ModelStats {
     this.totals = createDecayingTotals(6, halfLifeMs);
   }
 
-  recordSuccess(nowMs: number, ttftMs?: number, totalMs?: number, promptTokens?: number, outputTokens?: number, priorPerTokenMs?: number): number {
+  recordSuccess(
+    nowMs: number,
+    ttftMs?: number,
+    totalMs?: number,
+    promptTokens?: number,
+    outputTokens?: number,
+    priorPerTokenMs?: number,
+    ttftRecorded = false,
+  ): number {
     this.count(OK, nowMs);
     const total = isCount(totalMs) ? totalMs : Number.NaN;
     let ttft = isCount(ttftMs) ? ttftMs : Number.NaN;
@@ -106,7 +131,7 @@ class Stats implements ModelStats {
     const perToken = isCount(outputTokens) && outputTokens >= 2 && total > ttft ? (total - ttft) / (outputTokens - 1) : Number.NaN;
     if (Number.isNaN(ttft) && !Number.isNaN(total)) ttft = this.deriveTtftMs(total, outputTokens, priorPerTokenMs, nowMs);
     if (Number.isNaN(ttft) && Number.isNaN(total)) return Number.NaN;
-    this.ttftMs.add(ttft, nowMs);
+    if (!ttftRecorded) this.ttftMs.add(ttft, nowMs);
     this.totalMs.add(total, nowMs);
     this.perTokenMs.add(perToken, nowMs);
     this.notePrompt(promptTokens, nowMs);
@@ -114,7 +139,28 @@ class Stats implements ModelStats {
     return ttft;
   }
 
-  recordTimeout(nowMs: number, metric: "ttft" | "total", deadlineMs?: number, ttftMs?: number, promptTokens?: number, outputTokens?: number): void {
+  recordFirstToken(nowMs: number, ttftMs: number): void {
+    if (!isCount(ttftMs)) return;
+    this.ttftMs.add(ttftMs, nowMs);
+    this.newestSampleAtMs = nowMs;
+  }
+
+  recordAtLeast(nowMs: number, metric: "ttft" | "total", atLeastMs: number): void {
+    if (!isCount(atLeastMs)) return;
+    if (metric === "ttft") this.ttftMs.addAtLeast(atLeastMs, nowMs);
+    this.totalMs.addAtLeast(atLeastMs, nowMs);
+    this.newestSampleAtMs = nowMs;
+  }
+
+  recordTimeout(
+    nowMs: number,
+    metric: "ttft" | "total",
+    deadlineMs?: number,
+    ttftMs?: number,
+    promptTokens?: number,
+    outputTokens?: number,
+    ttftRecorded = false,
+  ): void {
     this.count(TIMEOUT, nowMs);
     if (!isCount(deadlineMs)) return;
     let ttft = Number.NaN;
@@ -131,7 +177,7 @@ class Stats implements ModelStats {
         flags |= PER_TOKEN_AT_LEAST;
       }
     }
-    this.addValue(this.ttftMs, ttft, (flags & TTFT_AT_LEAST) !== 0, nowMs);
+    if (!ttftRecorded) this.addValue(this.ttftMs, ttft, (flags & TTFT_AT_LEAST) !== 0, nowMs);
     this.totalMs.addAtLeast(deadlineMs, nowMs);
     this.perTokenMs.addAtLeast(perToken, nowMs);
     this.notePrompt(promptTokens, nowMs);

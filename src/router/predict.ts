@@ -14,6 +14,13 @@
 // exploration (one probe per `staleAfterMs`, 30 s half-life) can ever accumulate, so a cheaper model
 // that recovered would never be re-admitted.
 //
+// Honest uncertainty: the live quantile is read at an upper confidence bound of the percentile, not at
+// the percentile itself. The p-quantile estimated from n samples has a standard error of sqrt(p(1−p)/n)
+// in probability (the binomial count of samples under it), so the prediction reads the histogram at
+// p + confidenceZ × sqrt(p(1−p)/n), capped at 0.999: from 5 samples that is their maximum, from 300 the
+// p97 for a p95 target. A model measured from a handful of samples is not trusted like one measured from
+// hundreds, and the chosen model's true p95 keeps a margin under the target that shrinks with evidence.
+//
 // Cold models never win on speed alone: the brain ranks a model whose prediction still leans on its
 // prior (n < minSamples) no faster than the best well-measured candidate (see brain.ts), so a rosy
 // prior cannot displace measured good latency; it can only win on price, within the target.
@@ -35,6 +42,19 @@ export type LatencyMetric = "ttft" | "total";
 
 /** A model's own prior (`CatalogModel.prior`), or undefined to use `stats.defaultPrior`. */
 export type Prior = CatalogModel["prior"];
+
+/** The highest percentile read (0..1): the largest of a few samples, not beyond. */
+const MAX_UPPER_P = 0.999;
+
+/**
+ * The probability at which to read a histogram of `effectiveCount` samples for the `p` quantile (0..1):
+ * `p` raised by `z` standard errors, rounded to 0.001 so that quantile caches stay useful.
+ */
+export function upperP(p: number, effectiveCount: number, z: number): number {
+  if (z <= 0 || !(effectiveCount > 0)) return p;
+  const raised = p + z * Math.sqrt((p * (1 - p)) / effectiveCount);
+  return raised >= MAX_UPPER_P ? MAX_UPPER_P : Math.round(raised * 1000) / 1000;
+}
 
 /** Share of the prediction given to live statistics backed by `effectiveCount` samples: 0..1. */
 export function liveWeight(effectiveCount: number, minSamples: number): number {
@@ -59,9 +79,10 @@ export function isCold(stats: ModelStats, metric: LatencyMetric, config: StatsCo
 export function predictTtftMs(stats: ModelStats, prior: Prior, promptTokens: number, percentile: number, config: StatsConfig, nowMs: number): number {
   const prefillMsPerToken = 1000 / config.prefillTokensPerSecond;
   const priorMs = (prior ?? config.defaultPrior).ttftMs * config.coldPenalty + promptTokens * prefillMsPerToken;
-  const w = liveWeight(stats.ttftMs.effectiveCount(nowMs), config.minSamples);
+  const count = stats.ttftMs.effectiveCount(nowMs);
+  const w = liveWeight(count, config.minSamples);
   if (w === 0) return priorMs;
-  const quantile = stats.ttftMs.quantile(percentile / 100);
+  const quantile = stats.ttftMs.quantile(upperP(percentile / 100, count, config.confidenceZ));
   const meanPrompt = stats.meanPromptTokens();
   const shifted = quantile + (promptTokens - (meanPrompt >= 0 ? meanPrompt : 0)) * prefillMsPerToken;
   const liveMs = shifted > quantile * 0.25 ? shifted : quantile * 0.25;
@@ -71,9 +92,10 @@ export function predictTtftMs(stats: ModelStats, prior: Prior, promptTokens: num
 /** Predicted time per output token at `percentile` (50..99, slow side), in ms per token. */
 export function predictPerTokenMs(stats: ModelStats, prior: Prior, percentile: number, config: StatsConfig, nowMs: number): number {
   const priorMs = (1000 / (prior ?? config.defaultPrior).tokensPerSecond) * config.coldPenalty;
-  const w = liveWeight(stats.perTokenMs.effectiveCount(nowMs), config.minSamples);
+  const count = stats.perTokenMs.effectiveCount(nowMs);
+  const w = liveWeight(count, config.minSamples);
   if (w === 0) return priorMs;
-  const liveMs = stats.perTokenMs.quantile(percentile / 100);
+  const liveMs = stats.perTokenMs.quantile(upperP(percentile / 100, count, config.confidenceZ));
   return w === 1 ? liveMs : w * liveMs + (1 - w) * priorMs;
 }
 

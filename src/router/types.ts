@@ -48,13 +48,22 @@ export interface Decision {
   /** `plan[0]` is an exploration or half-open probe (its report must carry `probe: true`). */
   readonly probe: boolean;
   /**
+   * When plan[0] has not delivered (its first content; a non-streamed answer) this long after it
+   * started, in ms, a hedge is due (`Brain.hedge`). Undefined: no hedge for this request.
+   */
+  readonly hedgeAfterMs: number | undefined;
+  /**
    * When the plan is empty: why the candidates were left out — "context" (no window is large enough),
    * "capability", "cooling" (429s: see `retryAfterMs`) or "open" (circuits). Undefined otherwise.
    */
   readonly excludedBy?: Exclusion;
 }
 
-export type AttemptOutcome = "ok" | "timeout" | "error" | "rate_limited" | "client_error";
+/**
+ * How an attempt ended. `superseded`: cancelled because another attempt of the request delivered first
+ * (a hedge race); neither the model's success nor its failure.
+ */
+export type AttemptOutcome = "ok" | "timeout" | "error" | "rate_limited" | "client_error" | "superseded";
 
 /** What happened to one upstream attempt; fed back to the brain. */
 export interface AttemptReport {
@@ -78,4 +87,8 @@ export interface AttemptReport {
   readonly retryAfterMs?: number;
   /** This attempt was an exploration or half-open probe. */
   readonly probe?: boolean;
+  /** The first token was already learnt (`Brain.firstToken` or `Brain.attemptLate`): not recorded again. */
+  readonly ttftRecorded?: boolean;
+  /** For `superseded`: how long the attempt ran, in ms (a lower bound of its latency, if it had no first token). */
+  readonly elapsedMs?: number;
 }

@@ -2,6 +2,7 @@
 // Scripted per request (`startFakeUpstream(script)`), or per upstream model name (`scriptByModel`).
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { performance } from "node:perf_hooks";
 
 export interface ReceivedRequest {
   readonly method: string;
@@ -14,6 +15,8 @@ export interface ReceivedRequest {
   /** The body's bytes as UTF-8 text, exactly as they arrived. */
   readonly raw: string;
   readonly headers: IncomingHttpHeaders;
+  /** performance.now() when the whole request had arrived. */
+  readonly receivedAt: number;
   /** Set when the gateway closed the connection before the answer was complete. */
   closedEarly: boolean;
   /** Resolves when the request's connection closed (answered or abandoned). */
@@ -140,6 +143,7 @@ export async function startFakeUpstream(script: Script): Promise<FakeUpstream> {
         bodyIsJson,
         raw,
         headers: req.headers,
+        receivedAt: performance.now(),
         closedEarly: false,
         closed,
       };

@@ -120,6 +120,7 @@ describe("emptyPlanError", () => {
     expectedOutputTokens: 100,
     retryAfterMs: undefined,
     probe: false,
+    hedgeAfterMs: undefined,
     ...extra,
   });
 

@@ -31,7 +31,7 @@ interface Served {
 
 function simulate(recoverySamples: number): Served[] {
   const h = harness([cheap, mid, premium], { seed: 11, stats: { recoverySamples } });
-  const policy = route([cheap, mid, premium], { exploration: { ratio: 0.05, staleAfterMs: 2000 } });
+  const policy = route([cheap, mid, premium], { exploration: { ratio: 0.05, staleAfterMs: 2000, newModelRatio: 0 } });
   const latencyRng = createSeededRng(99);
   const start = h.clock.now();
   const log: Served[] = [];

@@ -231,7 +231,7 @@ describe("cold models", () => {
   it("but a cheaper cold model with a good prior is explored, and wins on speed once measured fast", () => {
     const h = harness([measured, rosy]);
     warm(h, "measured", 300, 200);
-    const policy = route([measured, rosy], { strategy: "fastest", exploration: { ratio: 0.1, staleAfterMs: 2000 } });
+    const policy = route([measured, rosy], { strategy: "fastest", exploration: { ratio: 0.1, staleAfterMs: 2000, newModelRatio: 0 } });
     const firsts: string[] = [];
     for (let i = 0; i < 400; i++) {
       const decision = h.brain.decide(policy, request());
@@ -442,7 +442,7 @@ describe("exploration", () => {
     const h = harness([...slowCheap, dear]);
     for (const m of slowCheap) warm(h, m.id, 1500);
     warm(h, "dear", 300);
-    const policy = route([...slowCheap, dear], { exploration: { ratio: 1, staleAfterMs: 2000 } });
+    const policy = route([...slowCheap, dear], { exploration: { ratio: 1, staleAfterMs: 2000, newModelRatio: 0 } });
     h.clock.advance(2500);
     const start = h.clock.now();
     let readmittedAfterMs: number | undefined;
@@ -466,7 +466,7 @@ describe("exploration", () => {
     const stale = Array.from({ length: 30 }, (_, i) => model(`stale-${i}`, { input: 0.01 }));
     const h = harness([chosen, ...stale]);
     warm(h, "chosen", 300, 100);
-    const policy = route([chosen, ...stale], { exploration: { ratio: 0.02, staleAfterMs: 2000 } });
+    const policy = route([chosen, ...stale], { exploration: { ratio: 0.02, staleAfterMs: 2000, newModelRatio: 0 } });
     let explores = 0;
     let gap = Number.POSITIVE_INFINITY;
     let last = -1;
@@ -490,7 +490,7 @@ describe("exploration", () => {
     // The cheaper ones are known to be slow, so only exploration sends them anything.
     warm(h, "stale1", 2000, 100);
     warm(h, "stale2", 2000, 100);
-    const policy = route([chosen, stale1, stale2], { exploration: { ratio: 0.02, staleAfterMs: 2000 } });
+    const policy = route([chosen, stale1, stale2], { exploration: { ratio: 0.02, staleAfterMs: 2000, newModelRatio: 0 } });
     h.clock.advance(5000);
     const outstanding = new Map<string, number>();
     const pending: { at: number; id: string }[] = [];
@@ -532,7 +532,7 @@ describe("exploration", () => {
   it("takes stale candidates in turn, stalest first", () => {
     const h = harness([chosen, stale1, stale2]);
     warm(h, "chosen", 300, 100);
-    const policy = route([chosen, stale1, stale2], { exploration: { ratio: 0.5, staleAfterMs: 2000 } });
+    const policy = route([chosen, stale1, stale2], { exploration: { ratio: 0.5, staleAfterMs: 2000, newModelRatio: 0 } });
     const explored: string[] = [];
     for (let i = 0; i < 40; i++) {
       const decision = h.brain.decide(policy, request());
@@ -554,7 +554,7 @@ describe("exploration", () => {
       warm(h, "chosen", 300, 100);
       warm(h, "stale1", 2000, 100);
       h.clock.advance(10_000);
-      const policy = route([chosen, stale1], { strategy, exploration: { ratio, staleAfterMs: 2000 } });
+      const policy = route([chosen, stale1], { strategy, exploration: { ratio, staleAfterMs: 2000, newModelRatio: 0 } });
       for (let i = 0; i < 100; i++) expect(h.brain.decide(policy, request()).reason).not.toBe("explore");
     }
   });
@@ -600,7 +600,7 @@ describe("snapshot", () => {
       const h = harness([x, y, z], { seed: 42 });
       warm(h, "x", 300);
       warm(h, "y", 320);
-      return { h, policy: route([x, y, z], { exploration: { ratio: 0.3, staleAfterMs: 100 } }) };
+      return { h, policy: route([x, y, z], { exploration: { ratio: 0.3, staleAfterMs: 100, newModelRatio: 0 } }) };
     };
     const plain = make();
     const observed = make();

@@ -1,6 +1,6 @@
 // Builders for router tests: catalog entries, routes and requests with the config's defaults, plus a
 // driver that feeds the brain scripted attempt outcomes on a fake clock.
-import { DeadlinesSchema, ExplorationSchema, type Capability, type HealthConfig, type StatsConfig } from "../../src/config/schema.js";
+import { DeadlinesSchema, ExplorationSchema, HedgingSchema, type Capability, type HealthConfig, type StatsConfig } from "../../src/config/schema.js";
 import { createBrain, type Brain } from "../../src/router/brain.js";
 import { createFakeClock, type FakeClock } from "../../src/router/clock.js";
 import { createSeededRng } from "../../src/router/rng.js";
@@ -44,7 +44,8 @@ export function route(candidates: readonly CatalogModel[], overrides: Partial<Ro
     target: { metric: "ttft", percentile: 95, ms: 800 },
     strategy: "cheapest-within-target",
     deadlines: DeadlinesSchema.parse({}),
-    exploration: { ...ExplorationSchema.parse({}), ratio: 0 },
+    exploration: { ...ExplorationSchema.parse({}), ratio: 0, newModelRatio: 0 },
+    hedging: { ...HedgingSchema.parse({}), enabled: false },
     maxAttempts: 3,
     nearTieRatio: 0.05,
     ...overrides,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createModelStats } from "../../src/router/model-stats.js";
-import { isCold, liveWeight, predictMs, predictTtftMs } from "../../src/router/predict.js";
+import { isCold, liveWeight, predictMs, predictTtftMs, upperP } from "../../src/router/predict.js";
 import { defaultStats } from "./settings.js";
 
 const config = defaultStats({ minSamples: 5, coldPenalty: 1.5, prefillTokensPerSecond: 20_000, defaultPrior: { ttftMs: 2000, tokensPerSecond: 30 } });
@@ -28,11 +28,11 @@ describe("prediction", () => {
     expect(liveWeight(50, 5)).toBe(1);
     const half = statsWith(200, 5, 0); // 5 samples…
     half.ttftMs.scaleTo(2.5, 0); // …weighing 2.5
-    const live = half.ttftMs.quantile(0.95);
+    const live = half.ttftMs.quantile(upperP(0.95, 2.5, config.confidenceZ));
     const predicted = predictTtftMs(half, { ttftMs: 400, tokensPerSecond: 100 }, 0, 95, config, 0);
     expect(predicted).toBeCloseTo(0.5 * live + 0.5 * 600, 6);
     const full = statsWith(200, 20, 0);
-    expect(predictTtftMs(full, { ttftMs: 400, tokensPerSecond: 100 }, 0, 95, config, 0)).toBeCloseTo(full.ttftMs.quantile(0.95), 9);
+    expect(predictTtftMs(full, { ttftMs: 400, tokensPerSecond: 100 }, 0, 95, config, 0)).toBeCloseTo(full.ttftMs.quantile(upperP(0.95, 20, config.confidenceZ)), 9);
     expect(isCold(full, "ttft", config, 0)).toBe(false);
   });
 
@@ -51,7 +51,21 @@ describe("prediction", () => {
     expect(bigger - atMean).toBeCloseTo(1000, 6); // 20 000 more tokens / 20 000 per second
     // A much smaller prompt never predicts below a quarter of the measured quantile.
     const huge = statsWith(400, 50, 100_000);
-    expect(predictTtftMs(huge, undefined, 0, 95, config, 0)).toBeCloseTo(huge.ttftMs.quantile(0.95) / 4, 6);
+    expect(predictTtftMs(huge, undefined, 0, 95, config, 0)).toBeCloseTo(huge.ttftMs.quantile(upperP(0.95, 50, config.confidenceZ)) / 4, 6);
+  });
+
+  it("reads the percentile at an upper confidence bound that shrinks as samples grow", () => {
+    expect(upperP(0.95, 5, 1.645)).toBe(0.999);
+    expect(upperP(0.95, 100, 1.645)).toBe(0.986);
+    expect(upperP(0.95, 1000, 1.645)).toBe(0.961);
+    expect(upperP(0.95, 1000, 0)).toBe(0.95);
+    // 95 samples at 200 ms and 5 at 1000 ms: the plain p95 sits in the fast mass, the bound does not.
+    const stats = createModelStats(HALF_LIFE_MS);
+    for (let i = 0; i < 100; i++) stats.recordSuccess(0, i % 20 === 0 ? 1000 : 200, 1500, 0, 100);
+    const plain = predictTtftMs(stats, undefined, 0, 95, { ...config, confidenceZ: 0 }, 0);
+    const bounded = predictTtftMs(stats, undefined, 0, 95, config, 0);
+    expect(plain).toBeLessThan(300);
+    expect(bounded).toBeGreaterThan(900);
   });
 
   it("predicts total as first token plus expected output tokens at the per-token quantile", () => {

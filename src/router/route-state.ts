@@ -1,0 +1,140 @@
+// What the brain keeps per route: its exploration and hedge budgets (token buckets), decayed averages
+// of request sizes, and decayed counts of decisions and hedges for the hedge rate and win rate.
+import { createDecayingTotals, type DecayingTotals } from "./forward-decay.js";
+import type { RequestProfile, RoutePolicy } from "./types.js";
+
+/** How a hedge ended; `over_budget`: one was due and the budget said no. */
+export type HedgeOutcome = "won" | "lost" | "failed" | "over_budget";
+
+/** A route's hedging, decayed like the latency statistics. */
+export interface RouteStats {
+  /** Hedges sent per decision (0..1); null before any decision. */
+  readonly hedgeRate: number | null;
+  /** Share of finished hedges that delivered first (0..1); null before any. */
+  readonly hedgeWinRate: number | null;
+}
+
+const OUTPUT_SUM = 0;
+const OUTPUT_WEIGHT = 1;
+const PROMPT_SUM = 2;
+const PROMPT_WEIGHT = 3;
+const DECISIONS = 4;
+const HEDGES = 5;
+const HEDGES_FINISHED = 6;
+const HEDGES_WON = 7;
+
+export interface RouteState {
+  noteDecision(promptTokens: number, route: RoutePolicy, nowMs: number): void;
+  noteOutput(outputTokens: number | undefined, nowMs: number): void;
+  /** max_tokens when the client set it; else the route's decayed mean of observed output; else `fallback`. */
+  expectedOutputTokens(request: RequestProfile, fallback: number): number;
+  meanPromptTokens(): number;
+  /** Adds `ratio` to the exploration bucket (capped at one token); returns the tokens held. */
+  earnExploreToken(ratio: number): number;
+  spendExploreToken(): void;
+  earnNewModelToken(ratio: number): number;
+  spendNewModelToken(): void;
+  hasHedgeToken(): boolean;
+  /** A probe may still borrow its hedge: the bucket's debt is under one bucket. */
+  mayBorrowHedgeToken(): boolean;
+  /** Spends a hedge token; a probe's hedge, sent even without one, borrows it. */
+  takeHedgeToken(): void;
+  noteHedge(event: HedgeOutcome | "sent", nowMs: number): void;
+  stats(nowMs: number): RouteStats;
+  setHalfLife(halfLifeMs: number, nowMs: number): void;
+}
+
+class State implements RouteState {
+  private exploreTokens = 0;
+  private newModelTokens = 0;
+  /** The hedge bucket starts with one token: the first requests of a brownout may be rescued. */
+  private hedgeTokens = 1;
+  private readonly totals: DecayingTotals;
+
+  constructor(
+    halfLifeMs: number,
+    private hedgeCapacity: number,
+  ) {
+    this.totals = createDecayingTotals(8, halfLifeMs);
+  }
+
+  noteDecision(promptTokens: number, route: RoutePolicy, nowMs: number): void {
+    this.totals.add(PROMPT_SUM, promptTokens, nowMs);
+    this.totals.add(PROMPT_WEIGHT, 1, nowMs);
+    this.totals.add(DECISIONS, 1, nowMs);
+    this.hedgeCapacity = Math.max(1, route.hedging.maxRatio * 100);
+    if (route.hedging.enabled) this.hedgeTokens = Math.min(this.hedgeCapacity, this.hedgeTokens + route.hedging.maxRatio);
+  }
+
+  noteOutput(outputTokens: number | undefined, nowMs: number): void {
+    if (outputTokens === undefined || !Number.isFinite(outputTokens) || outputTokens < 0) return;
+    this.totals.add(OUTPUT_SUM, outputTokens, nowMs);
+    this.totals.add(OUTPUT_WEIGHT, 1, nowMs);
+  }
+
+  expectedOutputTokens(request: RequestProfile, fallback: number): number {
+    if (request.maxOutputTokens !== undefined && request.maxOutputTokens > 0) return request.maxOutputTokens;
+    const mean = this.totals.ratio(OUTPUT_SUM, OUTPUT_WEIGHT);
+    return mean >= 0 ? Math.max(1, Math.round(mean)) : fallback;
+  }
+
+  meanPromptTokens(): number {
+    return this.totals.ratio(PROMPT_SUM, PROMPT_WEIGHT);
+  }
+
+  earnExploreToken(ratio: number): number {
+    this.exploreTokens = Math.min(1, this.exploreTokens + ratio);
+    return this.exploreTokens;
+  }
+
+  spendExploreToken(): void {
+    this.exploreTokens = Math.max(0, this.exploreTokens - 1);
+  }
+
+  earnNewModelToken(ratio: number): number {
+    this.newModelTokens = Math.min(1, this.newModelTokens + ratio);
+    return this.newModelTokens;
+  }
+
+  spendNewModelToken(): void {
+    this.newModelTokens = Math.max(0, this.newModelTokens - 1);
+  }
+
+  hasHedgeToken(): boolean {
+    return this.hedgeTokens >= 1 - 1e-9;
+  }
+
+  mayBorrowHedgeToken(): boolean {
+    return this.hedgeTokens > -this.hedgeCapacity + 1e-9;
+  }
+
+  takeHedgeToken(): void {
+    // A probe's hedge may borrow (down to one bucket of debt): the budget still bounds hedges over time.
+    this.hedgeTokens = Math.max(-this.hedgeCapacity, this.hedgeTokens - 1);
+  }
+
+  noteHedge(event: HedgeOutcome | "sent", nowMs: number): void {
+    if (event === "sent") this.totals.add(HEDGES, 1, nowMs);
+    else if (event !== "over_budget") {
+      this.totals.add(HEDGES_FINISHED, 1, nowMs);
+      if (event === "won") this.totals.add(HEDGES_WON, 1, nowMs);
+    }
+  }
+
+  stats(nowMs: number): RouteStats {
+    const decisions = this.totals.valueAt(DECISIONS, nowMs);
+    const finished = this.totals.valueAt(HEDGES_FINISHED, nowMs);
+    return {
+      hedgeRate: decisions > 0 ? this.totals.valueAt(HEDGES, nowMs) / decisions : null,
+      hedgeWinRate: finished > 0 ? this.totals.valueAt(HEDGES_WON, nowMs) / finished : null,
+    };
+  }
+
+  setHalfLife(halfLifeMs: number, nowMs: number): void {
+    this.totals.setHalfLife(halfLifeMs, nowMs);
+  }
+}
+
+export function createRouteState(halfLifeMs: number, hedgeCapacity: number): RouteState {
+  return new State(halfLifeMs, hedgeCapacity);
+}

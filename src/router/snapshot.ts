@@ -1,0 +1,67 @@
+// A route's candidates as /admin/routes and `subsecond explain` show them.
+import type { CandidateTable } from "./candidates.js";
+import type { Exclusion, ModelState } from "./types.js";
+
+/** One candidate of a route, for a typical or a given request. */
+export interface CandidateRow {
+  readonly id: string;
+  readonly rank: number;
+  readonly score: number;
+  /** USD per 1M tokens. */
+  readonly pricePerMTok: { readonly input: number; readonly output: number };
+  /** Expected cost of the request, in USD. */
+  readonly expectedCostUsd: number;
+  /** Effective (decayed) number of latency samples. */
+  readonly samples: number;
+  /** Predicted latency at the route's target metric and percentile (upper confidence bound), in ms. */
+  readonly predictedMs: number;
+  /** Observed TTFT median, in ms; null without samples. */
+  readonly observedTtftP50Ms: number | null;
+  /** Observed TTFT 95th percentile, in ms; null without samples. */
+  readonly observedTtftP95Ms: number | null;
+  readonly state: ModelState;
+  /** Passes the filters (context, capability, health) and may be in a plan. */
+  readonly eligible: boolean;
+  /** Why it is not eligible, or "over-target" when eligible but predicted to miss the target. */
+  readonly exclusion: Exclusion | "over-target" | null;
+  /** The strategy would put it first now (leaving out random load spreading and exploration). */
+  readonly wouldChoose: boolean;
+  /** Attempts in flight. */
+  readonly inFlight: number;
+  /** Decayed share of attempts that failed with an error (0..1); null before any attempt. */
+  readonly errorRate: number | null;
+  /** Decayed share of attempts that timed out (0..1); null before any attempt. */
+  readonly timeoutRate: number | null;
+}
+
+/** The evaluated rows of `table`, in configured order; `chosen` is the row the strategy puts first. */
+export function snapshotRows(table: CandidateTable, chosen: number, nowMs: number): CandidateRow[] {
+  const out: CandidateRow[] = [];
+  for (let i = 0; i < table.count; i++) {
+    const row = table.row(i);
+    const { model, entry } = row;
+    const ttft = entry.stats.ttftMs;
+    const hasTtft = ttft.effectiveCount(nowMs) > 0;
+    const errorRate = entry.stats.errorRate();
+    const timeoutRate = entry.stats.timeoutRate();
+    out.push({
+      id: model.id,
+      rank: model.rank,
+      score: model.score,
+      pricePerMTok: model.pricePerMTok,
+      expectedCostUsd: row.costUsd,
+      samples: entry.stats.totalMs.effectiveCount(nowMs),
+      predictedMs: row.predictedMs,
+      observedTtftP50Ms: hasTtft ? ttft.quantile(0.5) : null,
+      observedTtftP95Ms: hasTtft ? ttft.quantile(0.95) : null,
+      state: entry.health.state(nowMs),
+      eligible: row.exclusion === null,
+      exclusion: row.exclusion ?? (row.within ? null : "over-target"),
+      wouldChoose: i === chosen,
+      inFlight: entry.stats.inFlight,
+      errorRate: Number.isNaN(errorRate) ? null : errorRate,
+      timeoutRate: Number.isNaN(timeoutRate) ? null : timeoutRate,
+    });
+  }
+  return out;
+}
