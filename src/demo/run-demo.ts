@@ -14,10 +14,13 @@ import { attainmentOf, createFrameBuilder } from "./frames.js";
 import { readCounters, sumBy, total } from "./observe.js";
 import { createTimeline } from "./timeline.js";
 import { DEFAULT_MIX, startTraffic, type TrafficMix, type TrafficResult } from "./traffic.js";
-import { createLiveScreen, renderFrame, renderIntro, renderLogLine, renderSummary } from "./view.js";
+import { createLiveScreen, frameLines, renderIntro, renderLogLine, renderSummary, type LiveScreen, type ScreenSize } from "./view.js";
 
 /** The model whose brownout the shipped story plays (config/sim-profiles.yaml, 30%–60%). */
 export const DEFAULT_FOCUS_MODEL = "qwen/qwen3.5-flash-02-23";
+
+/** The size the live view is laid out for when no screen is given: a classic terminal. */
+const DEFAULT_SCREEN_SIZE: ScreenSize = { columns: 80, rows: 24 };
 
 /** How the demo shows progress: a live view redrawn every second, a log line every few seconds, or nothing. */
 export type DemoUi = "live" | "log" | "none";
@@ -39,6 +42,11 @@ export interface DemoOptions {
   /** Simulator port; 0 picks a free one. */
   readonly simulatorPort: number;
   readonly ui: DemoUi;
+  /**
+   * Where the live view (ui "live") is drawn; the demo closes it when the view ends, before the summary.
+   * Default: a screen on `write`, laid out for 80×24.
+   */
+  readonly screen?: LiveScreen;
   /** Receives everything the demo prints (default: stdout). */
   readonly write?: (text: string) => void;
   /** Gateway logs (default: silent, so they do not tear the live view). */
@@ -166,7 +174,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     scriptedAt: (fraction) => profiles.timeline.filter((episode) => episodeIntensity(episode, fraction) > 0).map((episode) => episode.name),
   });
 
-  const screen = options.ui === "live" ? createLiveScreen(write) : undefined;
+  const screen = options.ui === "live" ? (options.screen ?? createLiveScreen(write, () => DEFAULT_SCREEN_SIZE)) : undefined;
   let lastLogMs = Number.NEGATIVE_INFINITY;
   /** Set once the gateway is closing: late timers must not read it. */
   let closed = false;
@@ -185,7 +193,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
         timeline.closeDue(counters, nowMs, boundary);
         if (!refresh || options.ui === "none") return;
         const frame = frames.build(counters, nowMs);
-        if (screen) screen.draw(renderFrame(frame));
+        if (screen) screen.show((size) => frameLines(frame, size));
         else if (nowMs - lastLogMs >= logEveryMs - refreshMs / 2) {
           lastLogMs = nowMs;
           write(`${renderLogLine(frame)}\n`);
@@ -223,7 +231,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     for (const timer of boundaryTimers) clearTimeout(timer);
     await ticking;
     if (screen) await tick(true);
-    screen?.done();
+    screen?.close();
     if (options.ui !== "none") write(`\n${interrupted ? "Interrupted: " : ""}stopping the traffic, draining ${traffic.inFlight()} requests in flight…\n`);
     await traffic.stop(drainMs);
     gateway.flushBookkeeping();

@@ -1,5 +1,6 @@
-// Text rendering of the demo: the start-up notice, the live view (ANSI redraw, no dependency), the
-// periodic log line of --no-ui, and the final summary. Pure functions of demo-state.ts data.
+// Text rendering of the demo: the start-up notice, the live view (fitted to the terminal, drawn on its
+// alternate screen; no dependency), the periodic log line of --no-ui, and the final summary. Pure functions
+// of demo-state.ts data; the live screen writes through the function it is given.
 import { failedCount, shareOf, type DemoSummary, type Frame, type ModelRow, type RouteAttainment, type TimelineWindow } from "./demo-state.js";
 
 /** Where to look once the demo runs. */
@@ -360,31 +361,58 @@ export function renderSummary(summary: DemoSummary): string {
   return lines.join("\n");
 }
 
-/** Redraws a block of text in place (cursor up + clear), below whatever was printed before it. */
+/** Draws the live view on a terminal: a whole screen at a time, from the top-left corner. */
 export interface LiveScreen {
-  draw(text: string): void;
-  /** Leaves the last frame on screen and restores the cursor. */
-  done(): void;
+  /**
+   * Shows what `render` returns for the terminal's current size, and again after `resize()`. The first call
+   * switches to the alternate screen, so what was printed before, and the scrollback, stay as they were.
+   */
+  show(render: (size: ScreenSize) => readonly string[]): void;
+  /** The terminal changed size: clears it and shows the last picture again, rendered for the new size. */
+  resize(): void;
+  /** Shows the cursor and goes back to the normal screen (a no-op when not shown or already closed). */
+  close(): void;
 }
 
-/** A live screen writing ANSI escape codes (ECMA-48: CPL, EL, ED; DECTCEM) to `write`. */
-export function createLiveScreen(write: (text: string) => void): LiveScreen {
-  let previousLines = 0;
-  let hidden = false;
+/** Alternate screen on (xterm's mode 1049: saves the cursor and clears), cursor hidden (DECTCEM). */
+const ENTER_SCREEN = "\x1b[?1049h\x1b[?25l";
+/** Cursor shown, normal screen back with the cursor where it was. */
+const LEAVE_SCREEN = "\x1b[?25h\x1b[?1049l";
+
+/**
+ * A live screen writing ANSI escape codes (ECMA-48: CUP, EL, ED; xterm's alternate screen) to `write`.
+ * Every line is placed with its own cursor position and cut to `size().columns`, and only `size().rows`
+ * lines are drawn: nothing wraps or scrolls, whatever the width, so each picture replaces the last one.
+ */
+export function createLiveScreen(write: (text: string) => void, size: () => ScreenSize): LiveScreen {
+  let render: ((size: ScreenSize) => readonly string[]) | undefined;
+  let open = false;
+  const draw = (clear: boolean) => {
+    if (render === undefined) return;
+    const { columns, rows } = size();
+    const lines = render({ columns, rows }).slice(0, rows);
+    // Each line is erased before it is written: after a full-width line the cursor waits past the last
+    // column, and an erase there would take the line's last character with it.
+    let text = open ? "" : ENTER_SCREEN;
+    open = true;
+    if (clear) text += "\x1b[2J";
+    text += lines.map((line, index) => `\x1b[${index + 1};1H\x1b[2K${fit(line, columns)}`).join("");
+    if (lines.length < rows) text += `\x1b[${lines.length + 1};1H\x1b[J`;
+    write(text);
+  };
   return {
-    draw(text: string): void {
-      if (!hidden) {
-        write("\x1b[?25l");
-        hidden = true;
-      }
-      const lines = text.split("\n");
-      const up = previousLines > 0 ? `\x1b[${previousLines}F` : "";
-      write(`${up}${lines.map((line) => `${line}\x1b[K`).join("\n")}\n\x1b[J`);
-      previousLines = lines.length;
+    show(next) {
+      render = next;
+      draw(false);
     },
-    done(): void {
-      if (hidden) write("\x1b[?25h");
-      hidden = false;
+    resize() {
+      if (open) draw(true);
+    },
+    close() {
+      render = undefined;
+      if (!open) return;
+      open = false;
+      write(LEAVE_SCREEN);
     },
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createTally, type Frame, type ModelRow } from "../../src/demo/demo-state.js";
-import { frameLines, renderFrame } from "../../src/demo/view.js";
+import { createLiveScreen, frameLines, renderFrame, type ScreenSize } from "../../src/demo/view.js";
 
 /** The rows of README's sample frame (26 s in, qwen3.5-flash browned out, gemma-4-26b chosen). */
 const SAMPLE_ROWS: [id: string, rps: number, share: number | null, p95: number | null, predicted: number | null, samples: number, costUsd: number][] = [
@@ -171,5 +171,56 @@ describe("the live view's frame", () => {
     const tiny = frameLines(sampleFrame(), { columns: 30, rows: 3 });
     expect(tiny).toHaveLength(3);
     for (const line of tiny) expect(line.length).toBeLessThanOrEqual(30);
+  });
+});
+
+describe("the live screen", () => {
+  const open = (size: ScreenSize) => {
+    const out: string[] = [];
+    let current = size;
+    const screen = createLiveScreen((text) => out.push(text), () => current);
+    return { screen, out, resizeTo: (next: ScreenSize) => (current = next) };
+  };
+
+  it("draws on the alternate screen from the top-left corner, each line placed, erased and cut to the width", () => {
+    const { screen, out } = open({ columns: 5, rows: 4 });
+    screen.show(() => ["abc", "abcdefgh"]);
+    expect(out).toEqual(["\x1b[?1049h\x1b[?25l\x1b[1;1H\x1b[2Kabc\x1b[2;1H\x1b[2Kabcd…\x1b[3;1H\x1b[J"]);
+    // The next picture replaces this one in place, whatever was on screen: no scrolling, no cursor-up count.
+    screen.show(() => ["x"]);
+    expect(out[1]).toBe("\x1b[1;1H\x1b[2Kx\x1b[2;1H\x1b[J");
+  });
+
+  it("renders for the current size, never draws more lines than rows and never writes past the last one", () => {
+    const { screen, out } = open({ columns: 10, rows: 2 });
+    const sizes: ScreenSize[] = [];
+    screen.show((size) => {
+      sizes.push(size);
+      return ["one", "two", "three"];
+    });
+    expect(sizes).toEqual([{ columns: 10, rows: 2 }]);
+    expect(out[0]).toBe("\x1b[?1049h\x1b[?25l\x1b[1;1H\x1b[2Kone\x1b[2;1H\x1b[2Ktwo");
+  });
+
+  it("on resize clears and shows the last picture again, rendered for the new size", () => {
+    const { screen, out, resizeTo } = open({ columns: 80, rows: 24 });
+    screen.resize();
+    expect(out).toEqual([]);
+    screen.show((size) => [`${size.columns}x${size.rows}`]);
+    resizeTo({ columns: 100, rows: 30 });
+    screen.resize();
+    expect(out[1]).toBe("\x1b[2J\x1b[1;1H\x1b[2K100x30\x1b[2;1H\x1b[J");
+  });
+
+  it("closes once: cursor shown, normal screen back; nothing to restore when it never drew", () => {
+    const idle = open({ columns: 80, rows: 24 });
+    idle.screen.close();
+    expect(idle.out).toEqual([]);
+    const { screen, out } = open({ columns: 80, rows: 24 });
+    screen.show(() => ["a"]);
+    screen.close();
+    screen.close();
+    screen.resize();
+    expect(out.slice(1)).toEqual(["\x1b[?25h\x1b[?1049l"]);
   });
 });
