@@ -10,7 +10,7 @@ import { startGateway, StartupError } from "./gateway.js";
 import { lowerHelperThreads } from "./cli/helper-threads.js";
 import { createSystemClock } from "./router/clock.js";
 import { createSeededRng } from "./router/rng.js";
-import { createLiveScreen, DurationError, parseDurationMs, runDemo, type DemoUi, type ScreenSize } from "./demo/index.js";
+import { createLiveScreen, DurationError, parseDurationMs, PortInUseError, runDemo, type DemoUi, type ScreenSize } from "./demo/index.js";
 import { loadSimProfiles, SimProfilesError, startSimulator, type SimProfiles } from "./sim/index.js";
 
 const USAGE = `Usage: subsecond <command> [options]
@@ -247,6 +247,9 @@ async function demoCommand(args: string[]): Promise<number> {
       ...(screen !== undefined ? { screen } : {}),
       signal: controller.signal,
     });
+  } catch (error) {
+    if (error instanceof PortInUseError) return fail(`port ${error.port} is in use: pass ${error.server === "gateway" ? "--port" : "--sim-port"} <n> (0 picks a free port)`);
+    throw error;
   } finally {
     stop.dispose();
     restore();

@@ -1,5 +1,5 @@
 // Public surface of the demo (used by `subsecond demo` and its tests).
-export { runDemo, startDemo, DEFAULT_FOCUS_MODEL, type DemoOptions, type DemoUi, type RunningDemo } from "./run-demo.js";
+export { runDemo, startDemo, DEFAULT_FOCUS_MODEL, PortInUseError, type DemoOptions, type DemoUi, type RunningDemo } from "./run-demo.js";
 export { loadDemoConfig, SIMULATOR_PROVIDER } from "./demo-config.js";
 export { parseDurationMs, DurationError } from "./duration.js";
 export { DEFAULT_MIX, planRequest, requestBody, readStream, startTraffic, type PlannedRequest, type RequestKind, type RequestOutcome, type TrafficMix, type TrafficResult } from "./traffic.js";

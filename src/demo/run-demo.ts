@@ -22,6 +22,24 @@ export const DEFAULT_FOCUS_MODEL = "qwen/qwen3.5-flash-02-23";
 /** The size the live view is laid out for when no screen is given: a classic terminal. */
 const DEFAULT_SCREEN_SIZE: ScreenSize = { columns: 80, rows: 24 };
 
+/** A port the demo was told to listen on is taken (EADDRINUSE); `server` says whose port it is. */
+export class PortInUseError extends Error {
+  readonly code = "port_in_use";
+  readonly server: "gateway" | "simulator";
+  readonly port: number;
+  constructor(server: "gateway" | "simulator", port: number, cause: unknown) {
+    super(`port ${port} of the ${server} is in use`, { cause });
+    this.name = "PortInUseError";
+    this.server = server;
+    this.port = port;
+  }
+}
+
+/** `error`, or a PortInUseError when it says the port was taken. */
+function portError(error: unknown, server: "gateway" | "simulator", port: number): unknown {
+  return (error as NodeJS.ErrnoException | null)?.code === "EADDRINUSE" ? new PortInUseError(server, port, error) : error;
+}
+
 /** How the demo shows progress: a live view redrawn every second, a log line every few seconds, or nothing. */
 export type DemoUi = "live" | "log" | "none";
 
@@ -87,6 +105,7 @@ export interface RunningDemo {
 /**
  * Starts the simulator (story = `durationMs`), the gateway on the demo config, and the traffic; resolves
  * once they run. The demo then stops by itself at the end of the story, or on `stop()` / `signal`.
+ * @throws PortInUseError when the simulator's or the gateway's port is taken (nothing is left running).
  */
 export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const write = options.write ?? ((text: string) => void process.stdout.write(text));
@@ -109,11 +128,14 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     startAtMs: originMs,
     ...(options.faults !== undefined ? { faults: options.faults } : {}),
     ...(options.latencyScale !== undefined ? { latencyScale: options.latencyScale } : {}),
+  }).catch((error: unknown) => {
+    throw portError(error, "simulator", options.simulatorPort);
   });
   let config: LoadedConfig;
   let gateway: Gateway;
   try {
     config = await loadDemoConfig(options.configPath, simulator.url);
+    const port = options.gatewayPort ?? config.config.server.port;
     gateway = await startGateway({
       config,
       // The demo is self-contained: no client keys from the environment (the traffic sends none).
@@ -121,7 +143,9 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       logger: options.logger ?? pino({ level: "silent" }),
       clock: createSystemClock(),
       rng: createSeededRng(options.seed),
-      ...(options.gatewayPort !== undefined ? { port: options.gatewayPort } : {}),
+      port,
+    }).catch((error: unknown) => {
+      throw portError(error, "gateway", port);
     });
   } catch (error) {
     await simulator.close();
