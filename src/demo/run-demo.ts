@@ -187,6 +187,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     scriptedDuring: (from, to) => profiles.timeline.filter((episode) => episode.from < to && episode.to > from).map((episode) => episode.name),
   });
   const frames = createFrameBuilder({
+    gatewayUrl: gateway.url,
     route,
     models: config.models,
     brain: gateway.brain,

@@ -45,11 +45,15 @@ function attainmentText(rows: readonly RouteAttainment[]): string {
   return attainmentParts(rows).join(" · ");
 }
 
-/** The notice printed before traffic starts: URLs, and how to point a client at the gateway. */
+/**
+ * The notice printed before traffic starts: the gateway's status page first, then the other URLs, and how
+ * to point a client at the gateway.
+ */
 export function renderIntro(info: IntroInfo): string {
   const base = `${info.gatewayUrl}/v1`;
   return [
-    `Subsecond demo: ${Math.round(info.durationMs / 1000)} s of simulated traffic at ${info.ratePerSecond} req/s (seed ${info.seed}, ${info.configPath})`,
+    `Subsecond demo: status page ${info.gatewayUrl}/ui`,
+    `${Math.round(info.durationMs / 1000)} s of simulated traffic at ${info.ratePerSecond} req/s (seed ${info.seed}, ${info.configPath})`,
     "",
     `  gateway        ${info.gatewayUrl}  (OpenAI-compatible base URL: ${base})`,
     `  metrics        ${info.gatewayUrl}/metrics`,
@@ -191,7 +195,7 @@ function visibleRows(models: readonly ModelRow[], room: number): { rows: ModelRo
  * Nothing wraps: a line of parts that is too wide continues on the next line under its label; the model
  * table drops its least needed columns (samples, then req/s, cost, predicted) before the model's name gets
  * narrow. When the lines do not fit the rows, labelled lines collapse to one line each, the last fallbacks
- * go, then idle model rows; whatever is still too long is cut with ….
+ * and the links go, then idle model rows; whatever is still too long is cut with ….
  */
 export function frameLines(frame: Frame, size: ScreenSize = UNBOUNDED): string[] {
   const { columns: width, rows: height } = size;
@@ -227,11 +231,13 @@ export function frameLines(frame: Frame, size: ScreenSize = UNBOUNDED): string[]
   const fallbacks = section("fallbacks ", fallbackParts.length > 0 ? fallbackParts : ["none"]);
   const last = section("last      ", recent.length > 0 ? recent : ["none yet"]);
   const cost = section("cost      ", [`${usd(frame.costUsd)} so far`]);
+  const open = section("open      ", [`${frame.gatewayUrl}/ui (status page)`, `${frame.gatewayUrl}/v1 (OpenAI base URL)`, "Ctrl-C stops the traffic and prints the summary"]);
 
-  const lines = new Map<Section, string[]>([title, traffic, route, target, fallbacks, last, cost].map((s) => [s, wrapSection(s, width)]));
+  const lines = new Map<Section, string[]>([title, traffic, route, target, fallbacks, last, cost, open].map((s) => [s, wrapSection(s, width)]));
   const tableRoom = () => height - [...lines.values()].reduce((sum, text) => sum + text.length, 0) - 1;
   const collapse = (s: Section) => () => lines.set(s, collapseSection(lines.get(s) ?? [], width));
-  const shrink = [collapse(last), collapse(route), collapse(fallbacks), collapse(target), () => lines.set(last, []), collapse(traffic), collapse(title)];
+  const leaveOut = (s: Section) => () => lines.set(s, []);
+  const shrink = [collapse(open), collapse(last), collapse(route), collapse(fallbacks), collapse(target), leaveOut(last), collapse(traffic), leaveOut(open), collapse(title)];
   for (const step of shrink) {
     if (frame.models.length <= tableRoom()) break;
     step();
@@ -251,6 +257,7 @@ export function frameLines(frame: Frame, size: ScreenSize = UNBOUNDED): string[]
     ...at(fallbacks),
     ...at(last),
     ...at(cost),
+    ...at(open),
   ]
     .slice(0, Math.max(0, height))
     .map((line) => fit(line, width));

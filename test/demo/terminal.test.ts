@@ -105,7 +105,8 @@ describe.skipIf(TMUX === undefined)("the demo in a terminal", () => {
       expect(normal, context).toContain(`${EXITED} 0`);
       expect(paneFlags(pane), context).toBe("alternate=0 cursor=1");
       // Frames stayed on the alternate screen: the normal one has the intro, the summary and no frame.
-      expect(normal, context).toMatch(/^\s*SUMMARY /m);
+      expect(normal, context).toMatch(/^Subsecond demo: status page http:\/\/127\.0\.0\.1:\d+\/ui$/m);
+      expect(normal, context).toMatch(/^SUMMARY /m);
       expect(normal, context).not.toMatch(/^Subsecond demo {3}t=/m);
       if (pane.end === "ctrl-c") expect(normal, context).toContain("(stopped early by a signal)");
     }

@@ -21,7 +21,7 @@ const SAMPLE_ROWS: [id: string, rps: number, share: number | null, p95: number |
   ["google/gemma-4-31b-it:free", 0, null, null, null, 0.9, 0],
 ];
 
-/** README's sample frame, as rendered without a size limit. */
+/** README's sample frame (a capture of `npm run demo`, 26 s in), as rendered without a size limit. */
 const SAMPLE_TEXT = `Subsecond demo   t=26.0s/45.0s   story 57.9% [#################.............]   simulator plays: qwen-flash-brownout
 traffic   256 sent (14.0/s) · 234 ok · 1 not ok · 21 in flight · 8 rescued by fallback · stream cuts ended by an error event 1 · silent truncations 0
 route     realtime-chat: cheapest-within-target, target p95 ttft ≤ 800 ms   (→ the brain's choice now; share: of its decisions in the last 5 s; ∘ other routes only)
@@ -44,7 +44,8 @@ route     realtime-chat: cheapest-within-target, target p95 ttft ≤ 800 ms   (�
 target    realtime-chat 88.2% (135/153) · realtime-chat-free 77.8% (7/9) · pinned 100% (10/10)
 fallbacks rate_limited 4 · timeout 9 · error 1
 last      +24.0s qwen/qwen3.5-flash-02-23 timeout ×2 · +24.0s google/gemma-4-26b-a4b-it error ×1 · +26.0s xiaomi/mimo-v2.5 timeout ×1
-cost      $0.017101 so far`;
+cost      $0.017101 so far
+open      http://127.0.0.1:8080/ui (status page) · http://127.0.0.1:8080/v1 (OpenAI base URL) · Ctrl-C stops the traffic and prints the summary`;
 
 function sampleFrame(): Frame {
   const tally = createTally();
@@ -67,6 +68,7 @@ function sampleFrame(): Frame {
     }),
   );
   return {
+    gatewayUrl: "http://127.0.0.1:8080",
     elapsedMs: 26_000,
     durationMs: 45_000,
     storyFraction: 0.579,
@@ -121,7 +123,7 @@ describe("the live view's frame", () => {
       for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(size.columns);
       expect(header(lines)).toMatch(/ share +p95 obs /);
       expect(row(lines, "google/gemma-4-26b-a4b-it")).toMatch(/^ → google\/gemma-4-26b-a4b-it +.*86\.0% +704 ms/);
-      expect(lines.at(-1)).toBe("cost      $0.017101 so far");
+      expect(lines.filter((line) => line.startsWith("cost"))).toEqual(["cost      $0.017101 so far"]);
     });
   }
 
@@ -142,28 +144,35 @@ describe("the live view's frame", () => {
       "          8 rescued by fallback · stream cuts ended by an error event 1",
       "          silent truncations 0",
     ]);
-    expect(lines).toHaveLength(2 + 3 + 3 + 1 + 15 + 2 + 1 + 3 + 1);
+    expect(lines.slice(-3)).toEqual([
+      "open      http://127.0.0.1:8080/ui (status page)",
+      "          http://127.0.0.1:8080/v1 (OpenAI base URL)",
+      "          Ctrl-C stops the traffic and prints the summary",
+    ]);
+    expect(lines).toHaveLength(2 + 3 + 3 + 1 + 15 + 2 + 1 + 3 + 1 + 3);
   });
 
-  it("on a short terminal collapses labelled lines, leaves out the last fallbacks, then idle models", () => {
+  it("on a short terminal collapses labelled lines, leaves out the last fallbacks and the links, then idle models", () => {
     const collapsed = frameLines(sampleFrame(), { columns: 80, rows: 24 });
-    expect(collapsed).toHaveLength(23);
+    expect(collapsed).toHaveLength(24);
     expect(collapsed.slice(0, 4)).toEqual([
       "Subsecond demo   t=26.0s/45.0s   story 57.9% [#################.............]",
       "          simulator plays: qwen-flash-brownout",
       "traffic   256 sent (14.0/s) · 234 ok · 1 not ok · 21 in flight …",
       "route     realtime-chat: cheapest-within-target, target p95 ttft ≤ 800 ms …",
     ]);
-    expect(collapsed.slice(-3)).toEqual([
+    expect(collapsed.slice(-4)).toEqual([
       "target    realtime-chat 88.2% (135/153) · realtime-chat-free 77.8% (7/9) …",
       "fallbacks rate_limited 4 · timeout 9 · error 1",
       "cost      $0.017101 so far",
+      "open      http://127.0.0.1:8080/ui (status page) …",
     ]);
     for (const [id] of SAMPLE_ROWS) expect(row(collapsed, id), id).not.toBe("");
 
     const short = frameLines(sampleFrame(), { columns: 80, rows: 16 });
     expect(short).toHaveLength(16);
     expect(short[0]).toBe("Subsecond demo   t=26.0s/45.0s   story 57.9% [#################.............] …");
+    expect(short.some((line) => line.startsWith("open"))).toBe(false);
     expect(short).toContain("   … 7 more models (the terminal is too short for them)");
     // Idle rows went first: every model with traffic or a share of the decisions is still there.
     for (const [id, rps, share] of SAMPLE_ROWS) expect(row(short, id) !== "", id).toBe(rps > 0 || (share ?? 0) > 0 || id === "xiaomi/mimo-v2.5");
