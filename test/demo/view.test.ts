@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createTally, type Frame, type ModelRow } from "../../src/demo/demo-state.js";
 import { createLiveScreen, frameLines, renderFrame, type ScreenSize } from "../../src/demo/view.js";
 
-/** The rows of README's sample frame (26 s in, qwen3.5-flash browned out, gemma-4-26b chosen). */
+/** The rows of a frame captured from `npm run demo` (26 s in, qwen3.5-flash browned out, gemma-4-26b chosen). */
 const SAMPLE_ROWS: [id: string, rps: number, share: number | null, p95: number | null, predicted: number | null, samples: number, costUsd: number][] = [
   ["xiaomi/mimo-v2.5", 0, 0, null, 1080, 1, 0],
   ["google/gemma-4-26b-a4b-it", 10, 0.86, 704, 702, 39.2, 0.004746],
@@ -21,7 +21,7 @@ const SAMPLE_ROWS: [id: string, rps: number, share: number | null, p95: number |
   ["google/gemma-4-31b-it:free", 0, null, null, null, 0.9, 0],
 ];
 
-/** README's sample frame (a capture of `npm run demo`, 26 s in), as rendered without a size limit. */
+/** That frame as rendered without a size limit (README showed it before the links line was added). */
 const SAMPLE_TEXT = `Subsecond demo   t=26.0s/45.0s   story 57.9% [#################.............]   simulator plays: qwen-flash-brownout
 traffic   256 sent (14.0/s) · 234 ok · 1 not ok · 21 in flight · 8 rescued by fallback · stream cuts ended by an error event 1 · silent truncations 0
 route     realtime-chat: cheapest-within-target, target p95 ttft ≤ 800 ms   (→ the brain's choice now; share: of its decisions in the last 5 s; ∘ other routes only)
@@ -104,7 +104,7 @@ const row = (lines: readonly string[], id: string) =>
   }) ?? "";
 
 describe("the live view's frame", () => {
-  it("is README's sample when the size is unbounded: every item on one line, the table 110 columns wide", () => {
+  it("puts every item on one line and the table in 110 columns when the size is unbounded", () => {
     expect(frameLines(sampleFrame())).toEqual(SAMPLE_TEXT.split("\n"));
     expect(renderFrame(sampleFrame())).toBe(SAMPLE_TEXT);
   });
