@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `subsecond` CLI: the only place that reads process.env and argv, loads config and handles signals.
+import { constants } from "node:os";
 import { parseArgs } from "node:util";
 import { pino, type Logger } from "pino";
 import { ConfigError, loadConfigFile } from "./config/load.js";
@@ -9,7 +10,7 @@ import { startGateway, StartupError } from "./gateway.js";
 import { lowerHelperThreads } from "./cli/helper-threads.js";
 import { createSystemClock } from "./router/clock.js";
 import { createSeededRng } from "./router/rng.js";
-import { DurationError, parseDurationMs, runDemo, type DemoUi } from "./demo/index.js";
+import { createLiveScreen, DurationError, parseDurationMs, PortInUseError, runDemo, type DemoUi, type ScreenSize } from "./demo/index.js";
 import { loadSimProfiles, SimProfilesError, startSimulator, type SimProfiles } from "./sim/index.js";
 
 const USAGE = `Usage: subsecond <command> [options]
@@ -181,9 +182,10 @@ async function demoCommand(args: string[]): Promise<number> {
       [
         "subsecond demo [--duration 45] [--rate 10] [--no-ui] [--port 8080] [--sim-port 8181] [--config config/demo.yaml] [--profiles config/sim-profiles.yaml] [--seed N]",
         "  Starts the provider simulator (its story lasts --duration), the gateway on the demo config pointed at it,",
-        "  and --rate requests per second of mixed traffic; shows a live view (a log line every 5 s with --no-ui or",
-        "  when stdout is not a terminal); at the end or on Ctrl-C drains, stops and prints a summary of what the",
-        "  gateway observed. --duration: 45, 45s, 1500ms or 2m (a bare number is seconds). Ports 0 pick free ones.",
+        "  and --rate requests per second of mixed traffic; shows a live view on the terminal's alternate screen,",
+        "  fitted to its size (a log line every 5 s with --no-ui or when stdout is not a terminal); at the end or on",
+        "  Ctrl-C goes back to the normal screen, drains, stops and prints a summary of what the gateway observed.",
+        "  --duration: 45, 45s, 1500ms or 2m (a bare number is seconds). Ports 0 pick free ones.",
         "",
       ].join("\n"),
     );
@@ -210,9 +212,28 @@ async function demoCommand(args: string[]): Promise<number> {
     throw error;
   }
   const ui: DemoUi = values["no-ui"] || !process.stdout.isTTY ? "log" : "live";
+  // The live view is drawn on the terminal's alternate screen, for its size of the moment. Whatever ends the
+  // demo (the end of the story, Ctrl-C, an error, a second signal, a crash) goes back to the normal screen
+  // and shows the cursor first, so the summary, an error message or the shell prompt lands there.
+  const terminalSize = (): ScreenSize => ({ columns: process.stdout.columns || 80, rows: process.stdout.rows || 24 });
+  const screen = ui === "live" ? createLiveScreen((text) => void process.stdout.write(text), terminalSize) : undefined;
+  const restore = () => screen?.close();
+  const redraw = () => screen?.resize();
+  /** A second signal ends the demo at once, as Node's default would, after restoring the terminal. */
+  const exitNow = (signal: NodeJS.Signals) => {
+    restore();
+    process.exit(128 + (constants.signals[signal] ?? 0));
+  };
   const controller = new AbortController();
   const stop = nextStopSignal();
-  void stop.signal.then(() => controller.abort());
+  void stop.signal.then(() => {
+    controller.abort();
+    process.once("SIGINT", exitNow);
+    process.once("SIGTERM", exitNow);
+  });
+  process.stdout.on("resize", redraw);
+  process.on("exit", restore);
+  process.on("uncaughtExceptionMonitor", restore);
   try {
     await runDemo({
       durationMs,
@@ -223,10 +244,20 @@ async function demoCommand(args: string[]): Promise<number> {
       ...(gatewayPort !== undefined ? { gatewayPort } : {}),
       simulatorPort,
       ui,
+      ...(screen !== undefined ? { screen } : {}),
       signal: controller.signal,
     });
+  } catch (error) {
+    if (error instanceof PortInUseError) return fail(`port ${error.port} is in use: pass ${error.server === "gateway" ? "--port" : "--sim-port"} <n> (0 picks a free port)`);
+    throw error;
   } finally {
     stop.dispose();
+    restore();
+    process.stdout.off("resize", redraw);
+    process.off("exit", restore);
+    process.off("uncaughtExceptionMonitor", restore);
+    process.off("SIGINT", exitNow);
+    process.off("SIGTERM", exitNow);
   }
   return 0;
 }

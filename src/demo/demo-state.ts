@@ -117,6 +117,8 @@ export interface FallbackEvent {
 
 /** One refresh of the live view. */
 export interface Frame {
+  /** The demo gateway's base URL, e.g. http://127.0.0.1:8080 (its status page is /ui). */
+  readonly gatewayUrl: string;
   readonly elapsedMs: number;
   readonly durationMs: number;
   /** Position in the simulator's story, 0..1 (context: the script, not an observation). */

@@ -6,6 +6,8 @@ import { NO_COUNTERS, delta, sumBy, total, type GatewayCounters } from "./observ
 
 /** What frames are built from. */
 export interface FrameSource {
+  /** The gateway's base URL, shown in every frame. */
+  readonly gatewayUrl: string;
   /** The watched route (its candidates get a row each, with the brain's view of them). */
   readonly route: RoutePolicy;
   /** The whole catalog: models outside the route get a row once they served a request. */
@@ -99,6 +101,7 @@ export function createFrameBuilder(source: FrameSource): { build(counters: Gatew
       const sent = source.sent();
       const fraction = Math.min(1, nowMs / source.durationMs);
       const frame: Frame = {
+        gatewayUrl: source.gatewayUrl,
         elapsedMs: nowMs,
         durationMs: source.durationMs,
         storyFraction: fraction,

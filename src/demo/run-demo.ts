@@ -14,10 +14,31 @@ import { attainmentOf, createFrameBuilder } from "./frames.js";
 import { readCounters, sumBy, total } from "./observe.js";
 import { createTimeline } from "./timeline.js";
 import { DEFAULT_MIX, startTraffic, type TrafficMix, type TrafficResult } from "./traffic.js";
-import { createLiveScreen, renderFrame, renderIntro, renderLogLine, renderSummary } from "./view.js";
+import { createLiveScreen, frameLines, renderIntro, renderLogLine, renderSummary, type LiveScreen, type ScreenSize } from "./view.js";
 
 /** The model whose brownout the shipped story plays (config/sim-profiles.yaml, 30%–60%). */
 export const DEFAULT_FOCUS_MODEL = "qwen/qwen3.5-flash-02-23";
+
+/** The size the live view is laid out for when no screen is given: a classic terminal. */
+const DEFAULT_SCREEN_SIZE: ScreenSize = { columns: 80, rows: 24 };
+
+/** A port the demo was told to listen on is taken (EADDRINUSE); `server` says whose port it is. */
+export class PortInUseError extends Error {
+  readonly code = "port_in_use";
+  readonly server: "gateway" | "simulator";
+  readonly port: number;
+  constructor(server: "gateway" | "simulator", port: number, cause: unknown) {
+    super(`port ${port} of the ${server} is in use`, { cause });
+    this.name = "PortInUseError";
+    this.server = server;
+    this.port = port;
+  }
+}
+
+/** `error`, or a PortInUseError when it says the port was taken. */
+function portError(error: unknown, server: "gateway" | "simulator", port: number): unknown {
+  return (error as NodeJS.ErrnoException | null)?.code === "EADDRINUSE" ? new PortInUseError(server, port, error) : error;
+}
 
 /** How the demo shows progress: a live view redrawn every second, a log line every few seconds, or nothing. */
 export type DemoUi = "live" | "log" | "none";
@@ -39,6 +60,11 @@ export interface DemoOptions {
   /** Simulator port; 0 picks a free one. */
   readonly simulatorPort: number;
   readonly ui: DemoUi;
+  /**
+   * Where the live view (ui "live") is drawn; the demo closes it when the view ends, before the summary.
+   * Default: a screen on `write`, laid out for 80×24.
+   */
+  readonly screen?: LiveScreen;
   /** Receives everything the demo prints (default: stdout). */
   readonly write?: (text: string) => void;
   /** Gateway logs (default: silent, so they do not tear the live view). */
@@ -79,6 +105,7 @@ export interface RunningDemo {
 /**
  * Starts the simulator (story = `durationMs`), the gateway on the demo config, and the traffic; resolves
  * once they run. The demo then stops by itself at the end of the story, or on `stop()` / `signal`.
+ * @throws PortInUseError when the simulator's or the gateway's port is taken (nothing is left running).
  */
 export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const write = options.write ?? ((text: string) => void process.stdout.write(text));
@@ -101,11 +128,14 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     startAtMs: originMs,
     ...(options.faults !== undefined ? { faults: options.faults } : {}),
     ...(options.latencyScale !== undefined ? { latencyScale: options.latencyScale } : {}),
+  }).catch((error: unknown) => {
+    throw portError(error, "simulator", options.simulatorPort);
   });
   let config: LoadedConfig;
   let gateway: Gateway;
   try {
     config = await loadDemoConfig(options.configPath, simulator.url);
+    const port = options.gatewayPort ?? config.config.server.port;
     gateway = await startGateway({
       config,
       // The demo is self-contained: no client keys from the environment (the traffic sends none).
@@ -113,7 +143,9 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       logger: options.logger ?? pino({ level: "silent" }),
       clock: createSystemClock(),
       rng: createSeededRng(options.seed),
-      ...(options.gatewayPort !== undefined ? { port: options.gatewayPort } : {}),
+      port,
+    }).catch((error: unknown) => {
+      throw portError(error, "gateway", port);
     });
   } catch (error) {
     await simulator.close();
@@ -155,6 +187,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     scriptedDuring: (from, to) => profiles.timeline.filter((episode) => episode.from < to && episode.to > from).map((episode) => episode.name),
   });
   const frames = createFrameBuilder({
+    gatewayUrl: gateway.url,
     route,
     models: config.models,
     brain: gateway.brain,
@@ -166,7 +199,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     scriptedAt: (fraction) => profiles.timeline.filter((episode) => episodeIntensity(episode, fraction) > 0).map((episode) => episode.name),
   });
 
-  const screen = options.ui === "live" ? createLiveScreen(write) : undefined;
+  const screen = options.ui === "live" ? (options.screen ?? createLiveScreen(write, () => DEFAULT_SCREEN_SIZE)) : undefined;
   let lastLogMs = Number.NEGATIVE_INFINITY;
   /** Set once the gateway is closing: late timers must not read it. */
   let closed = false;
@@ -185,7 +218,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
         timeline.closeDue(counters, nowMs, boundary);
         if (!refresh || options.ui === "none") return;
         const frame = frames.build(counters, nowMs);
-        if (screen) screen.draw(renderFrame(frame));
+        if (screen) screen.show((size) => frameLines(frame, size));
         else if (nowMs - lastLogMs >= logEveryMs - refreshMs / 2) {
           lastLogMs = nowMs;
           write(`${renderLogLine(frame)}\n`);
@@ -223,7 +256,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     for (const timer of boundaryTimers) clearTimeout(timer);
     await ticking;
     if (screen) await tick(true);
-    screen?.done();
+    screen?.close();
     if (options.ui !== "none") write(`\n${interrupted ? "Interrupted: " : ""}stopping the traffic, draining ${traffic.inFlight()} requests in flight…\n`);
     await traffic.stop(drainMs);
     gateway.flushBookkeeping();

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { createServer, type AddressInfo, type Server } from "node:net";
 
 const MAIN = new URL("../../dist/main.js", import.meta.url).pathname;
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -60,6 +61,7 @@ describe("subsecond demo", () => {
     const run = start(["demo", "--duration", "4s", "--rate", "15", "--port", "0", "--sim-port", "0"]);
     expect(await run.exited).toBe(0);
     const output = run.output();
+    expect(output.split("\n")[0]).toMatch(/^Subsecond demo: status page http:\/\/127\.0\.0\.1:\d+\/ui$/);
     expect(output).toMatch(/gateway +http:\/\/127\.0\.0\.1:\d+/);
     expect(output).toMatch(/metrics +http:\/\/127\.0\.0\.1:\d+\/metrics/);
     expect(output).toMatch(/decisions +http:\/\/127\.0\.0\.1:\d+\/admin\/routes/);
@@ -67,8 +69,26 @@ describe("subsecond demo", () => {
     expect(output).toMatch(/\[demo \+ +\d/);
     expect(output).toMatch(/SUMMARY +4\.\ds of traffic at 15 req\/s/);
     expect(output).toMatch(/realtime-chat decisions per slice of the story/);
-    // Not a terminal: no escape codes.
-    expect(output).not.toContain("\x1b[");
+    // Not a terminal: log lines, no escape code of any kind.
+    expect(output).not.toContain("\x1b");
+  });
+
+  it("names the flag to pass when the gateway's or the simulator's port is taken, in one line, and exits 1", async () => {
+    const taken: Server = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      for (const [flags, flag] of [
+        [["--port", String(port), "--sim-port", "0"], "--port"],
+        [["--port", "0", "--sim-port", String(port)], "--sim-port"],
+      ] as const) {
+        const run = start(["demo", "--duration", "4s", ...flags]);
+        expect(await run.exited, run.output()).toBe(1);
+        expect(run.output()).toBe(`port ${port} is in use: pass ${flag} <n> (0 picks a free port)\n`);
+      }
+    } finally {
+      taken.close();
+    }
   });
 
   it("stops early on SIGINT, still printing the summary, and exits 0", async () => {

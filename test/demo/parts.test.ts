@@ -16,7 +16,6 @@ import {
   type TimelineWindow,
 } from "../../src/demo/index.js";
 import { createTally } from "../../src/demo/demo-state.js";
-import { createLiveScreen } from "../../src/demo/view.js";
 import { useTempDirs } from "../helpers/temp-dir.js";
 
 const tempDir = useTempDirs();
@@ -179,16 +178,5 @@ describe("the summary", () => {
     expect(rows).toHaveLength(2);
     expect(rows[0]).toMatch(/^0–50%\s+0\.0s–5\.0s\s+50\s+90\.0%\s+10\.0%/);
     expect(rows[1]).toMatch(/^50–100%\s+5\.0s–10\.0s\s+40\s+12\.5%\s+87\.5%.*qwen-flash-brownout$/);
-  });
-});
-
-describe("the live screen", () => {
-  it("redraws in place: cursor up over the previous frame, clear each line and below", () => {
-    const out: string[] = [];
-    const screen = createLiveScreen((text) => out.push(text));
-    screen.draw("a\nb");
-    screen.draw("c");
-    screen.done();
-    expect(out.join("")).toBe("\x1b[?25la\x1b[K\nb\x1b[K\n\x1b[J\x1b[2Fc\x1b[K\n\x1b[J\x1b[?25h");
   });
 });
