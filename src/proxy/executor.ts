@@ -430,7 +430,7 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
     headers: () => Record<string, string>,
     probe: boolean,
   ): Promise<AttemptResult> {
-    const scanner = new SseScanner();
+    const scanner = new SseScanner(runtime.config.config.server.eventLimitBytes);
     const held: Buffer[] = [];
     let heldBytes = 0;
     let committed = false;

@@ -354,6 +354,42 @@ describe("bad input", () => {
   });
 });
 
+describe("limits and protections", () => {
+  const limited = (settings: Record<string, unknown>) => ({ server: { host: "127.0.0.1", port: 0, logLevel: "silent", ...settings } });
+  /** One content event of `bytes` characters of content, as a raw SSE step. */
+  const hugeEvent = (model: string, bytes: number) => ({ raw: `data: ${JSON.stringify(chunk(model, { content: "x".repeat(bytes) }))}\n\n` });
+
+  it("falls back when an upstream event over server.eventLimitBytes comes before any content", async () => {
+    const { client, upstream } = await setup(
+      (request) =>
+        request.model === "first-upstream"
+          ? { kind: "sse", steps: [chunk(request.model, { role: "assistant", content: "" }), hugeEvent(request.model, 200_000)] }
+          : { kind: "sse", steps: streamOf(request.model, ["fine"]) },
+      limited({ eventLimitBytes: 64 * 1024 }),
+    );
+    const { data: stream, response } = await client.chat.completions.create({ model: "chat", ...ask, stream: true }).withResponse();
+    let text = "";
+    for await (const part of stream) text += part.choices[0]?.delta.content ?? "";
+    expect(text).toBe("fine");
+    expect(response.headers.get("x-subsecond-model")).toBe("acme/second");
+    expect(upstream.requests.map((r) => r.model)).toEqual(["first-upstream", "acme/second"]);
+  });
+
+  it("ends a stream with an error event and no [DONE] when an event over the limit follows content", async () => {
+    const { upstream } = await setup(
+      (request) => ({ kind: "sse", steps: [chunk(request.model, { content: "partial" }), hugeEvent(request.model, 200_000), chunk(request.model, {}, "stop")] }),
+      limited({ eventLimitBytes: 64 * 1024 }),
+    );
+    const response = await postChat({ model: "chat", ...ask, stream: true });
+    const body = await response.text();
+    expect(body).toContain('"content":"partial"');
+    expect(body).toContain('data: {"error":{"message":"The upstream stream failed: upstream sent a stream event larger than 65536 bytes"');
+    expect(body).not.toContain("xxxx");
+    expect(body).not.toContain("[DONE]");
+    expect(upstream.requests).toHaveLength(1);
+  });
+});
+
 describe("other endpoints", () => {
   it("lists routes then catalog models", async () => {
     const { client } = await setup(() => ({ kind: "json" }));
