@@ -203,6 +203,15 @@ export const ServerSchema = z
       .describe(
         "Longest single SSE event accepted from an upstream stream, in bytes; a longer one fails the attempt (a fallback before any content, an error event after it) and is never held whole",
       ),
+    jsonDepthLimit: z
+      .number()
+      .int()
+      .min(8)
+      .max(1000)
+      .default(128)
+      .describe(
+        "Deepest nesting of arrays and objects accepted in a request body (the body's object is level 1); a deeper body is refused with a 400 before it is parsed. At least 8, which ordinary requests (content parts, tool schemas) need; at most 1000, well within what re-serialising a body can recurse",
+      ),
     drainTimeoutMs: positiveMs("On SIGTERM, how long in-flight requests may take to finish").default(10000),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info").describe("Log verbosity"),
     helperThreadNice: z

@@ -236,7 +236,7 @@ export function createRequestListener(deps: AppDeps): RequestListener {
     try {
       authenticate(incoming);
       const body = await readRequestBody(incoming, runtime.config.config.server.bodyLimitBytes);
-      const request = parseChatRequest(body);
+      const request = parseChatRequest(body, runtime.config.config.server.jsonDepthLimit);
       stream = request.stream === true;
       const profile = profileRequest(request, deps.estimateTokens);
       const decision = decide(runtime, request, profile);

@@ -3,7 +3,7 @@ import { isUtf8 } from "node:buffer";
 import { GatewayError } from "../http/errors.js";
 import type { Capability } from "../config/schema.js";
 import type { RequestProfile } from "../router/types.js";
-import { keyIs, topLevelMembers, type JsonMember } from "./json-members.js";
+import { findExcessDepth, keyIs, topLevelMembers, type JsonMember } from "./json-members.js";
 
 /** One message; only `role` is checked, everything else passes through untouched. */
 export interface ChatMessage {
@@ -134,8 +134,20 @@ function checkChatRequest(fields: Record<string, unknown>): ChatRequest {
   return fields as ChatRequest;
 }
 
-/** Parses and validates the body. Throws a 400 `GatewayError` naming the offending field. */
-export function parseChatRequest(body: Buffer): ChatRequest {
+/**
+ * Parses and validates the body. Throws a 400 `GatewayError` naming the offending field.
+ * @param jsonDepthLimit deepest nesting of arrays and objects accepted (`server.jsonDepthLimit`): checked
+ *   on the bytes first, as JSON.parse spent about a second on a 4 MB body of nested arrays
+ */
+export function parseChatRequest(body: Buffer, jsonDepthLimit: number): ChatRequest {
+  const excess = findExcessDepth(body, jsonDepthLimit);
+  if (excess !== undefined) {
+    const where = excess.key === undefined ? "" : ` (in '${excess.key}')`;
+    throw new GatewayError(400, `The request body nests arrays and objects more than ${jsonDepthLimit} levels deep${where}.`, {
+      code: "json_too_deep",
+      param: excess.key ?? null,
+    });
+  }
   let json: unknown;
   try {
     json = JSON.parse(body.toString("utf8"));

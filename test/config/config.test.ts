@@ -85,8 +85,10 @@ describe("config validation", () => {
 
   it("rejects limits that are not positive integers, naming them", () => {
     const config = base();
-    config.server = { eventLimitBytes: 0 };
-    expect(issuesOf(config)).toEqual([expect.stringMatching(/^server\.eventLimitBytes: .*>0/)]);
+    config.server = { eventLimitBytes: 0, jsonDepthLimit: 4 };
+    expect(issuesOf(config)).toEqual([expect.stringMatching(/^server\.eventLimitBytes: .*>0/), expect.stringMatching(/^server\.jsonDepthLimit: .*>=8/)]);
+    config.server = { jsonDepthLimit: 5000 };
+    expect(issuesOf(config)).toEqual([expect.stringMatching(/^server\.jsonDepthLimit: .*<=1000/)]);
   });
 
   it("reports YAML syntax errors with a line number", () => {

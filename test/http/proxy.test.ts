@@ -388,6 +388,47 @@ describe("limits and protections", () => {
     expect(body).not.toContain("[DONE]");
     expect(upstream.requests).toHaveLength(1);
   });
+
+  /** `depth` arrays, one inside the other, as JSON text. */
+  const nested = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;
+
+  it("answers 400 to tools or tool_calls nested deeper than server.jsonDepthLimit, before any upstream call", async () => {
+    const { client, upstream } = await setup(() => ({ kind: "json" }));
+    // 10,000 levels overflowed the token estimator's JSON.stringify: a 500 the SDK retried.
+    const deepTools = await postChat(`{"model":"chat","messages":[{"role":"user","content":"hi"}],"tools":${nested(10_000)}}`);
+    expect(deepTools.status).toBe(400);
+    expect(await deepTools.json()).toMatchObject({ error: { type: "invalid_request_error", code: "json_too_deep", param: "tools" } });
+    const deepCalls = await postChat(`{"model":"chat","messages":[{"role":"assistant","tool_calls":${nested(10_000)}},{"role":"user","content":"hi"}]}`);
+    expect(deepCalls.status).toBe(400);
+    expect(await deepCalls.json()).toMatchObject({ error: { code: "json_too_deep", param: "messages" } });
+    // The SDK raises its typed error (it cannot itself serialise 10,000 levels).
+    const fromSdk = await client.chat.completions.create({ model: "chat", ...ask, tools: JSON.parse(nested(500)) as never }).catch((e: unknown) => e);
+    expect(fromSdk).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(fromSdk).toMatchObject({ code: "json_too_deep", param: "tools" });
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it("refuses a 4 MB nested body at once, while other clients are served", async () => {
+    await setup(() => ({ kind: "json" }));
+    const depth = 2_000_000;
+    const body = `{"model":"chat",${JSON.stringify(ask).slice(1, -1)},"metadata":${nested(depth)}}`;
+    let answered = false;
+    const slowestProbeMs = (async () => {
+      let slowest = 0;
+      while (!answered) {
+        const sent = performance.now();
+        await fetch(`${gateway?.url}/healthz`);
+        slowest = Math.max(slowest, performance.now() - sent);
+      }
+      return slowest;
+    })();
+    const response = await postChat(body);
+    answered = true;
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: { code: "json_too_deep", param: "metadata" } });
+    // Parsing this body stalled the event loop for about a second.
+    expect(await slowestProbeMs).toBeLessThan(500);
+  });
 });
 
 describe("other endpoints", () => {
