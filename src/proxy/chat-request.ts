@@ -45,6 +45,37 @@ function isImagePart(part: unknown): boolean {
   return type === "image_url" || type === "input_image" || type === "image";
 }
 
+/**
+ * Characters of `value` as compact JSON, escapes aside: what `JSON.stringify(value).length` is for
+ * plain text. Walked with a stack of its own rather than by recursion, so no nesting overflows it.
+ */
+function jsonCharacters(value: unknown): number {
+  let characters = 0;
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const item = pending.pop();
+    if (typeof item === "string") characters += item.length + 2;
+    else if (typeof item !== "object") characters += String(item).length;
+    else if (item === null) characters += 4;
+    else {
+      // Brackets and commas: n + 1 for n > 0 members, 2 for none.
+      let members = 0;
+      if (Array.isArray(item)) {
+        members = item.length;
+        for (const element of item as unknown[]) pending.push(element);
+      } else {
+        for (const key in item) {
+          members++;
+          characters += key.length + 3;
+          pending.push((item as Record<string, unknown>)[key]);
+        }
+      }
+      characters += Math.max(members, 1) + 1;
+    }
+  }
+  return characters;
+}
+
 /** ~4 characters per token for English text (OpenAI's rule of thumb), plus 4 tokens of framing per message. */
 export const estimateTokensByCharacters: TokenEstimator = (request) => {
   let characters = 0;
@@ -60,10 +91,10 @@ export const estimateTokensByCharacters: TokenEstimator = (request) => {
         if (isImagePart(part)) images++;
       }
     }
-    if (Array.isArray(message.tool_calls)) characters += JSON.stringify(message.tool_calls).length;
+    if (Array.isArray(message.tool_calls)) characters += jsonCharacters(message.tool_calls);
   }
-  if (request.tools) characters += JSON.stringify(request.tools).length;
-  if (request.functions) characters += JSON.stringify(request.functions).length;
+  if (request.tools) characters += jsonCharacters(request.tools);
+  if (request.functions) characters += jsonCharacters(request.functions);
   return Math.ceil(characters / 4) + 4 * request.messages.length + images * IMAGE_TOKENS;
 };
 

@@ -175,6 +175,29 @@ describe("upstreamBody on the client's bytes", () => {
   });
 });
 
+describe("estimateTokensByCharacters", () => {
+  const message = { role: "user", content: "hi" };
+
+  it("counts tools and tool calls as the characters of their compact JSON", () => {
+    const tools = [
+      { type: "function", function: { name: "f", strict: true, parameters: { type: "object", properties: {}, required: [], minimum: -1.5, default: null, enum: [1, 2e21, false] } } },
+      { type: "function", function: { name: "g", parameters: { type: "object", properties: { nested: { type: "array", items: { type: "string" } } } } } },
+    ];
+    const toolCalls = [{ id: "call_1", type: "function", function: { name: "f", arguments: "{}" } }];
+    const request = { model: "chat", messages: [message, { role: "assistant", tool_calls: toolCalls }], tools };
+    const characters = 2 + JSON.stringify(toolCalls).length + JSON.stringify(tools).length;
+    expect(estimateTokensByCharacters(request)).toBe(Math.ceil(characters / 4) + 4 * 2);
+  });
+
+  it("estimates tools and tool calls of any depth", () => {
+    // Built here, not parsed from a body: the depth limit does not apply to a pluggable estimator's input.
+    let deep: unknown[] = [];
+    for (let level = 1; level < 100_000; level++) deep = [deep];
+    const request = { model: "chat", messages: [message, { role: "assistant", tool_calls: deep }], tools: deep };
+    expect(estimateTokensByCharacters(request)).toBe(Math.ceil((2 + 2 * 2 * 100_000) / 4) + 4 * 2);
+  });
+});
+
 describe("profileRequest", () => {
   const parse = (body: unknown) => parseChatRequest(Buffer.from(JSON.stringify(body)), DEPTH_LIMIT);
 
