@@ -192,7 +192,8 @@ export function createRequestListener(deps: AppDeps): RequestListener {
   const toGatewayError = (error: unknown, requestId: string): GatewayError => {
     if (error instanceof GatewayError) return error;
     logger.error({ reqId: requestId, err: error }, "unhandled error");
-    return new GatewayError(500, "Internal error in the gateway.", { type: "server_error", code: "internal_error" });
+    // A retry would meet the same bug: `x-should-retry: false` keeps the SDKs from multiplying it.
+    return new GatewayError(500, "Internal error in the gateway.", { type: "server_error", code: "internal_error", shouldRetry: false });
   };
 
   const decide = (runtime: Runtime, request: ChatRequest, profile: RequestProfile): Decision => {
@@ -253,9 +254,11 @@ export function createRequestListener(deps: AppDeps): RequestListener {
     } catch (thrown) {
       const error = toGatewayError(thrown, requestId);
       writeError(outgoing, error, requestId);
-      // Rejected before routing: counted without a route or model (labels never take request values).
-      metrics.request("none", NO_MODEL, error.status >= 500 ? "upstream_error" : "client_error", stream, (performance.now() - startedAt) / 1000);
-      accessLog("POST", CHAT_PATH, requestId, startedAt, error.status, { ...log, status: error.status });
+      // Rejected before routing, or a bug (the executor returns upstream failures, it does not throw them):
+      // counted without a route or model (labels never take request values).
+      const outcome = error.status >= 500 ? "gateway_error" : "client_error";
+      metrics.request("none", NO_MODEL, outcome, stream, (performance.now() - startedAt) / 1000);
+      accessLog("POST", CHAT_PATH, requestId, startedAt, error.status, { ...log, outcome, status: error.status });
     }
   };
 

@@ -431,6 +431,27 @@ describe("limits and protections", () => {
   });
 });
 
+describe("unexpected errors", () => {
+  it("answer 500 with x-should-retry false, counted as a gateway error rather than an upstream one", async () => {
+    upstream = await startFakeUpstream(() => ({ kind: "json" }));
+    const estimateTokens = () => {
+      throw new Error("estimator bug: secret detail");
+    };
+    gateway = await startTestGateway(testConfig(upstream.url, MODELS), { estimateTokens });
+    // The SDK's default: two retries of a 5xx, unless the answer says they cannot help.
+    const retrying = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "client-key" });
+    const error = await retrying.chat.completions.create({ model: "chat", ...ask }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(error).toMatchObject({ status: 500, code: "internal_error", type: "server_error" });
+    expect((error as InstanceType<typeof OpenAI.APIError>).headers?.get("x-should-retry")).toBe("false");
+    expect((error as Error).message).not.toContain("secret detail");
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(metrics).toContain('subsecond_requests_total{route="none",model="none",outcome="gateway_error"} 1\n');
+    expect(metrics).not.toContain('outcome="upstream_error"');
+    expect(upstream.requests).toHaveLength(0);
+  });
+});
+
 describe("other endpoints", () => {
   it("lists routes then catalog models", async () => {
     const { client } = await setup(() => ({ kind: "json" }));
