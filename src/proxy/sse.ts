@@ -176,6 +176,8 @@ export class SseScanner {
   }
 
   push(chunk: Buffer, onEvent: SseEventHandler): void {
+    // Nothing to scan, and holding it would lose how the held bytes end.
+    if (chunk.length === 0) return;
     let buffer = chunk;
     let eventStart = 0;
     if (this.heldBytes > 0 || this.dropping) {

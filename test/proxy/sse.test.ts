@@ -43,6 +43,8 @@ describe("SseScanner", () => {
       expect(scan([stream.subarray(0, cut), stream.subarray(cut)]).events, `cut at ${cut}`).toEqual(whole);
     }
     for (const size of [1, 2, 3, 7]) expect(scan(chunked(stream, size)).events, `${size}-byte chunks`).toEqual(whole);
+    const empty = Buffer.alloc(0);
+    expect(scan(chunked(stream, 1).flatMap((chunk) => [chunk, empty])).events, "empty chunks between bytes").toEqual(whole);
   });
 
   it("scans one long event in time linear in its length", () => {
