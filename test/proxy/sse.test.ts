@@ -72,5 +72,13 @@ describe("SseScanner", () => {
       expect(events[2]?.text).toBe(contentEvent("after"));
       expect(mostHeld).toBeLessThanOrEqual(limitBytes);
     }
+    // The dropped event's end found across small reads, "\r\n" line ends included.
+    const small = Buffer.from(`${contentEvent("before")}${contentEvent("y".repeat(300)).replace("\n\n", "\r\n\r\n")}${contentEvent("after")}`);
+    for (const chunkSize of [1, 2, 3, 5]) {
+      const { events, mostHeld } = scan(chunked(small, chunkSize), 100);
+      expect(events.map((event) => event.kind), `${chunkSize}-byte chunks`).toEqual(["content", "malformed", "content"]);
+      expect(events[2]?.text).toBe(contentEvent("after"));
+      expect(mostHeld).toBeLessThanOrEqual(100);
+    }
   });
 });
