@@ -233,6 +233,23 @@ export const ServerSchema = z
     host: z.string().min(1).default("127.0.0.1").describe("Address to bind; env HOST overrides"),
     port: z.number().int().min(0).max(65535).default(8080).describe("Port to listen on; env PORT overrides"),
     bodyLimitBytes: z.number().int().positive().default(4 * 1024 * 1024).describe("Largest accepted request body, in bytes"),
+    eventLimitBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(1024 * 1024)
+      .describe(
+        "Longest single SSE event accepted from an upstream stream, in bytes; a longer one fails the attempt (a fallback before any content, an error event after it) and is never held whole",
+      ),
+    jsonDepthLimit: z
+      .number()
+      .int()
+      .min(8)
+      .max(1000)
+      .default(128)
+      .describe(
+        "Deepest nesting of arrays and objects accepted in a request body (the body's object is level 1); a deeper body is refused with a 400 before it is parsed. At least 8, which ordinary requests (content parts, tool schemas) need; at most 1000, well within what re-serialising a body can recurse",
+      ),
     drainTimeoutMs: positiveMs("On SIGTERM, how long in-flight requests may take to finish").default(10000),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info").describe("Log verbosity"),
     helperThreadNice: z
@@ -243,7 +260,7 @@ export const ServerSchema = z
       .default(10)
       .describe("Linux: how many nice levels below the event loop the helper threads (V8's compiler and GC, libuv's pool) run, so a core they share serves requests first (0: the same level); read at start-up"),
   })
-  .describe("HTTP listener");
+  .describe("HTTP listener, and what one request or upstream stream may cost it");
 
 export const AuthSchema = z
   .strictObject({

@@ -45,7 +45,8 @@ export function createRequestListener(deps: AppDeps): RequestListener {
   const toGatewayError = (error: unknown, requestId: string): GatewayError => {
     if (error instanceof GatewayError) return error;
     logger.error({ reqId: requestId, err: error }, "unhandled error");
-    return new GatewayError(500, "Internal error in the gateway.", { type: "server_error", code: "internal_error" });
+    // A retry would meet the same bug: `x-should-retry: false` keeps the SDKs from multiplying it.
+    return new GatewayError(500, "Internal error in the gateway.", { type: "server_error", code: "internal_error", shouldRetry: false });
   };
 
   const routes: Route[] = [

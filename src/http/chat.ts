@@ -42,7 +42,7 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
     let stream = false;
     try {
       const body = await readRequestBody(incoming, runtime.config.config.server.bodyLimitBytes);
-      const request = parseChatRequest(body);
+      const request = parseChatRequest(body, runtime.config.config.server.jsonDepthLimit);
       stream = request.stream === true;
       const profile = profileRequest(request, deps.estimateTokens);
       const plan = resolvePlan(runtime.config, brain, request, profile);
@@ -61,11 +61,15 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
     }
   };
 
-  /** Answers a request refused before routing: counted without a route or model (labels never take request values). */
+  /**
+   * Answers a request refused before routing, or a bug (the executor returns upstream failures, it does
+   * not throw them): counted without a route or model (labels never take request values).
+   */
   function rejected({ outgoing, requestId, startedAt }: RequestContext, error: GatewayError, stream = false): void {
     sendError(outgoing, error, requestId);
-    metrics.request("none", NO_MODEL, error.status >= 500 ? "upstream_error" : "client_error", stream, (performance.now() - startedAt) / 1000);
-    accessLog(requestId, startedAt, { route: "none", model: NO_MODEL, attempts: 0, reason: "", outcome: "client_error", status: error.status, ttftMs: undefined });
+    const outcome = error.status >= 500 ? "gateway_error" : "client_error";
+    metrics.request("none", NO_MODEL, outcome, stream, (performance.now() - startedAt) / 1000);
+    accessLog(requestId, startedAt, { route: "none", model: NO_MODEL, attempts: 0, reason: "", outcome, status: error.status, ttftMs: undefined });
   }
 
   return { handle, rejected };

@@ -8,8 +8,11 @@ import type { HedgeOutcome } from "../router/route-state.js";
 
 const HEDGE_OUTCOMES: readonly HedgeOutcome[] = ["won", "lost", "failed", "over_budget"];
 
-/** Final outcome of a client request (label `outcome` of subsecond_requests_total). */
-export type RequestOutcome = "ok" | "client_error" | "upstream_error" | "timeout" | "unavailable" | "cancelled";
+/**
+ * Final outcome of a client request (label `outcome` of subsecond_requests_total). `gateway_error` is an
+ * unexpected error of the gateway's own (a 500): neither the client's fault nor a provider's.
+ */
+export type RequestOutcome = "ok" | "client_error" | "upstream_error" | "gateway_error" | "timeout" | "unavailable" | "cancelled";
 /** Why an attempt was abandoned for the next candidate (label `reason` of subsecond_fallbacks_total). */
 export type FallbackReason = "timeout" | "error" | "rate_limited" | "context_length" | "circuit_open";
 export type ConfigReloadResult = "success" | "failure";
@@ -74,7 +77,7 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
   // Timer: from the request reaching the handler to the last byte handed to the client (or the error).
   const requests = new Counter<"route" | "model" | "outcome">({
     name: "subsecond_requests_total",
-    help: "Client requests by route, serving model and final outcome (ok, client_error, upstream_error, timeout, unavailable, cancelled).",
+    help: "Client requests by route, serving model and final outcome (ok, client_error, upstream_error, gateway_error, timeout, unavailable, cancelled).",
     labelNames: ["route", "model", "outcome"],
     registers,
   });

@@ -45,7 +45,7 @@ export interface ChatOutcome {
 /** Serves one chat completion on `plan`. */
 export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange: ChatExchange, plan: RequestPlan): Promise<ChatOutcome> {
   const recorder = new AttemptRecorder(deps, plan, exchange.profile, exchange.startedAt);
-  const race = new Race(deps.brain, recorder, exchange, plan, (model) => usableProvider(runtime, model));
+  const race = new Race(deps.brain, recorder, exchange, plan, (model) => usableProvider(runtime, model), runtime.config.config.server.eventLimitBytes);
   const { outgoing } = exchange;
   // `on`, not `once`: the finally below removes it, and `once` would wrap it in another closure.
   outgoing.on("close", race.onClientClose);

@@ -1,5 +1,6 @@
-// The top-level members of a JSON object, found in its bytes without parsing them, so that the gateway
-// can rewrite a few members of a client's body and forward every other byte as it came (RFC 8259).
+// The top-level members of a JSON object and its nesting depth, found in its bytes without parsing them,
+// so that the gateway can refuse a pathological body before JSON.parse spends time on it, and rewrite a
+// few members of a client's body while forwarding every other byte as it came (RFC 8259).
 
 /** One top-level member: its key's opening quote at `start`, its value from `valueStart` to `end` (exclusive). */
 export interface JsonMember {
@@ -109,4 +110,36 @@ export function topLevelMembers(text: Buffer): JsonMember[] | undefined {
     if (text[i] !== COMMA) return undefined;
     i = skipSpace(text, i + 1);
   }
+}
+
+/** Where a body nests deeper than allowed: the top-level member holding that place, when there is one. */
+export interface ExcessDepth {
+  /** The member's key as written (escapes included); undefined when the body is not an object. */
+  readonly key: string | undefined;
+}
+
+/**
+ * Whether `text` nests arrays and objects more than `limit` levels deep (its outer value is level 1),
+ * by one pass over its bytes that crosses strings at memchr speed and stops at the first level too many.
+ * Unterminated strings end the scan: the text is not JSON, which JSON.parse then reports.
+ */
+export function findExcessDepth(text: Buffer, limit: number): ExcessDepth | undefined {
+  let depth = 0;
+  // The last string at level 1: when a value at level 1 goes too deep, the key just before it.
+  let topString = -1;
+  for (let i = 0; i < text.length; i++) {
+    const byte = text[i];
+    if (byte === QUOTE) {
+      if (depth === 1) topString = i;
+      const end = skipString(text, i);
+      if (end === -1) return undefined;
+      i = end - 1;
+    } else if (byte === OPEN_OBJECT || byte === OPEN_ARRAY) {
+      if (++depth > limit) {
+        const objectBody = text[skipSpace(text, 0)] === OPEN_OBJECT && topString !== -1;
+        return { key: objectBody ? text.toString("utf8", topString + 1, skipString(text, topString) - 1) : undefined };
+      }
+    } else if (byte === CLOSE_OBJECT || byte === CLOSE_ARRAY) depth--;
+  }
+  return undefined;
 }

@@ -81,6 +81,8 @@ export class Race {
     private readonly exchange: ChatExchange,
     private readonly plan: RequestPlan,
     readonly provider: (model: CatalogModel) => UpstreamProvider | undefined,
+    /** `server.eventLimitBytes`. */
+    private readonly eventLimitBytes: number,
   ) {}
 
   /**
@@ -148,6 +150,7 @@ export class Race {
             firstTokenMs: Math.min(deadlines.firstTokenMs, remainingMs),
             idleMs: deadlines.idleMs,
             lateAfterMs: target.metric === "ttft" ? target.ms : undefined,
+            eventLimitBytes: this.eventLimitBytes,
             clientWantsUsage: exchange.request.stream_options?.include_usage === true,
           })
         : new JsonAttempt({ ...spec, totalMs: Math.min(deadlines.totalMs, remainingMs) });

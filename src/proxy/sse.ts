@@ -15,7 +15,7 @@ export interface Usage {
  * - `usage`: the usage-only chunk (`choices: []`) sent because of `stream_options.include_usage`.
  * - `done`: `data: [DONE]`.
  * - `error`: an in-band error (`{"error":…}`, `finish_reason: "error"`, or `event: error`).
- * - `malformed`: data that is not JSON.
+ * - `malformed`: data that is not JSON, or an event longer than the scanner's limit.
  */
 export type SseEventKind = "comment" | "preamble" | "content" | "usage" | "done" | "error" | "malformed";
 
@@ -134,44 +134,118 @@ function parseEvent(buffer: Buffer, start: number, end: number): SseEvent {
   return event;
 }
 
+/** Index just past the first event separator ("\n\n" or "\n\r\n") at or after `from`; -1 when there is none. */
+function separatorEnd(buffer: Buffer, from: number): number {
+  for (;;) {
+    const lf = buffer.indexOf(LF, from);
+    if (lf === -1) return -1;
+    const next = buffer[lf + 1];
+    if (next === LF) return lf + 2;
+    if (next === CR && buffer[lf + 2] === LF) return lf + 3;
+    from = lf + 1;
+  }
+}
+
+/** The end of held bytes that may begin a separator straddling two chunks. */
+type Ending = "" | "\n" | "\n\r";
+
 /**
  * Incremental SSE splitter. Feed it upstream chunks; it calls `onEvent` for each complete event with
  * the byte range to forward, and keeps an incomplete trailing event until its end arrives.
+ *
+ * Each byte is searched once: an incomplete event is kept as the list of its pieces, and joined only
+ * when its end arrives. An event longer than `limitBytes` (separator included) is reported once, as
+ * `malformed` with an empty range, as soon as it is known to be too long; its bytes are dropped up to
+ * its end, so the scanner never holds more than `limitBytes`.
  */
 export class SseScanner {
-  private tail: Buffer | undefined;
-  /** Where to resume looking for a separator in `tail`, which may straddle two chunks. */
-  private tailScanFrom = 0;
+  /** The incomplete event's first piece, and its later ones when it spans more than two chunks. */
+  private heldFirst: Buffer | undefined;
+  private heldMore: Buffer[] | undefined;
+  private heldBytes = 0;
+  private heldEnding: Ending = "";
+  /** The incomplete event went over the limit: its bytes are dropped until it ends. */
+  private dropping = false;
+
+  /** @param limitBytes the longest event accepted, in bytes */
+  constructor(private readonly limitBytes: number) {}
 
   /** Bytes of an incomplete event held back (for bounded buffering checks). */
   get pendingBytes(): number {
-    return this.tail?.length ?? 0;
+    return this.heldBytes;
   }
 
   push(chunk: Buffer, onEvent: SseEventHandler): void {
-    const buffer = this.tail === undefined ? chunk : Buffer.concat([this.tail, chunk]);
-    this.tail = undefined;
+    // Nothing to scan, and holding it would lose how the held bytes end.
+    if (chunk.length === 0) return;
+    let buffer = chunk;
     let eventStart = 0;
-    let search = this.tailScanFrom;
-    this.tailScanFrom = 0;
-    for (;;) {
-      const lf = buffer.indexOf(LF, search);
-      if (lf === -1) break;
-      let end = -1;
-      if (buffer[lf + 1] === LF) end = lf + 2;
-      else if (buffer[lf + 1] === CR && buffer[lf + 2] === LF) end = lf + 3;
+    if (this.heldBytes > 0 || this.dropping) {
+      const end = this.heldEventEnd(chunk);
       if (end === -1) {
-        search = lf + 1;
-        continue;
+        this.hold(chunk, onEvent);
+        return;
       }
-      onEvent(buffer, eventStart, end, parseEvent(buffer, eventStart, end));
+      if (this.dropping) {
+        this.dropping = false;
+        eventStart = end;
+      } else {
+        // An array literal for the usual two pieces, as cheap as the join it replaces.
+        const first = this.heldFirst as Buffer;
+        const pieces = this.heldMore === undefined ? [first, chunk] : [first, ...this.heldMore, chunk];
+        buffer = Buffer.concat(pieces, this.heldBytes + chunk.length);
+        eventStart = this.heldBytes + end;
+        this.release();
+        this.emit(buffer, 0, eventStart, onEvent);
+      }
+      this.heldEnding = "";
+    }
+    for (let end = separatorEnd(buffer, eventStart); end !== -1; end = separatorEnd(buffer, eventStart)) {
+      this.emit(buffer, eventStart, end, onEvent);
       eventStart = end;
-      search = end;
     }
-    if (eventStart < buffer.length) {
-      this.tail = buffer.subarray(eventStart);
-      // A separator ("\n\n" or "\n\r\n") may straddle chunks: rescan the last three bytes we hold.
-      this.tailScanFrom = Math.max(0, this.tail.length - 3);
+    if (eventStart < buffer.length) this.hold(eventStart === 0 ? buffer : buffer.subarray(eventStart), onEvent);
+  }
+
+  private emit(buffer: Buffer, start: number, end: number, onEvent: SseEventHandler): void {
+    if (end - start > this.limitBytes) onEvent(buffer, start, start, this.oversize());
+    else onEvent(buffer, start, end, parseEvent(buffer, start, end));
+  }
+
+  /** Index in `chunk` just past the separator that ends the held event (it may begin in the held bytes); -1 when none does. */
+  private heldEventEnd(chunk: Buffer): number {
+    if (this.heldEnding === "\n") {
+      if (chunk[0] === LF) return 1;
+      if (chunk[0] === CR && chunk[1] === LF) return 2;
+    } else if (this.heldEnding === "\n\r" && chunk[0] === LF) return 1;
+    return separatorEnd(chunk, 0);
+  }
+
+  /** Keeps `piece` as the next part of the incomplete event, or drops it once the event is over the limit. */
+  private hold(piece: Buffer, onEvent: SseEventHandler): void {
+    const last = piece[piece.length - 1];
+    const beforeLast = piece.length > 1 ? piece[piece.length - 2] === LF : this.heldEnding === "\n";
+    this.heldEnding = last === LF ? "\n" : last === CR && beforeLast ? "\n\r" : "";
+    if (this.dropping) return;
+    if (this.heldBytes + piece.length > this.limitBytes) {
+      this.release();
+      this.dropping = true;
+      onEvent(piece, 0, 0, this.oversize());
+      return;
     }
+    if (this.heldFirst === undefined) this.heldFirst = piece;
+    else (this.heldMore ??= []).push(piece);
+    this.heldBytes += piece.length;
+  }
+
+  private release(): void {
+    this.heldFirst = undefined;
+    this.heldMore = undefined;
+    this.heldBytes = 0;
+  }
+
+  /** Made when needed, so a stream of ordinary events allocates nothing for it. */
+  private oversize(): SseEvent {
+    return { kind: "malformed", finished: false, usage: undefined, errorMessage: `upstream sent a stream event larger than ${this.limitBytes} bytes` };
   }
 }

@@ -37,6 +37,8 @@ export interface StreamSpec extends AttemptSpec {
   readonly idleMs: number;
   /** When the first content is still missing this long after the start, the attempt reports it late (`events.late`). */
   readonly lateAfterMs: number | undefined;
+  /** Largest SSE event read (`server.eventLimitBytes`); a larger one fails the attempt. */
+  readonly eventLimitBytes: number;
   /** The client asked for the usage chunk (`stream_options.include_usage`). */
   readonly clientWantsUsage: boolean;
 }
@@ -46,7 +48,7 @@ export type StreamResult = AttemptFailed | AttemptServed;
 /** Run it once; `call` is exposed so the request can abort it when the client leaves. */
 export class StreamAttempt implements UpstreamListener {
   readonly call = new UpstreamCall();
-  readonly #scanner = new SseScanner();
+  readonly #scanner: SseScanner;
   readonly #writer: SseWriter;
   #resolve!: (result: StreamResult) => void;
   #timer: NodeJS.Timeout | undefined;
@@ -69,6 +71,7 @@ export class StreamAttempt implements UpstreamListener {
 
   constructor(private readonly spec: StreamSpec) {
     this.#writer = new SseWriter(spec.outgoing, this.#flow);
+    this.#scanner = new SseScanner(spec.eventLimitBytes);
   }
 
   /** Starts the call; resolves once, when the attempt failed before content or the client's stream ended. */

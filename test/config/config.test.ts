@@ -85,6 +85,14 @@ describe("config validation", () => {
     expect(issuesOf(config)).toEqual([expect.stringMatching(/^routes\.realtime-chat\.candidates: no model is left/)]);
   });
 
+  it("rejects limits that are not positive integers, naming them", () => {
+    const config = base();
+    config.server = { eventLimitBytes: 0, jsonDepthLimit: 4 };
+    expect(issuesOf(config)).toEqual([expect.stringMatching(/^server\.eventLimitBytes: .*>0/), expect.stringMatching(/^server\.jsonDepthLimit: .*>=8/)]);
+    config.server = { jsonDepthLimit: 5000 };
+    expect(issuesOf(config)).toEqual([expect.stringMatching(/^server\.jsonDepthLimit: .*<=1000/)]);
+  });
+
   it("reports YAML syntax errors with a line number", () => {
     expect(() => parseConfigText("providers: [\n", "bad.yaml")).toThrow(/line \d+/);
     expect(() => parseConfigText(stringify({ a: 1 }), "x.yaml")).toThrow(ConfigError);

@@ -5,6 +5,7 @@ import { parseConfig, type LoadedConfig } from "../../src/config/load.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
 import { createSystemClock } from "../../src/router/clock.js";
 import { createSeededRng } from "../../src/router/rng.js";
+import type { TokenEstimator } from "../../src/proxy/chat-request.js";
 
 export interface TestModel {
   id: string;
@@ -50,12 +51,13 @@ export const PROVIDER_KEY = "sk-provider-secret";
 
 export async function startTestGateway(
   raw: Record<string, unknown>,
-  options: { env?: Record<string, string>; clientKey?: string; configPath?: string; config?: LoadedConfig } = {},
+  options: { env?: Record<string, string>; clientKey?: string; configPath?: string; config?: LoadedConfig; estimateTokens?: TokenEstimator } = {},
 ): Promise<TestGateway> {
   const config = options.config ?? parseConfig(raw, "test");
   const gateway = await startGateway({
     config,
     ...(options.configPath ? { configPath: options.configPath } : {}),
+    ...(options.estimateTokens ? { estimateTokens: options.estimateTokens } : {}),
     env: { FAKE_PROVIDER_KEY: PROVIDER_KEY, ...options.env },
     logger: pino({ level: "silent" }),
     clock: createSystemClock(),

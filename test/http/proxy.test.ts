@@ -354,6 +354,104 @@ describe("bad input", () => {
   });
 });
 
+describe("limits and protections", () => {
+  const limited = (settings: Record<string, unknown>) => ({ server: { host: "127.0.0.1", port: 0, logLevel: "silent", ...settings } });
+  /** One content event of `bytes` characters of content, as a raw SSE step. */
+  const hugeEvent = (model: string, bytes: number) => ({ raw: `data: ${JSON.stringify(chunk(model, { content: "x".repeat(bytes) }))}\n\n` });
+
+  it("falls back when an upstream event over server.eventLimitBytes comes before any content", async () => {
+    const { client, upstream } = await setup(
+      (request) =>
+        request.model === "first-upstream"
+          ? { kind: "sse", steps: [chunk(request.model, { role: "assistant", content: "" }), hugeEvent(request.model, 200_000)] }
+          : { kind: "sse", steps: streamOf(request.model, ["fine"]) },
+      limited({ eventLimitBytes: 64 * 1024 }),
+    );
+    const { data: stream, response } = await client.chat.completions.create({ model: "chat", ...ask, stream: true }).withResponse();
+    let text = "";
+    for await (const part of stream) text += part.choices[0]?.delta.content ?? "";
+    expect(text).toBe("fine");
+    expect(response.headers.get("x-subsecond-model")).toBe("acme/second");
+    expect(upstream.requests.map((r) => r.model)).toEqual(["first-upstream", "acme/second"]);
+  });
+
+  it("ends a stream with an error event and no [DONE] when an event over the limit follows content", async () => {
+    const { upstream } = await setup(
+      (request) => ({ kind: "sse", steps: [chunk(request.model, { content: "partial" }), hugeEvent(request.model, 200_000), chunk(request.model, {}, "stop")] }),
+      limited({ eventLimitBytes: 64 * 1024 }),
+    );
+    const response = await postChat({ model: "chat", ...ask, stream: true });
+    const body = await response.text();
+    expect(body).toContain('"content":"partial"');
+    expect(body).toContain('data: {"error":{"message":"The upstream stream failed: upstream sent a stream event larger than 65536 bytes"');
+    expect(body).not.toContain("xxxx");
+    expect(body).not.toContain("[DONE]");
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  /** `depth` arrays, one inside the other, as JSON text. */
+  const nested = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;
+
+  it("answers 400 to tools or tool_calls nested deeper than server.jsonDepthLimit, before any upstream call", async () => {
+    const { client, upstream } = await setup(() => ({ kind: "json" }));
+    // 10,000 levels overflowed the token estimator's JSON.stringify: a 500 the SDK retried.
+    const deepTools = await postChat(`{"model":"chat","messages":[{"role":"user","content":"hi"}],"tools":${nested(10_000)}}`);
+    expect(deepTools.status).toBe(400);
+    expect(await deepTools.json()).toMatchObject({ error: { type: "invalid_request_error", code: "json_too_deep", param: "tools" } });
+    const deepCalls = await postChat(`{"model":"chat","messages":[{"role":"assistant","tool_calls":${nested(10_000)}},{"role":"user","content":"hi"}]}`);
+    expect(deepCalls.status).toBe(400);
+    expect(await deepCalls.json()).toMatchObject({ error: { code: "json_too_deep", param: "messages" } });
+    // The SDK raises its typed error (it cannot itself serialise 10,000 levels).
+    const fromSdk = await client.chat.completions.create({ model: "chat", ...ask, tools: JSON.parse(nested(500)) as never }).catch((e: unknown) => e);
+    expect(fromSdk).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(fromSdk).toMatchObject({ code: "json_too_deep", param: "tools" });
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it("refuses a 4 MB nested body at once, while other clients are served", async () => {
+    await setup(() => ({ kind: "json" }));
+    const depth = 2_000_000;
+    const body = `{"model":"chat",${JSON.stringify(ask).slice(1, -1)},"metadata":${nested(depth)}}`;
+    let answered = false;
+    const slowestProbeMs = (async () => {
+      let slowest = 0;
+      while (!answered) {
+        const sent = performance.now();
+        await fetch(`${gateway?.url}/healthz`);
+        slowest = Math.max(slowest, performance.now() - sent);
+      }
+      return slowest;
+    })();
+    const response = await postChat(body);
+    answered = true;
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: { code: "json_too_deep", param: "metadata" } });
+    // Parsing this body stalled the event loop for about a second.
+    expect(await slowestProbeMs).toBeLessThan(500);
+  });
+});
+
+describe("unexpected errors", () => {
+  it("answer 500 with x-should-retry false, counted as a gateway error rather than an upstream one", async () => {
+    upstream = await startFakeUpstream(() => ({ kind: "json" }));
+    const estimateTokens = () => {
+      throw new Error("estimator bug: secret detail");
+    };
+    gateway = await startTestGateway(testConfig(upstream.url, MODELS), { estimateTokens });
+    // The SDK's default: two retries of a 5xx, unless the answer says they cannot help.
+    const retrying = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "client-key" });
+    const error = await retrying.chat.completions.create({ model: "chat", ...ask }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(error).toMatchObject({ status: 500, code: "internal_error", type: "server_error" });
+    expect((error as InstanceType<typeof OpenAI.APIError>).headers?.get("x-should-retry")).toBe("false");
+    expect((error as Error).message).not.toContain("secret detail");
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(metrics).toContain('subsecond_requests_total{route="none",model="none",outcome="gateway_error"} 1\n');
+    expect(metrics).not.toContain('outcome="upstream_error"');
+    expect(upstream.requests).toHaveLength(0);
+  });
+});
+
 describe("other endpoints", () => {
   it("lists routes then catalog models", async () => {
     const { client } = await setup(() => ({ kind: "json" }));

@@ -3,10 +3,12 @@ import { estimateTokensByCharacters, parseChatRequest, profileRequest, upstreamB
 import { GatewayError } from "../../src/errors.js";
 
 const ask = { model: "chat", messages: [{ role: "user", content: "hi" }] };
+/** server.jsonDepthLimit's default. */
+const DEPTH_LIMIT = 128;
 
 function rejection(body: unknown): GatewayError {
   try {
-    parseChatRequest(Buffer.from(typeof body === "string" ? body : JSON.stringify(body)));
+    parseChatRequest(Buffer.from(typeof body === "string" ? body : JSON.stringify(body)), DEPTH_LIMIT);
   } catch (error) {
     if (error instanceof GatewayError) return error;
     throw error;
@@ -29,7 +31,7 @@ describe("parseChatRequest", () => {
       temperature: 0.2,
       user: "u-1",
     };
-    expect(parseChatRequest(Buffer.from(JSON.stringify(body)))).toEqual(body);
+    expect(parseChatRequest(Buffer.from(JSON.stringify(body)), DEPTH_LIMIT)).toEqual(body);
   });
 
   it.each([
@@ -65,16 +67,61 @@ describe("parseChatRequest", () => {
   });
 });
 
+describe("nesting depth", () => {
+  /** `depth` arrays, one inside the other. */
+  const nested = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;
+  const bodyWith = (member: string) => Buffer.from(`{"model":"chat","messages":[{"role":"user","content":"hi"}],${member}}`);
+  const refusal = (body: Buffer, limit: number): GatewayError => {
+    try {
+      parseChatRequest(body, limit);
+    } catch (error) {
+      if (error instanceof GatewayError) return error;
+      throw error;
+    }
+    throw new Error("accepted");
+  };
+
+  it("refuses a body nested deeper than the limit with a 400 naming the member it is in", () => {
+    const tools = refusal(bodyWith(`"tools":${nested(10_000)}`), DEPTH_LIMIT);
+    expect(tools.status).toBe(400);
+    expect(tools.body().error).toEqual({
+      message: "The request body nests arrays and objects more than 128 levels deep (in 'tools').",
+      type: "invalid_request_error",
+      param: "tools",
+      code: "json_too_deep",
+    });
+    const toolCalls = refusal(Buffer.from(`{"model":"chat","messages":[{"role":"assistant","tool_calls":${nested(10_000)}}]}`), DEPTH_LIMIT);
+    expect(toolCalls.body().error).toMatchObject({ param: "messages", code: "json_too_deep" });
+    expect(refusal(Buffer.from(nested(200)), DEPTH_LIMIT).body().error).toMatchObject({ param: null, code: "json_too_deep" });
+  });
+
+  it("counts the body's object as level 1, and brackets inside strings not at all", () => {
+    // The body's object, then 6 arrays: 7 levels.
+    expect(parseChatRequest(bodyWith(`"metadata":${nested(6)}`), 7).metadata).toEqual([[[[[[]]]]]]);
+    expect(refusal(bodyWith(`"metadata":${nested(7)}`), 7).param).toBe("metadata");
+    const content = `[{"\\":"\\"{[${"[".repeat(50)}"}]`;
+    expect(parseChatRequest(Buffer.from(`{"model":"chat","messages":[{"role":"user","content":${JSON.stringify(content)}}]}`), 8).messages[0]?.content).toBe(content);
+  });
+
+  it("refuses a 4 MB nested body without parsing it", () => {
+    // JSON.parse alone spent about a second on this body, while every other client waited.
+    const body = bodyWith(`"metadata":${nested(2_000_000)}`);
+    const started = performance.now();
+    expect(refusal(body, DEPTH_LIMIT).code).toBe("json_too_deep");
+    expect(performance.now() - started).toBeLessThan(100);
+  });
+});
+
 describe("upstreamBody", () => {
   it("rewrites the model, drops `models`, asks for usage on streams and keeps everything else", () => {
     const raw = Buffer.from(JSON.stringify({ ...ask, models: ["chat", "a/b"], stream: true, stream_options: { future: 1 }, temperature: 0 }));
-    const request = parseChatRequest(raw);
+    const request = parseChatRequest(raw, DEPTH_LIMIT);
     const sent = JSON.parse(upstreamBody(raw, request, "upstream-id").toString("utf8")) as Record<string, unknown>;
     expect(sent).toEqual({ model: "upstream-id", messages: ask.messages, stream: true, stream_options: { future: 1, include_usage: true }, temperature: 0 });
     expect(request.model).toBe("chat");
     expect(request.models).toEqual(["chat", "a/b"]);
     const plain = Buffer.from(JSON.stringify(ask));
-    expect(JSON.parse(upstreamBody(plain, parseChatRequest(plain), "x").toString("utf8"))).toEqual({ ...ask, model: "x" });
+    expect(JSON.parse(upstreamBody(plain, parseChatRequest(plain, DEPTH_LIMIT), "x").toString("utf8"))).toEqual({ ...ask, model: "x" });
   });
 });
 
@@ -87,7 +134,7 @@ describe("upstreamBody on the client's bytes", () => {
     if (body.stream === true) body.stream_options = { ...(body.stream_options as object | null), include_usage: true };
     return body;
   }
-  const sent = (raw: Buffer, model = "up") => upstreamBody(raw, parseChatRequest(raw), model).toString("utf8");
+  const sent = (raw: Buffer, model = "up") => upstreamBody(raw, parseChatRequest(raw, DEPTH_LIMIT), model).toString("utf8");
 
   it("agrees with the parsed body for members in any order, spacing and position", () => {
     // A small deterministic generator: every order of the members that matter, three spacings.
@@ -128,8 +175,31 @@ describe("upstreamBody on the client's bytes", () => {
   });
 });
 
+describe("estimateTokensByCharacters", () => {
+  const message = { role: "user", content: "hi" };
+
+  it("counts tools and tool calls as the characters of their compact JSON", () => {
+    const tools = [
+      { type: "function", function: { name: "f", strict: true, parameters: { type: "object", properties: {}, required: [], minimum: -1.5, default: null, enum: [1, 2e21, false] } } },
+      { type: "function", function: { name: "g", parameters: { type: "object", properties: { nested: { type: "array", items: { type: "string" } } } } } },
+    ];
+    const toolCalls = [{ id: "call_1", type: "function", function: { name: "f", arguments: "{}" } }];
+    const request = { model: "chat", messages: [message, { role: "assistant", tool_calls: toolCalls }], tools };
+    const characters = 2 + JSON.stringify(toolCalls).length + JSON.stringify(tools).length;
+    expect(estimateTokensByCharacters(request)).toBe(Math.ceil(characters / 4) + 4 * 2);
+  });
+
+  it("estimates tools and tool calls of any depth", () => {
+    // Built here, not parsed from a body: the depth limit does not apply to a pluggable estimator's input.
+    let deep: unknown[] = [];
+    for (let level = 1; level < 100_000; level++) deep = [deep];
+    const request = { model: "chat", messages: [message, { role: "assistant", tool_calls: deep }], tools: deep };
+    expect(estimateTokensByCharacters(request)).toBe(Math.ceil((2 + 2 * 2 * 100_000) / 4) + 4 * 2);
+  });
+});
+
 describe("profileRequest", () => {
-  const parse = (body: unknown) => parseChatRequest(Buffer.from(JSON.stringify(body)));
+  const parse = (body: unknown) => parseChatRequest(Buffer.from(JSON.stringify(body)), DEPTH_LIMIT);
 
   it("counts legacy functions and images in the estimate and names the capabilities they need", () => {
     const plain = profileRequest(parse(ask), estimateTokensByCharacters);
