@@ -126,10 +126,15 @@ function replace(text: string, node: Node, pair: Pair | undefined, value: YamlVa
   out.push({ start, end, text: flowText(value) });
 }
 
+/** Applies sorted, disjoint splices in one pass. */
 function applySplices(text: string, splices: readonly Splice[]): string {
-  let out = text;
-  for (const splice of [...splices].sort((a, b) => b.start - a.start)) out = out.slice(0, splice.start) + splice.text + out.slice(splice.end);
-  return out;
+  let out = "";
+  let at = 0;
+  for (const splice of splices) {
+    out += text.slice(at, splice.start) + splice.text;
+    at = splice.end;
+  }
+  return out + text.slice(at);
 }
 
 function parseForEdit(text: string) {
@@ -155,31 +160,44 @@ function collectionAt(contents: Node | null, path: readonly (string | number)[])
   return node;
 }
 
+/** `splices` sorted by position, refusing two that overlap or start at the same place (their order would be a guess). */
+function disjoint(splices: readonly Splice[]): Splice[] {
+  const sorted = [...splices].sort((a, b) => a.start - b.start);
+  for (let i = 1; i < sorted.length; i++) {
+    const previous = sorted[i - 1] as Splice;
+    const next = sorted[i] as Splice;
+    if (previous.end > next.start || previous.start === next.start) {
+      throw new YamlEditError("two edits touch the same place: set the keys of one map together, as one object");
+    }
+  }
+  return sorted;
+}
+
 /**
- * Applies `sets` in order and returns the new text. Values equal to what is there already are left alone,
- * so setting what a file already says returns it unchanged, byte for byte.
- * @throws YamlEditError when a parent is missing or the text does not parse.
+ * Returns the text with every set applied, from one parse of it. Values equal to what is there already
+ * are left alone, so setting what a file already says returns it unchanged, byte for byte. Sets must
+ * touch disjoint parts of the document: set several keys of one map as one object value.
+ * @throws YamlEditError when a parent is missing, two sets overlap, or the text does not parse.
  */
 export function setYamlValues(text: string, sets: readonly YamlSet[]): string {
-  let out = text;
+  if (sets.length === 0) return text;
+  const doc = parseForEdit(text);
+  const splices: Splice[] = [];
   for (const { path, value } of sets) {
-    const doc = parseForEdit(out);
     const key = path.at(-1);
     if (key === undefined) throw new YamlEditError("an empty path");
     const parent = collectionAt(doc.contents as Node | null, path.slice(0, -1));
-    const splices: Splice[] = [];
     if (isMap(parent) && typeof key === "string") {
       const pair = findPair(parent, key);
-      if (pair === undefined) splices.push(insertion(out, parent, [[key, value]]));
-      else replace(out, editable(pair), pair, value, splices);
+      if (pair === undefined) splices.push(insertion(text, parent, [[key, value]]));
+      else replace(text, editable(pair), pair, value, splices);
     } else if (isSeq(parent) && typeof key === "number" && parent.items[key] !== undefined) {
-      replace(out, parent.items[key] as Node, undefined, value, splices);
+      replace(text, parent.items[key] as Node, undefined, value, splices);
     } else {
       throw new YamlEditError(`${describe(path)}: not found`);
     }
-    out = applySplices(out, splices);
   }
-  return out;
+  return applySplices(text, disjoint(splices));
 }
 
 /**

@@ -39,8 +39,7 @@ describe("setYamlValues", () => {
 
   it("adds missing keys at the end of a flow map, and of a block map with the map's indentation", () => {
     const edited = setYamlValues(shipped, [
-      { path: ["models", 7, "capabilities"], value: ["tools", "json", "vision"] },
-      { path: ["models", 7, "prior"], value: { ttftMs: 420, tokensPerSecond: 85 } },
+      { path: ["models", 7], value: { capabilities: ["tools", "json", "vision"], prior: { ttftMs: 420, tokensPerSecond: 85 } } },
       { path: ["server", "drainTimeoutMs"], value: 5000 },
     ]);
     expect(edited).toContain(
@@ -71,6 +70,15 @@ describe("setYamlValues", () => {
       { path: ["models", 0, "contextTokens"], value: 8192 },
     ]);
     expect(parse(edited)).toEqual({ models: [{ id: "a", pricePerMTok: { input: 0.5, output: 2 }, contextTokens: 8192 }] });
+  });
+
+  it("refuses sets that touch the same place, rather than guess their order", () => {
+    expect(() =>
+      setYamlValues(shipped, [
+        { path: ["models", 7, "capabilities"], value: ["tools"] },
+        { path: ["models", 7, "prior"], value: { ttftMs: 420, tokensPerSecond: 85 } },
+      ]),
+    ).toThrow(/same place/);
   });
 
   it("names the path that is missing", () => {
