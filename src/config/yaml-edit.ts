@@ -80,8 +80,10 @@ function insertion(text: string, map: YAMLMap, entries: ReadonlyArray<readonly [
   }
   if (last === undefined) throw new YamlEditError("cannot add a key to an empty block map");
   const keyStart = rangeOf(map.items[0]?.key as Node)[0];
-  const indent = text.slice(lineStart(text, keyStart), keyStart);
-  if (indent.trim() !== "") throw new YamlEditError("cannot add a key to a block map that starts mid-line");
+  // The first key's column; a map that is a list item starts after its "- " marker.
+  const prefix = text.slice(lineStart(text, keyStart), keyStart);
+  if (!/^[ -]*$/.test(prefix)) throw new YamlEditError("cannot add a key to a block map that starts mid-line");
+  const indent = " ".repeat(prefix.length);
   const valueEnd = last.value ? rangeOf(last.value as Node)[1] : rangeOf(last.key as Node)[1];
   // A block collection's range ends after its last newline; a scalar's before it (and any comment).
   if (text[valueEnd - 1] === "\n") return { start: valueEnd, end: valueEnd, text: rendered.map((line) => `${indent}${line}\n`).join("") };

@@ -51,6 +51,13 @@ describe("setYamlValues", () => {
     expect(value.models[7]?.prior).toEqual({ ttftMs: 420, tokensPerSecond: 85 });
   });
 
+  it("adds a key to a block map that is a list item, under its first key", () => {
+    const text = "models:\n  - id: a\n    rank: 1\n  - id: b\n";
+    expect(setYamlValues(text, [{ path: ["models", 0, "prior"], value: { ttftMs: 1, tokensPerSecond: 2 } }])).toBe(
+      "models:\n  - id: a\n    rank: 1\n    prior: { ttftMs: 1, tokensPerSecond: 2 }\n  - id: b\n",
+    );
+  });
+
   it("changes one key of a nested map without rewriting its siblings", () => {
     const text = "models:\n  - id: a\n    prior:\n      ttftMs: 400   # measured\n      tokensPerSecond: 120\n";
     expect(setYamlValues(text, [{ path: ["models", 0, "prior"], value: { ttftMs: 350, tokensPerSecond: 120 } }])).toBe(
