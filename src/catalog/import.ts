@@ -2,7 +2,7 @@
 // windows and capabilities from the models list, priors from endpoint statistics; written into the
 // config's YAML text in place, so nothing else in the file moves. Ranks and scores are never touched:
 // they come from the ranking, not from the catalog.
-import { parseConfigText } from "../config/load.js";
+import { parseConfigText, type LoadedConfig } from "../config/load.js";
 import type { Capability, Config, ModelConfig } from "../config/schema.js";
 import { appendYamlListItem, setYamlValues, YamlEditError, type YamlSet, type YamlValue } from "../config/yaml-edit.js";
 import { formatPath, InvalidFileError, type FileIssue } from "../config/yaml-file.js";
@@ -199,4 +199,15 @@ function newEntries(
     });
   }
   return entries;
+}
+
+/**
+ * A config's text with `catalog` applied, validated: what a gateway that refreshes its catalog runs.
+ * The text alone when there is no catalog yet or the config does not ask for refreshes (no `catalog` key).
+ * @throws ConfigError or CatalogImportError listing every problem with its field path.
+ */
+export function configWithCatalog(text: string, source: string, catalog: CatalogSource | undefined): LoadedConfig {
+  const base = parseConfigText(text, source);
+  if (catalog === undefined || base.config.catalog === undefined) return base;
+  return parseConfigText(importCatalog(text, source, catalog).text, source);
 }

@@ -40,6 +40,8 @@ export interface AppDeps {
   /** False while draining or when the loaded config cannot serve. */
   readonly ready: () => { ready: boolean; reason?: string };
   readonly reload: () => Promise<ReloadResult>;
+  /** When the catalog was last refreshed from `catalog.refreshUrl`; undefined when it never was. */
+  readonly catalogRefreshedAt?: () => Date | undefined;
 }
 
 type Env = { Bindings: HttpBindings };
@@ -294,7 +296,8 @@ export function createRequestListener(deps: AppDeps): RequestListener {
       target: route.target,
       candidates: brain.snapshot(route),
     }));
-    return jsonResponse({ configHash: config.hash, defaultRoute: config.defaultRoute, routes }, requestId);
+    const catalogRefreshedAt = deps.catalogRefreshedAt?.()?.toISOString() ?? null;
+    return jsonResponse({ configHash: config.hash, catalogRefreshedAt, defaultRoute: config.defaultRoute, routes }, requestId);
   });
 
   app.post("/admin/reload", async (c) => {
