@@ -107,17 +107,21 @@ function readCatalog(found: Found, source: CatalogSource, entry: Pick<ModelConfi
  * @throws ConfigError when `configText` is not a valid config; CatalogImportError listing every problem.
  */
 export function importCatalog(configText: string, configSource: string, source: CatalogSource, add?: AddModels): CatalogImport {
-  const current = parseConfigText(configText, configSource);
+  return applyCatalog(configText, configSource, parseConfigText(configText, configSource).config, source, add);
+}
+
+/** importCatalog on a config already parsed from `configText`. */
+function applyCatalog(configText: string, configSource: string, config: Config, source: CatalogSource, add?: AddModels): CatalogImport {
   const byId = new Map<string, Found>();
   source.models.data.forEach((model, index) => {
     if (!byId.has(model.id)) byId.set(model.id, { model, index });
   });
-  const defaultTokensPerSecond = current.config.stats.defaultPrior.tokensPerSecond;
+  const defaultTokensPerSecond = config.stats.defaultPrior.tokensPerSecond;
   const issues: FileIssue[] = [];
   const notes: string[] = [];
   const sets: YamlSet[] = [];
   let matched = 0;
-  current.config.models.forEach((entry, index) => {
+  config.models.forEach((entry, index) => {
     const found = byId.get(entry.upstreamModel ?? entry.id);
     if (!found) {
       notes.push(`${entry.id}: not in ${source.name}; kept as configured`);
@@ -134,7 +138,7 @@ export function importCatalog(configText: string, configSource: string, source: 
     // One set per entry: its new keys go in together (yaml-edit.ts).
     sets.push({ path: ["models", index], value: fields });
   });
-  const added = add ? newEntries(current.config, byId, source, add, defaultTokensPerSecond, issues, notes) : [];
+  const added = add ? newEntries(config, byId, source, add, defaultTokensPerSecond, issues, notes) : [];
   if (issues.length > 0) throw new CatalogImportError(source.name, issues);
   try {
     let text = setYamlValues(configText, sets);
@@ -209,5 +213,6 @@ function newEntries(
 export function configWithCatalog(text: string, source: string, catalog: CatalogSource | undefined): LoadedConfig {
   const base = parseConfigText(text, source);
   if (catalog === undefined || base.config.catalog === undefined) return base;
-  return parseConfigText(importCatalog(text, source, catalog).text, source);
+  const applied = applyCatalog(text, source, base.config, catalog).text;
+  return applied === text ? base : parseConfigText(applied, source);
 }
