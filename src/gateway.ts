@@ -9,7 +9,11 @@ import { createRequestListener, hashKey, type ReloadResult } from "./http/app.js
 import { Registry, createMetrics, type GatewayMetrics } from "./metrics/metrics.js";
 import { createBrain, type Brain } from "./router/brain.js";
 import type { Clock, Rng } from "./router/types.js";
-import { ConfigError, loadConfigFile, type LoadedConfig } from "./config/load.js";
+import { ConfigError, type LoadedConfig } from "./config/load.js";
+import { describeChanges } from "./config/diff.js";
+import { InvalidFileError, readTextFile } from "./config/yaml-file.js";
+import { configWithCatalog } from "./catalog/import.js";
+import { createCatalogRefresher, type RefreshedCatalog } from "./catalog/refresh.js";
 import { closeUnused, createUpstreams, type Upstreams } from "./proxy/upstream.js";
 import { createBookkeeping } from "./proxy/bookkeeping.js";
 import type { Runtime } from "./proxy/executor.js";
@@ -121,10 +125,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let notReadyReason: string | undefined;
   let reloading: Promise<ReloadResult> | undefined;
 
-  const reloadOnce = async (): Promise<ReloadResult> => {
-    if (!options.configPath) return { ok: false, hash: runtime.config.hash, errors: ["the gateway was started without a config file"] };
+  // The catalog of the last successful refresh; every reload applies it over the config file's text.
+  let refreshed: RefreshedCatalog | undefined;
+  const baseText = async (): Promise<{ text: string; source: string }> => {
+    if (!options.configPath) return { text: JSON.stringify(options.config.config), source: options.config.source };
+    const file = await readTextFile(options.configPath);
+    if (file.issues.length > 0) throw new ConfigError(options.configPath, file.issues);
+    return { text: file.text, source: options.configPath };
+  };
+
+  /** Validates the config `load` gives and swaps it in atomically; counts and logs the outcome either way. */
+  const replaceConfig = async (load: () => Promise<LoadedConfig>, catalog?: RefreshedCatalog): Promise<ReloadResult> => {
     try {
-      const next = await loadConfigFile(options.configPath);
+      const next = await load();
       const upstreams = createUpstreams(next.config.providers, env, runtime.upstreams);
       const previous = runtime;
       const stillMissing = missingProviderKeys(next, upstreams);
@@ -137,24 +150,50 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       void closeUnused(previous.upstreams, upstreams);
       metrics.registerRoutes(next.routes.keys());
       metrics.configReload("success");
-      logger.info({ hash: next.hash, previousHash: previous.config.hash, models: next.models.length, routes: next.routes.size }, "config reloaded");
+      if (catalog) refreshed = catalog;
+      if (!next.config.catalog) refreshed = undefined;
+      refresher.configure(next.config.catalog);
+      const summary = { hash: next.hash, previousHash: previous.config.hash, models: next.models.length, routes: next.routes.size };
+      if (catalog) logger.info({ ...summary, url: catalog.url, changes: describeChanges(previous.config, next) }, "catalog refreshed");
+      else logger.info(summary, "config reloaded");
       if (notReadyReason) logger.error({ problems: stillMissing }, "config reloaded but provider keys are missing; /readyz reports not ready");
       return { ok: true, hash: next.hash, errors: [] };
     } catch (error) {
       metrics.configReload("failure");
-      const errors = error instanceof ConfigError ? error.issues.map((issue) => `${issue.path}: ${issue.message}`) : [String(error)];
-      logger.error({ file: options.configPath, errors }, "config reload rejected; the previous config keeps serving");
+      const errors = error instanceof InvalidFileError ? error.issues.map((issue) => `${issue.path}: ${issue.message}`) : [String(error)];
+      if (catalog) logger.error({ url: catalog.url, errors }, "catalog refresh rejected; the current catalog keeps serving");
+      else logger.error({ file: options.configPath, errors }, "config reload rejected; the previous config keeps serving");
       return { ok: false, hash: runtime.config.hash, errors };
     }
   };
-  const reload = (): Promise<ReloadResult> => {
-    // One reload at a time; a reload requested meanwhile reads the file again afterwards.
-    const next = (reloading ?? Promise.resolve()).then(reloadOnce);
+  const reloadOnce = async (): Promise<ReloadResult> => {
+    if (!options.configPath) return { ok: false, hash: runtime.config.hash, errors: ["the gateway was started without a config file"] };
+    return replaceConfig(async () => {
+      const base = await baseText();
+      return configWithCatalog(base.text, base.source, refreshed && { name: refreshed.url, models: refreshed.models });
+    });
+  };
+  /** One reload or catalog refresh at a time; one requested meanwhile runs afterwards, on what is current then. */
+  const serialized = (task: () => Promise<ReloadResult>): Promise<ReloadResult> => {
+    const next = (reloading ?? Promise.resolve()).then(task);
     reloading = next.finally(() => {
       if (reloading === next) reloading = undefined;
     });
     return next;
   };
+  const reload = (): Promise<ReloadResult> => serialized(reloadOnce);
+  const refresher = createCatalogRefresher({
+    env,
+    logger,
+    countReload: (result) => metrics.configReload(result),
+    apply: (catalog) =>
+      serialized(() =>
+        replaceConfig(async () => {
+          const base = await baseText();
+          return configWithCatalog(base.text, base.source, { name: catalog.url, models: catalog.models });
+        }, catalog),
+      ),
+  });
 
   const httpServer = createServer(createRequestListener({
     runtime: () => runtime,
@@ -167,6 +206,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     adminKeys: () => adminKeys,
     ready: () => (draining ? { ready: false, reason: "draining" } : notReadyReason ? { ready: false, reason: notReadyReason } : { ready: true }),
     reload,
+    catalogRefreshedAt: () => refreshed?.fetchedAt,
   }));
   await new Promise<void>((resolveListen, reject) => {
     httpServer.once("error", reject);
@@ -205,9 +245,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     watcher.on("error", (error) => logger.error({ err: error }, "config watch failed; reload with SIGHUP or POST /admin/reload"));
   }
 
+  refresher.configure(runtime.config.config.catalog);
+
   const close = async (): Promise<void> => {
     draining = true;
     watcher?.close();
+    refresher.close();
     const drainMs = runtime.config.config.server.drainTimeoutMs;
     const started = performance.now();
     const closed = new Promise<void>((resolveClose) => httpServer.close(() => resolveClose()));

@@ -4,6 +4,8 @@ import { constants } from "node:os";
 import { parseArgs } from "node:util";
 import { pino, type Logger } from "pino";
 import { ConfigError, loadConfigFile } from "./config/load.js";
+import { InvalidFileError } from "./config/yaml-file.js";
+import { catalogImport } from "./cli/catalog.js";
 import { describeChanges, policyWarnings } from "./config/diff.js";
 import { decisionChanges, decisionTables, hypotheticalRequest, renderTable } from "./cli/explain.js";
 import { startGateway, StartupError } from "./gateway.js";
@@ -21,6 +23,9 @@ Commands:
                                            --against, say what the change does and what each route would choose
   explain [--config path] [--route name] [--prompt-tokens N] [--max-tokens N]
                                            print the decision table of a hypothetical request (from the priors)
+  catalog import <models.json> [--endpoints <dir>] --config <file> [--write] [--add id --score N]
+                                           update prices, windows, capabilities (and priors) from OpenRouter's
+                                           catalog; says what changes, writes only with --write
   demo [--duration 45] [--rate 10] [--no-ui] [--port 8080] [--sim-port 8181] [--config config/demo.yaml]
        [--profiles config/sim-profiles.yaml] [--seed N]
                                            simulator + gateway + traffic in one process, with a live view
@@ -144,6 +149,56 @@ async function explainCommand(args: string[]): Promise<number> {
   const tables = decisionTables(config, request, routeName);
   const rendered = [...tables].map(([name, rows]) => renderTable(config.routes.get(name) as NonNullable<ReturnType<typeof config.routes.get>>, rows));
   process.stdout.write(`${rendered.join("\n\n")}\n`);
+  return 0;
+}
+
+const CATALOG_USAGE = `subsecond catalog import <models.json> [--endpoints <dir>] --config <file> [--write]
+                        [--add <id> ... --score N [--provider name]] [--prompt-tokens N] [--max-tokens N]
+  Applies OpenRouter's models list (GET https://openrouter.ai/api/v1/models) to the catalog entries of the
+  config that it lists (matched by upstreamModel, else id): prices (USD per token -> per 1M tokens), the
+  context window (the smaller of the model's and its top provider's), capabilities (tools, json, vision).
+  --endpoints: a directory of GET /api/v1/models/{author}/{slug}/endpoints responses (any file names);
+    sets each model's prior from the endpoint that serves (p90 first-token latency, throughput).
+  --add <id>: add a model from the list after the last rank (repeatable); needs --score, the ranking
+    score you give it; --provider when the config has several providers.
+  Ranks and scores are never changed. Prints the change as \`check --against\` does; --write writes the
+  file (comments and order kept), otherwise nothing is written.
+`;
+
+async function catalogCommand(args: string[]): Promise<number> {
+  const [subcommand, ...rest] = args;
+  const { positionals, values } = parseArgs({
+    args: rest,
+    options: {
+      endpoints: { type: "string" },
+      config: { type: "string", short: "c" },
+      write: { type: "boolean" },
+      add: { type: "string", multiple: true },
+      score: { type: "string" },
+      provider: { type: "string" },
+      "prompt-tokens": { type: "string" },
+      "max-tokens": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+  });
+  if (subcommand !== "import" || values.help || positionals.length !== 1 || values.config === undefined) {
+    process.stdout.write(CATALOG_USAGE);
+    return values.help || subcommand === "--help" || subcommand === "-h" ? 0 : 2;
+  }
+  const score = values.score === undefined ? undefined : Number(values.score);
+  if (score !== undefined && !(score >= 0)) return fail(`--score must be a non-negative number, got "${values.score}"`);
+  await catalogImport(
+    {
+      modelsPath: positionals[0] as string,
+      ...(values.endpoints !== undefined ? { endpointsDir: values.endpoints } : {}),
+      configPath: values.config,
+      write: values.write === true,
+      ...(values.add ? { add: { ids: values.add, score, ...(values.provider !== undefined ? { provider: values.provider } : {}) } } : {}),
+      request: hypotheticalRequest(intFlag("prompt-tokens", values["prompt-tokens"], 500) ?? 500, intFlag("max-tokens", values["max-tokens"], 256)),
+    },
+    (line) => process.stdout.write(`${line}\n`),
+  );
   return 0;
 }
 
@@ -336,6 +391,8 @@ async function main(argv: string[]): Promise<number> {
       return checkCommand(args);
     case "explain":
       return explainCommand(args);
+    case "catalog":
+      return catalogCommand(args);
     case "demo":
       return demoCommand(args);
     case "simulate":
@@ -357,7 +414,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof ConfigError || error instanceof StartupError) {
+    if (error instanceof InvalidFileError || error instanceof StartupError) {
       process.stderr.write(`${error.message}\n`);
       process.exitCode = 1;
       return;

@@ -41,20 +41,32 @@ export function renderTable(route: RoutePolicy, rows: readonly CandidateRow[]): 
   return lines.join("\n");
 }
 
-/** Which model each route would choose, before and after a config change, under the same (prior) statistics. */
+/** How a chosen row stands against its route's target: "within target" or "best-effort", with its prediction. */
+function standing(row: CandidateRow): string {
+  return `${row.exclusion === "over-target" ? "best-effort" : "within target"}, predicted ${Math.round(row.predictedMs)} ms`;
+}
+
+/**
+ * Which model each route would choose, before and after a config change, under the same (prior) statistics;
+ * and, when the choice moves between within target and best-effort (new priors, targets), that too.
+ */
 export function decisionChanges(before: LoadedConfig, after: LoadedConfig, request: RequestProfile): string[] {
   const old = decisionTables(before, request);
   const next = decisionTables(after, request);
   const lines: string[] = [];
   for (const [name, rows] of next) {
-    const chosenAfter = rows.find((row) => row.wouldChoose)?.id ?? "(none)";
+    const chosenAfter = rows.find((row) => row.wouldChoose);
+    const idAfter = chosenAfter?.id ?? "(none)";
     const previous = old.get(name);
     if (!previous) {
-      lines.push(`route ${name}: new; would choose ${chosenAfter}`);
+      lines.push(`route ${name}: new; would choose ${idAfter}`);
       continue;
     }
-    const chosenBefore = previous.find((row) => row.wouldChoose)?.id ?? "(none)";
-    lines.push(chosenBefore === chosenAfter ? `route ${name}: still chooses ${chosenAfter}` : `route ${name}: would choose ${chosenAfter} (was ${chosenBefore})`);
+    const chosenBefore = previous.find((row) => row.wouldChoose);
+    const idBefore = chosenBefore?.id ?? "(none)";
+    const line = idBefore === idAfter ? `route ${name}: still chooses ${idAfter}` : `route ${name}: would choose ${idAfter} (was ${idBefore})`;
+    const moved = chosenBefore && chosenAfter && (chosenBefore.exclusion === "over-target") !== (chosenAfter.exclusion === "over-target");
+    lines.push(moved ? `${line}: now ${standing(chosenAfter)} (was ${standing(chosenBefore)})` : line);
   }
   return lines;
 }

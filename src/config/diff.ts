@@ -3,6 +3,8 @@ import type { LoadedConfig } from "./load.js";
 import type { CatalogModel, RoutePolicy } from "./catalog.js";
 
 const price = (model: CatalogModel) => `$${model.pricePerMTok.input}/$${model.pricePerMTok.output}`;
+const capabilities = (model: CatalogModel) => `[${[...model.capabilities].join(", ")}]`;
+const sameCapabilities = (a: CatalogModel, b: CatalogModel) => a.capabilities.size === b.capabilities.size && [...a.capabilities].every((c) => b.capabilities.has(c));
 const target = (route: RoutePolicy) => `p${route.target.percentile} ${route.target.metric} ≤ ${route.target.ms} ms`;
 
 /** Sentences describing every difference between `before` and `after` that changes routing. */
@@ -18,6 +20,7 @@ export function describeChanges(before: LoadedConfig, after: LoadedConfig): stri
       lines.push(`price changed: ${model.id} ${price(old)} → ${price(model)} per 1M tokens (input/output)`);
     }
     if (old.contextTokens !== model.contextTokens) lines.push(`context changed: ${model.id} ${old.contextTokens} → ${model.contextTokens} tokens`);
+    if (!sameCapabilities(old, model)) lines.push(`capabilities changed: ${model.id} ${capabilities(old)} → ${capabilities(model)}`);
     if (old.provider !== model.provider || old.upstreamModel !== model.upstreamModel) {
       lines.push(`upstream changed: ${model.id} ${old.provider}/${old.upstreamModel} → ${model.provider}/${model.upstreamModel}`);
     }

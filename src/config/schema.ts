@@ -275,6 +275,28 @@ export const AuthSchema = z
   })
   .describe("Client authentication");
 
+export const CatalogSchema = z
+  .strictObject({
+    refreshUrl: z
+      .url({ protocol: /^https?$/ })
+      .describe("Where to fetch the catalog, in OpenRouter's models format (e.g. https://openrouter.ai/api/v1/models)"),
+    refreshIntervalMs: z
+      .number()
+      .int()
+      .min(1000, "at least 1000 ms (the unit is milliseconds)")
+      .default(3_600_000)
+      .describe("Time between refreshes, in milliseconds; the first runs at start-up"),
+    refreshKeyEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name")
+      .optional()
+      .describe("Name of the environment variable holding a key sent as `Authorization: Bearer`; omit when the URL needs none"),
+    refreshKey: z.never({ error: inlineSecret("refreshKeyEnv") }).optional().describe("Not accepted: use refreshKeyEnv"),
+  })
+  .describe(
+    "Periodic refresh of the catalog's prices, context windows and capabilities, applied like an edit of this file (same validation, atomic swap, live statistics kept); a failed refresh keeps the current catalog. Ranks, scores and priors stay as written",
+  );
+
 /** The whole file. Cross-references (providers, routes, ids) are checked in `validateReferences`. */
 export const ConfigSchema = z
   .strictObject({
@@ -287,6 +309,7 @@ export const ConfigSchema = z
     defaultRoute: z.string().min(1).describe("Route used for `model: auto`"),
     stats: StatsSchema.prefault({}),
     health: HealthSchema.prefault({}),
+    catalog: CatalogSchema.optional(),
   })
   // `when` makes the reference checks run even when other fields failed, so one pass reports everything.
   .superRefine(validateReferences, { when: () => true })
@@ -305,6 +328,7 @@ export type Exploration = z.infer<typeof ExplorationSchema>;
 export type Hedging = z.infer<typeof HedgingSchema>;
 export type StatsConfig = z.infer<typeof StatsSchema>;
 export type HealthConfig = z.infer<typeof HealthSchema>;
+export type CatalogConfig = z.infer<typeof CatalogSchema>;
 export type Capability = z.infer<typeof CapabilitySchema>;
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>

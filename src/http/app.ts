@@ -36,6 +36,8 @@ export interface AppDeps extends KeySets {
   /** False while draining or when the loaded config cannot serve. */
   readonly ready: () => { ready: boolean; reason?: string };
   readonly reload: () => Promise<ReloadResult>;
+  /** When the catalog was last refreshed from `catalog.refreshUrl`; undefined when it never was. */
+  readonly catalogRefreshedAt?: () => Date | undefined;
 }
 
 /** Builds the gateway's request listener from explicit dependencies. */
@@ -100,9 +102,11 @@ export function createRequestListener(deps: AppDeps): RequestListener {
           name: route.name,
           strategy: route.strategy,
           target: route.target,
+          hedging: { ...route.hedging, ...brain.routeStats(route.name) },
           candidates: brain.snapshot(route),
         }));
-        sendJson(outgoing, 200, { configHash: config.hash, defaultRoute: config.defaultRoute, routes }, requestId);
+        const catalogRefreshedAt = deps.catalogRefreshedAt?.()?.toISOString() ?? null;
+        sendJson(outgoing, 200, { configHash: config.hash, catalogRefreshedAt, defaultRoute: config.defaultRoute, routes }, requestId);
       },
     },
     {

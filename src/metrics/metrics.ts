@@ -147,7 +147,7 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
   });
   const reloads = new Counter<"result">({
     name: "subsecond_config_reloads_total",
-    help: "Config reloads by result (success, failure).",
+    help: "Config reloads, file edits and catalog refreshes alike, by result (success, failure).",
     labelNames: ["result"],
     registers,
   });

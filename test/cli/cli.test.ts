@@ -95,6 +95,7 @@ describe("subsecond check --against", () => {
     const file = shippedConfigVariant("new.yaml", (text) =>
       text
         .replace("input: 0.07, output: 0.26", "input: 0.30, output: 0.90")
+        .replace("output: 0.28 }, contextTokens: 1048576 }", "output: 0.28 }, contextTokens: 1048576, capabilities: [tools, json, vision] }")
         .replace("realtime-chat: { candidates: \"*\", minScore: 100 }", "realtime-chat: { candidates: \"*\", minScore: 100, target: { metric: ttft, percentile: 95, ms: 1200 } }")
         .replace("  - { id: stepfun/step-3.7-flash,", "  - { id: acme/new-mini, provider: openrouter, rank: 16, score: 110, pricePerMTok: { input: 0.01, output: 0.02 }, contextTokens: 131072, prior: { ttftMs: 300, tokensPerSecond: 150 } }\n  - { id: stepfun/step-3.7-flash,"),
     );
@@ -103,6 +104,7 @@ describe("subsecond check --against", () => {
     expect(result.status).toBe(0);
     expect(result.stdout).toContain("model added: acme/new-mini");
     expect(result.stdout).toContain("price changed: qwen/qwen3.5-flash-02-23 $0.07/$0.26 → $0.3/$0.9");
+    expect(result.stdout).toContain("capabilities changed: xiaomi/mimo-v2.5 [tools, json] → [tools, json, vision]");
     expect(result.stdout).toContain("route realtime-chat: candidates added: acme/new-mini");
     expect(result.stdout).toContain("route realtime-chat: target p95 ttft ≤ 800 ms → p95 ttft ≤ 1200 ms");
     expect(result.stdout).toContain("route realtime-chat: would choose acme/new-mini (was qwen/qwen3.5-9b)");

@@ -79,6 +79,21 @@ describe("config validation", () => {
     expect(issues.join("\n")).not.toContain("sk-or-secret");
   });
 
+  it("checks the catalog refresh settings, naming each field, and never takes a key inline", () => {
+    const config = base();
+    config.catalog = { refreshUrl: "ftp://example.com/models", refreshIntervalMs: 60, refreshKeyEnv: "not a name", refreshKey: "sk-or-secret" };
+    const issues = issuesOf(config);
+    expect(issues).toEqual([
+      expect.stringMatching(/^catalog\.refreshUrl: /),
+      "catalog.refreshIntervalMs: at least 1000 ms (the unit is milliseconds)",
+      "catalog.refreshKeyEnv: must be an environment variable name",
+      expect.stringMatching(/^catalog\.refreshKey: .*refreshKeyEnv/),
+    ]);
+    expect(issues.join("\n")).not.toContain("sk-or-secret");
+    config.catalog = { refreshUrl: "https://openrouter.ai/api/v1/models" };
+    expect(parseConfig(config, "test.yaml").config.catalog).toEqual({ refreshUrl: "https://openrouter.ai/api/v1/models", refreshIntervalMs: 3_600_000 });
+  });
+
   it("rejects a route that its filters leave empty", () => {
     const config = base();
     config.routes["realtime-chat"].minScore = 500;
