@@ -57,7 +57,8 @@ export interface ResponsePlan {
 export function planResponse(profile: ModelProfile, phase: ModelPhase, request: PlanRequest, rng: SimRng, options: PlanOptions): ResponsePlan {
   const scale = options.latencyScale;
   const tail = rng.next() < profile.ttft.tail.probability;
-  const queueMs = rng.lognormal(profile.ttft.medianMs, profile.ttft.sigma) * (tail ? profile.ttft.tail.multiplier : 1);
+  const drawnMs = rng.lognormal(profile.ttft.medianMs, profile.ttft.sigma);
+  const queueMs = tail ? drawnMs * profile.ttft.tail.multiplier + profile.ttft.tail.addMs : drawnMs;
   const prefillMs = (request.promptTokens / profile.prefillTokensPerSecond) * 1000;
   const ttftMs = (queueMs + prefillMs) * phase.ttftMultiplier * scale;
 

@@ -45,6 +45,7 @@ export const TtftProfileSchema = z.strictObject({
     .strictObject({
       probability: probability.default(0),
       multiplier: z.number().min(1).default(1).describe("TTFT multiplier of a tail request"),
+      addMs: z.number().min(0).default(0).describe("Milliseconds added to a tail request's TTFT, after its multiplier (before prefill and drift)"),
     })
     .prefault({})
     .describe("A small share of requests whose first token is much later (queueing, cold replicas)"),

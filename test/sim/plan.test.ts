@@ -48,6 +48,32 @@ describe("planResponse", () => {
     expect(quantile(drawn.map((p) => p.ttftMs), 0.99)).toBeGreaterThan(1100);
   });
 
+  it("adds a tail's addMs after its multiplier, and leaves the other requests as drawn", () => {
+    const base = parseSimProfiles({
+      models: [{ id: "sim/m", ttft: { medianMs: 300, sigma: 0.25, tail: { probability: 0.1 } }, tokensPerSecond: { mean: 100 }, outputTokens: { median: 50 } }],
+    });
+    const added = parseSimProfiles({
+      models: [{ id: "sim/m", ttft: { medianMs: 300, sigma: 0.25, tail: { probability: 0.1, multiplier: 2, addMs: 1000 } }, tokensPerSecond: { mean: 100 }, outputTokens: { median: 50 } }],
+    });
+    const draw = (profiles: typeof base): ResponsePlan[] => {
+      const model = profiles.models[0];
+      if (model === undefined) throw new Error("no model");
+      const rng = createSimRng(21);
+      return Array.from({ length: 2000 }, () => planResponse(model, phaseAt(profiles, model.id, 0), { promptTokens: 1, maxTokens: 10 }, createSimRng(rng.uint32()), options));
+    };
+    const plain = draw(base);
+    const slow = draw(added);
+    expect(slow.filter((p) => p.tail).length).toBeGreaterThan(140);
+    slow.forEach((plan, i) => {
+      const before = plain[i];
+      if (before === undefined) throw new Error("missing plan");
+      expect(plan.tail).toBe(before.tail);
+      const prefillMs = 1000 / 10000;
+      if (plan.tail) expect(plan.ttftMs).toBeCloseTo((before.ttftMs - prefillMs) * 2 + 1000 + prefillMs, 6);
+      else expect(plan.ttftMs).toBe(before.ttftMs);
+    });
+  });
+
   it("adds prefill time for long prompts: N tokens / prefillTokensPerSecond", () => {
     const short = plans(20, 3, {}, 1);
     const long = plans(20, 3, {}, 20001);

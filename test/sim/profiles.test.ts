@@ -130,7 +130,7 @@ describe("profiles validation", () => {
       models: [{ id: "sim/a", ttft: { medianMs: 100 }, tokensPerSecond: { mean: 50 }, outputTokens: { median: 20 } }],
     });
     expect(profiles.story).toEqual({ durationMs: 120000, loop: true, tokensPerChunk: 3 });
-    expect(profiles.models[0]?.ttft).toEqual({ medianMs: 100, sigma: 0.3, tail: { probability: 0, multiplier: 1 } });
+    expect(profiles.models[0]?.ttft).toEqual({ medianMs: 100, sigma: 0.3, tail: { probability: 0, multiplier: 1, addMs: 0 } });
     expect(profiles.models[0]?.prefillTokensPerSecond).toBe(10000);
     expect(profiles.timeline).toEqual([]);
   });
