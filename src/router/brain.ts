@@ -41,7 +41,7 @@ import type { HealthConfig, StatsConfig } from "../config/schema.js";
 import { CandidateTable, type Row } from "./candidates.js";
 import { createEntry, type Entry } from "./entry.js";
 import { applyRecoveryRule, expectProbe, newModelTarget, staleTarget } from "./exploration.js";
-import { chooseHedge, hedgeCapacity, hedgeDelayMs, type HedgeChoice } from "./hedging.js";
+import { chooseHedge, hedgeDelayMs, type HedgeChoice } from "./hedging.js";
 import { createModelStats, type ModelStats } from "./model-stats.js";
 import { predictMs, type LatencyMetric } from "./predict.js";
 import { createRouteState, type HedgeOutcome, type RouteState, type RouteStats } from "./route-state.js";
@@ -164,11 +164,11 @@ class BrainImpl implements Brain {
     const chosenRow = table.row(chosen);
     const atRisk = !chosenRow.within;
     // With hedging on, a probe goes only where a hedge can protect it: a request whose latency the target
-    // bounds as it arrives (a stream, or any request under a total target), while the hedge budget may
-    // lend its hedge a token. Probing a slow model then costs hedges, never the target; ordinary hedges
-    // wait while the budget repays, so hedges stay within maxRatio of the decisions over time.
+    // bounds as it arrives (a stream, or any request under a total target), while the hedge budget holds
+    // a token for its hedge. Probing a slow model then costs hedges, never the target, and the hedges of
+    // probes and of slow first attempts together stay within maxRatio of the decisions.
     const hedgeable = route.hedging.enabled && (request.stream || route.target.metric === "total");
-    const mayProbe = !route.hedging.enabled || (hedgeable && routeState.mayBorrowHedgeToken());
+    const mayProbe = !route.hedging.enabled || (hedgeable && routeState.hasHedgeToken());
     const newModel = mayProbe ? this.exploreNewModel(route, routeState, chosen) : -1;
     const stale = newModel < 0 && mayProbe ? this.exploreStale(route, routeState, chosen, atRisk, nowMs) : -1;
     const explored = newModel >= 0 ? newModel : stale;
@@ -401,7 +401,7 @@ class BrainImpl implements Brain {
   private routeState(route: RoutePolicy): RouteState {
     let state = this.routes.get(route.name);
     if (state === undefined) {
-      state = createRouteState(this.statsConfig.halfLifeMs, hedgeCapacity(route));
+      state = createRouteState(this.statsConfig.halfLifeMs);
       this.routes.set(route.name, state);
     }
     return state;

@@ -1,6 +1,7 @@
 // What the brain keeps per route: its exploration and hedge budgets (token buckets), decayed averages
 // of request sizes, and decayed counts of decisions and hedges for the hedge rate and win rate.
 import { createDecayingTotals, type DecayingTotals } from "./forward-decay.js";
+import { hedgeCapacity } from "./hedging.js";
 import type { RequestProfile, RoutePolicy } from "./types.js";
 
 /** How a hedge ended; `over_budget`: one was due and the budget said no. */
@@ -35,8 +36,6 @@ export interface RouteState {
   earnNewModelToken(ratio: number): number;
   spendNewModelToken(): void;
   hasHedgeToken(): boolean;
-  /** A probe may still borrow its hedge: the bucket's debt is under one bucket. */
-  mayBorrowHedgeToken(): boolean;
   /** Spends a hedge token; a probe's hedge, sent even without one, borrows it. */
   takeHedgeToken(): void;
   noteHedge(event: HedgeOutcome | "sent", nowMs: number): void;
@@ -51,10 +50,7 @@ class State implements RouteState {
   private hedgeTokens = 1;
   private readonly totals: DecayingTotals;
 
-  constructor(
-    halfLifeMs: number,
-    private hedgeCapacity: number,
-  ) {
+  constructor(halfLifeMs: number) {
     this.totals = createDecayingTotals(8, halfLifeMs);
   }
 
@@ -62,8 +58,7 @@ class State implements RouteState {
     this.totals.add(PROMPT_SUM, promptTokens, nowMs);
     this.totals.add(PROMPT_WEIGHT, 1, nowMs);
     this.totals.add(DECISIONS, 1, nowMs);
-    this.hedgeCapacity = Math.max(1, route.hedging.maxRatio * 100);
-    if (route.hedging.enabled) this.hedgeTokens = Math.min(this.hedgeCapacity, this.hedgeTokens + route.hedging.maxRatio);
+    if (route.hedging.enabled) this.hedgeTokens = Math.min(hedgeCapacity(route), this.hedgeTokens + route.hedging.maxRatio);
   }
 
   noteOutput(outputTokens: number | undefined, nowMs: number): void {
@@ -104,13 +99,10 @@ class State implements RouteState {
     return this.hedgeTokens >= 1 - 1e-9;
   }
 
-  mayBorrowHedgeToken(): boolean {
-    return this.hedgeTokens > -this.hedgeCapacity + 1e-9;
-  }
 
   takeHedgeToken(): void {
-    // A probe's hedge may borrow (down to one bucket of debt): the budget still bounds hedges over time.
-    this.hedgeTokens = Math.max(-this.hedgeCapacity, this.hedgeTokens - 1);
+    // A probe's hedge goes even when probes decided together emptied the bucket: it borrows.
+    this.hedgeTokens -= 1;
   }
 
   noteHedge(event: HedgeOutcome | "sent", nowMs: number): void {
@@ -135,6 +127,6 @@ class State implements RouteState {
   }
 }
 
-export function createRouteState(halfLifeMs: number, hedgeCapacity: number): RouteState {
-  return new State(halfLifeMs, hedgeCapacity);
+export function createRouteState(halfLifeMs: number): RouteState {
+  return new State(halfLifeMs);
 }
