@@ -28,25 +28,18 @@
 //
 // Learning: a first token is learnt when it arrives (`firstToken`), an attempt still waiting past the
 // target when the target passes (`attemptLate`), a loser of a hedge race as "at least as long as it ran",
-// and the rest when the attempt ends (`attemptFinished`).
-//
-// When nothing is usable: candidates that only fail context or capability give an empty plan with
-// `excludedBy`. If health is the reason, the route still serves when it can: a candidate whose circuit
-// is open (and not cooling) is probed at once — the one that opened earliest — since a 502 from a likely
-// broken model beats refusing outright; only when no such probe can be sent (all cooling, or the open
-// ones already being probed) is the plan empty, with `retryAfterMs` = the shortest remaining cooldown
-// when any candidate is cooling. A merely slow route never gets an empty plan: slowness is never a
-// filter, only a prediction.
+// and the rest when the attempt ends (`attemptFinished`). When nothing is usable: unusable.ts.
 import type { HealthConfig, StatsConfig } from "../config/schema.js";
 import { CandidateTable, type Row } from "./candidates.js";
 import { createEntry, type Entry } from "./entry.js";
-import { applyRecoveryRule, expectProbe, newModelTarget, staleTarget } from "./exploration.js";
-import { chooseHedge, hedgeDelayMs, type HedgeChoice } from "./hedging.js";
+import { applyRecoveryRule, newModelTarget, reserveProbe, staleTarget } from "./exploration.js";
+import { chooseHedge, hedgeDelayMs, hedgeTailPercentile, type HedgeChoice } from "./hedging.js";
 import { createModelStats, type ModelStats } from "./model-stats.js";
 import { predictMs, type LatencyMetric } from "./predict.js";
 import { createRouteState, type HedgeOutcome, type RouteState, type RouteStats } from "./route-state.js";
 import { snapshotRows, type CandidateRow } from "./snapshot.js";
-import type { AttemptReport, CatalogModel, Clock, Decision, DecisionReason, Exclusion, ModelState, RequestProfile, Rng, RoutePolicy } from "./types.js";
+import { forcedProbe, nothingUsable } from "./unusable.js";
+import type { AttemptReport, CatalogModel, Clock, Decision, DecisionReason, ModelState, RequestProfile, Rng, RoutePolicy } from "./types.js";
 
 export { costUsd } from "./candidates.js";
 export type { CandidateRow } from "./snapshot.js";
@@ -106,6 +99,9 @@ export interface Brain {
   routeStats(routeName: string): RouteStats;
 }
 
+/** Hedge tokens that ordinary hedges leave in the bucket for the hedges of probes. */
+const PROBE_RESERVE = 1;
+
 /** Floating sums of `ratio` may land a hair under 1 (50 × 0.02 = 0.9999…); still a whole token. */
 const TOKEN_EPSILON = 1e-9;
 
@@ -158,7 +154,7 @@ class BrainImpl implements Brain {
     const outputTokens = routeState.expectedOutputTokens(request, this.statsConfig.defaultOutputTokens);
     const table = this.table;
     table.evaluate(route, request, outputTokens, this.statsConfig, nowMs);
-    if (table.eligible === 0) return this.nothingUsable(route, outputTokens, nowMs);
+    if (table.eligible === 0) return nothingUsable(table, route, outputTokens, nowMs);
 
     const chosen = route.strategy === "cheapest-within-target" ? table.spreadNearTies(route, this.rng) : table.at(0);
     const chosenRow = table.row(chosen);
@@ -168,7 +164,7 @@ class BrainImpl implements Brain {
     // a token for its hedge. Probing a slow model then costs hedges, never the target, and the hedges of
     // probes and of slow first attempts together stay within maxRatio of the decisions.
     const hedgeable = route.hedging.enabled && (request.stream || route.target.metric === "total");
-    const mayProbe = !route.hedging.enabled || (hedgeable && routeState.hasHedgeToken());
+    const mayProbe = !route.hedging.enabled || (hedgeable && routeState.hasHedgeToken(0));
     const newModel = mayProbe ? this.exploreNewModel(route, routeState, chosen) : -1;
     const stale = newModel < 0 && mayProbe ? this.exploreStale(route, routeState, chosen, atRisk, nowMs) : -1;
     const explored = newModel >= 0 ? newModel : stale;
@@ -177,7 +173,7 @@ class BrainImpl implements Brain {
     const probe = explored >= 0 || firstRow.halfOpen;
     // A new model's probes run several at once and teach through its samples; the others hold the
     // model's single probe slot and feed the recovery rule.
-    if (probe && newModel < 0) this.reserveProbe(firstRow, route, nowMs);
+    if (probe && newModel < 0) reserveProbe(firstRow, route, nowMs);
     const reason: DecisionReason = explored >= 0 ? "explore" : chosenRow.within ? "within-target" : "best-effort";
     return {
       route: route.name,
@@ -188,7 +184,7 @@ class BrainImpl implements Brain {
       expectedOutputTokens: outputTokens,
       retryAfterMs: undefined,
       probe,
-      hedgeAfterMs: hedgeable && EXPLORING.has(route.strategy) ? hedgeDelayMs(table, route, first, chosen, probe, this.medianMs(firstRow, route, request, outputTokens, nowMs)) : undefined,
+      hedgeAfterMs: hedgeable && EXPLORING.has(route.strategy) ? hedgeDelayMs(table, route, first, probe, this.tailMs(firstRow, route, request, outputTokens, nowMs)) : undefined,
     };
   }
 
@@ -230,7 +226,8 @@ class BrainImpl implements Brain {
   hedge(route: RoutePolicy, request: RequestProfile, tried: ReadonlySet<string>, elapsedMs: number, probe: boolean): HedgeChoice {
     const nowMs = this.clock.now();
     const routeState = this.routeState(route);
-    if (!probe && !routeState.hasHedgeToken()) {
+    // Ordinary hedges leave the last token to probes: without probes a recovered model never returns.
+    if (!probe && !routeState.hasHedgeToken(PROBE_RESERVE)) {
       routeState.noteHedge("over_budget", nowMs);
       return { refused: "over_budget" };
     }
@@ -258,14 +255,12 @@ class BrainImpl implements Brain {
     const entry = this.entries.get(modelId);
     if (entry === undefined) return;
     entry.stats.recordFirstToken(this.clock.now(), ttftMs);
-    entry.lifetimeSamples++;
   }
 
   attemptLate(modelId: string, metric: LatencyMetric, elapsedMs: number): void {
     const entry = this.entries.get(modelId);
     if (entry === undefined) return;
     entry.stats.recordAtLeast(this.clock.now(), metric, elapsedMs);
-    entry.lifetimeSamples++;
   }
 
   attemptFinished(report: AttemptReport): void {
@@ -277,6 +272,7 @@ class BrainImpl implements Brain {
     const { stats, health } = entry;
     if (stats.inFlight > 0) stats.inFlight--;
     if (probe) health.probeFinished();
+    if (report.outcome !== "client_error") entry.lifetimeAttempts++;
     const recordedTtftMs = this.learn(entry, report, probe, nowMs);
     if (probe) applyRecoveryRule(entry, report, report.ttftMs ?? (Number.isNaN(recordedTtftMs) ? undefined : recordedTtftMs), this.statsConfig, nowMs);
   }
@@ -318,7 +314,7 @@ class BrainImpl implements Brain {
     const outputTokens = routeState?.expectedOutputTokens(profile, this.statsConfig.defaultOutputTokens) ?? this.defaultOutput(profile);
     const table = this.table;
     table.evaluate(route, profile, outputTokens, this.statsConfig, nowMs);
-    const chosen = table.eligible > 0 ? table.at(0) : this.forcedProbe(nowMs);
+    const chosen = table.eligible > 0 ? table.at(0) : forcedProbe(table, nowMs);
     return snapshotRows(table, chosen, nowMs);
   }
 
@@ -336,14 +332,12 @@ class BrainImpl implements Brain {
       case "ok": {
         const prior = entry.model?.prior ?? this.statsConfig.defaultPrior;
         const ttftMs = stats.recordSuccess(nowMs, report.ttftMs, report.totalMs, report.promptTokens, report.outputTokens, 1000 / prior.tokensPerSecond, recorded);
-        if (!recorded) entry.lifetimeSamples++;
         health.recordSuccess(nowMs, probe);
         this.routes.get(report.route)?.noteOutput(report.outputTokens, nowMs);
         return ttftMs;
       }
       case "timeout":
         stats.recordTimeout(nowMs, report.timeoutMetric ?? "ttft", report.deadlineMs, report.ttftMs, report.promptTokens, report.outputTokens, recorded);
-        if (!recorded) entry.lifetimeSamples++;
         health.recordTimeout(nowMs, probe);
         return Number.NaN;
       case "error":
@@ -383,9 +377,9 @@ class BrainImpl implements Brain {
     return target;
   }
 
-  /** plan[0]'s predicted median: a hedge delay earlier than this would hedge most requests. */
-  private medianMs(row: Row, route: RoutePolicy, request: RequestProfile, outputTokens: number, nowMs: number): number {
-    return predictMs(row.entry.stats, row.model.prior, route.target.metric, 50, request.promptTokens, outputTokens, this.statsConfig, nowMs);
+  /** plan[0]'s predicted latency at the hedge's tail percentile: no hedge is due before it. */
+  private tailMs(row: Row, route: RoutePolicy, request: RequestProfile, outputTokens: number, nowMs: number): number {
+    return predictMs(row.entry.stats, row.model.prior, route.target.metric, hedgeTailPercentile(route), request.promptTokens, outputTokens, this.statsConfig, nowMs);
   }
 
   private entryFor(model: CatalogModel): Entry {
@@ -411,57 +405,6 @@ class BrainImpl implements Brain {
     return request.maxOutputTokens !== undefined && request.maxOutputTokens > 0 ? request.maxOutputTokens : this.statsConfig.defaultOutputTokens;
   }
 
-  /** Holds the probe slot and notes what the prediction said, for the recovery rule. */
-  private reserveProbe(row: Row, route: RoutePolicy, nowMs: number): void {
-    // Long enough to bridge decide → attemptStarted; short, so a probe that never started blocks little.
-    row.entry.health.reserveProbe(nowMs + route.deadlines.firstTokenMs);
-    expectProbe(row, route);
-  }
-
-  /** The open-circuit row (not cooling, no probe out) whose circuit opened earliest, or -1. */
-  private forcedProbe(nowMs: number): number {
-    let best = -1;
-    let bestOpenedMs = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < this.table.count; i++) {
-      const row = this.table.row(i);
-      if (row.exclusion !== "open") continue;
-      const health = row.entry.health;
-      if (health.probeBusy(nowMs) || health.cooldownRemainingMs(nowMs) > 0) continue;
-      if (health.openedAtMs < bestOpenedMs) {
-        best = i;
-        bestOpenedMs = health.openedAtMs;
-      }
-    }
-    return best;
-  }
-
-  private nothingUsable(route: RoutePolicy, outputTokens: number, nowMs: number): Decision {
-    const forced = this.forcedProbe(nowMs);
-    const base = { route: route.name, reason: "best-effort" as const, atRisk: true, expectedOutputTokens: outputTokens, hedgeAfterMs: undefined };
-    if (forced >= 0) {
-      const row = this.table.row(forced);
-      row.entry.health.forceHalfOpen(nowMs);
-      this.reserveProbe(row, route, nowMs);
-      return { ...base, plan: [row.model], predictedMs: row.predictedMs, retryAfterMs: undefined, probe: true };
-    }
-    let context = 0;
-    let capability = 0;
-    let open = 0;
-    let shortestCoolMs = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < this.table.count; i++) {
-      const row = this.table.row(i);
-      if (row.exclusion === "context") context++;
-      else if (row.exclusion === "capability") capability++;
-      else {
-        const coolMs = row.entry.health.cooldownRemainingMs(nowMs);
-        if (coolMs > 0 && coolMs < shortestCoolMs) shortestCoolMs = coolMs;
-        if (coolMs === 0) open++;
-      }
-    }
-    const cooling = shortestCoolMs < Number.POSITIVE_INFINITY;
-    const excludedBy: Exclusion = cooling ? "cooling" : open > 0 ? "open" : context >= capability ? "context" : "capability";
-    return { ...base, plan: [], predictedMs: Number.NaN, retryAfterMs: cooling ? shortestCoolMs : undefined, probe: false, excludedBy };
-  }
 }
 
 /** A brain with no statistics yet; call `sync` with the catalog before routing. */

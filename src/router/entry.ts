@@ -10,12 +10,18 @@ export interface Entry {
   model: CatalogModel | undefined;
   readonly stats: ModelStats;
   readonly health: ModelHealth;
-  /** Latency samples since the entry was created (not decayed): under stats.minSamples, it is new. */
-  lifetimeSamples: number;
+  /**
+   * Attempts that said something about the model since the entry was created (not decayed; a client's
+   * error says nothing): under stats.minSamples, it is new. Attempts, not samples: a probe cancelled by
+   * its hedge before its first token counts, or a slow newcomer would stay new for ever.
+   */
+  lifetimeAttempts: number;
   /** Consecutive probes under the recovery bar while predicted to miss. */
   recoveryStreak: number;
   /** When the first of those probes reported, in ms. */
   recoverySinceMs: number;
+  /** When the last probe was decided, in ms: staleness counts from a probe even if it taught nothing. */
+  probedAtMs: number;
   /** What the decision that sent the current probe expected (undefined: no probe expectation). */
   probeMetric: LatencyMetric | undefined;
   /** A probe under this latency, in ms, extends the recovery streak. */
@@ -28,9 +34,10 @@ export function createEntry(model: CatalogModel, stats: StatsConfig, health: Hea
     model,
     stats: createModelStats(stats.halfLifeMs),
     health: createModelHealth(health, stats.halfLifeMs),
-    lifetimeSamples: 0,
+    lifetimeAttempts: 0,
     recoveryStreak: 0,
     recoverySinceMs: 0,
+    probedAtMs: Number.NEGATIVE_INFINITY,
     probeMetric: undefined,
     probeBarMs: 0,
     probePredictedMiss: false,

@@ -44,7 +44,8 @@ export function staleTarget(table: CandidateTable, route: RoutePolicy, chosen: n
     // A model in the middle of a recovery streak is probed next, stale or not, so that a recovered
     // model completes its streak within a few probes instead of waiting its turn among stale ones.
     if (row.entry.recoveryStreak > 0) return index;
-    const newestMs = row.entry.stats.newestSampleAtMs;
+    // A probe cancelled by its hedge may leave no sample: it still counts, or it would be sent again and again.
+    const newestMs = Math.max(row.entry.stats.newestSampleAtMs, row.entry.probedAtMs);
     if (newestMs > staleBeforeMs) continue;
     if (newestMs < bestAtMs || (newestMs === bestAtMs && row.costUsd < bestCost)) {
       best = index;
@@ -67,15 +68,18 @@ export function newModelTarget(table: CandidateTable, chosen: number, minSamples
     const index = table.at(k);
     const row = table.row(index);
     if (index === chosen || row.halfOpen || !(row.costUsd < chosenCost)) continue;
-    if (row.entry.lifetimeSamples + row.entry.stats.inFlight >= minSamples) continue;
+    if (row.entry.lifetimeAttempts + row.entry.stats.inFlight >= minSamples) continue;
     if (best < 0 || row.costUsd < table.row(best).costUsd) best = index;
   }
   return best;
 }
 
-/** Notes what the decision that sends a probe to `row` expected, for the recovery rule. */
-export function expectProbe(row: Row, route: RoutePolicy): void {
+/** Holds `row`'s probe slot and notes what the decision expected of the probe, for the recovery rule. */
+export function reserveProbe(row: Row, route: RoutePolicy, nowMs: number): void {
   const entry = row.entry;
+  // Long enough to bridge decide → attemptStarted; short, so a probe that never started blocks little.
+  entry.health.reserveProbe(nowMs + route.deadlines.firstTokenMs);
+  entry.probedAtMs = nowMs;
   entry.probeMetric = route.target.metric;
   entry.probeBarMs = recoveryBarMs(route.target);
   entry.probePredictedMiss = !row.within;

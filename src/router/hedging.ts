@@ -17,12 +17,12 @@ export function hedgeCapacity(route: RoutePolicy): number {
 /**
  * When to hedge plan[0] (row `first`), in ms from its start; undefined for no hedge. The delay is the
  * latest moment at which the fastest other candidate, at its predicted latency plus the margin, still
- * meets the target: target − prediction − margin. An ordinary decision hedges only when that moment
- * comes after plan[0]'s predicted median: earlier, most requests would hedge and the budget would go to
- * chance rather than to slow ones. A probe always hedges, at the moment the model it displaced (`chosen`)
- * would still meet the target: a probe never costs the target.
+ * meets the target (target − prediction − margin), but never before plan[0]'s own slow tail: its
+ * predicted latency at `hedgeTailPercentile` (`firstTailMs`). Earlier, most requests would be
+ * due a hedge, and the budget would go to chance rather than to slow ones. A probe hedges at the latest
+ * moment that still meets the target, whatever its own tail: a probe never costs the target.
  */
-export function hedgeDelayMs(table: CandidateTable, route: RoutePolicy, first: number, chosen: number, probe: boolean, firstMedianMs: number): number | undefined {
+export function hedgeDelayMs(table: CandidateTable, route: RoutePolicy, first: number, probe: boolean, firstTailMs: number): number | undefined {
   const { ms: targetMs } = route.target;
   const marginMs = route.hedging.marginMs;
   let fastestMs = Number.POSITIVE_INFINITY;
@@ -33,13 +33,17 @@ export function hedgeDelayMs(table: CandidateTable, route: RoutePolicy, first: n
     if (row.speedMs < fastestMs) fastestMs = row.speedMs;
   }
   if (fastestMs === Number.POSITIVE_INFINITY) return undefined;
-  if (probe) {
-    const displaced = table.row(chosen);
-    const referenceMs = chosen !== first && displaced.within ? displaced.predictedMs : fastestMs;
-    return Math.max(0, targetMs - referenceMs - marginMs);
-  }
-  const delayMs = targetMs - fastestMs - marginMs;
-  return delayMs > 0 && delayMs >= firstMedianMs ? delayMs : undefined;
+  const rescueMs = Math.max(0, targetMs - fastestMs - marginMs);
+  return probe ? rescueMs : Math.max(rescueMs, firstTailMs);
+}
+
+/**
+ * The percentile of plan[0]'s latency past which a hedge is due: 100 × (1 − maxRatio / 2), 50..99.5.
+ * In a steady state about half the budget goes to slow first attempts; the rest is left for probes
+ * and for the start of a brownout, before the statistics catch up.
+ */
+export function hedgeTailPercentile(route: RoutePolicy): number {
+  return Math.min(99.5, Math.max(50, 100 * (1 - route.hedging.maxRatio / 2)));
 }
 
 /**

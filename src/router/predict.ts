@@ -17,8 +17,8 @@
 // Honest uncertainty: the live quantile is read at an upper confidence bound of the percentile, not at
 // the percentile itself. The p-quantile estimated from n samples has a standard error of sqrt(p(1−p)/n)
 // in probability (the binomial count of samples under it), so the prediction reads the histogram at
-// p + confidenceZ × sqrt(p(1−p)/n), capped at 0.999: from 5 samples that is their maximum, from 300 the
-// p97 for a p95 target. A model measured from a handful of samples is not trusted like one measured from
+// p + confidenceZ × sqrt(p(1−p)/n), capped halfway to 1: for a p95 target, from 5 samples nearly their
+// maximum (p97.5), from 300 the p97, from 3000 the p95.6. A model measured from a handful of samples is not trusted like one measured from
 // hundreds, and the chosen model's true p95 keeps a margin under the target that shrinks with evidence.
 //
 // Cold models never win on speed alone: the brain ranks a model whose prediction still leans on its
@@ -43,17 +43,17 @@ export type LatencyMetric = "ttft" | "total";
 /** A model's own prior (`CatalogModel.prior`), or undefined to use `stats.defaultPrior`. */
 export type Prior = CatalogModel["prior"];
 
-/** The highest percentile read (0..1): the largest of a few samples, not beyond. */
-const MAX_UPPER_P = 0.999;
-
 /**
  * The probability at which to read a histogram of `effectiveCount` samples for the `p` quantile (0..1):
- * `p` raised by `z` standard errors, rounded to 0.001 so that quantile caches stay useful.
+ * `p` raised by `z` standard errors, at most halfway to 1, rounded to 0.001 so that quantile caches stay
+ * useful. The cap keeps a small tail past the target percentile (2% of first tokens ×4, say) from
+ * shutting a model out whenever its samples thin out: p95 reads at most p97.5.
  */
 export function upperP(p: number, effectiveCount: number, z: number): number {
   if (z <= 0 || !(effectiveCount > 0)) return p;
+  const cap = p + (1 - p) / 2;
   const raised = p + z * Math.sqrt((p * (1 - p)) / effectiveCount);
-  return raised >= MAX_UPPER_P ? MAX_UPPER_P : Math.round(raised * 1000) / 1000;
+  return raised >= cap ? cap : Math.round(raised * 1000) / 1000;
 }
 
 /** Share of the prediction given to live statistics backed by `effectiveCount` samples: 0..1. */

@@ -35,7 +35,8 @@ export interface RouteState {
   spendExploreToken(): void;
   earnNewModelToken(ratio: number): number;
   spendNewModelToken(): void;
-  hasHedgeToken(): boolean;
+  /** The bucket holds a whole token beyond `reserve` (ordinary hedges leave one token for probes). */
+  hasHedgeToken(reserve: number): boolean;
   /** Spends a hedge token; a probe's hedge, sent even without one, borrows it. */
   takeHedgeToken(): void;
   noteHedge(event: HedgeOutcome | "sent", nowMs: number): void;
@@ -46,8 +47,8 @@ export interface RouteState {
 class State implements RouteState {
   private exploreTokens = 0;
   private newModelTokens = 0;
-  /** The hedge bucket starts with one token: the first requests of a brownout may be rescued. */
-  private hedgeTokens = 1;
+  /** The hedge bucket starts with a token for a hedge and one for a probe's: a brownout at start-up is rescued. */
+  private hedgeTokens = 2;
   private readonly totals: DecayingTotals;
 
   constructor(halfLifeMs: number) {
@@ -95,8 +96,8 @@ class State implements RouteState {
     this.newModelTokens = Math.max(0, this.newModelTokens - 1);
   }
 
-  hasHedgeToken(): boolean {
-    return this.hedgeTokens >= 1 - 1e-9;
+  hasHedgeToken(reserve: number): boolean {
+    return this.hedgeTokens >= 1 + reserve - 1e-9;
   }
 
 
