@@ -195,6 +195,8 @@ export interface DemoSummary {
   readonly fallbacksByModel: ReadonlyMap<string, number>;
   /** Upstream attempts by outcome (subsecond_upstream_attempts_total). */
   readonly attemptsByOutcome: ReadonlyMap<string, number>;
+  /** Hedges by outcome, all routes (subsecond_hedges_total: won, lost, failed, over_budget). */
+  readonly hedgesByOutcome: ReadonlyMap<string, number>;
   /** Requests by gateway outcome (subsecond_requests_total). */
   readonly requestsByOutcome: ReadonlyMap<string, number>;
   /** Decisions of the watched route by model and by reason over the whole run. */

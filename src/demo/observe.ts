@@ -21,6 +21,8 @@ export interface GatewayCounters {
   readonly cost: readonly CounterSample[];
   /** subsecond_upstream_attempts_total{model,outcome} */
   readonly attempts: readonly CounterSample[];
+  /** subsecond_hedges_total{route,outcome} */
+  readonly hedges: readonly CounterSample[];
 }
 
 const NAMES = {
@@ -30,6 +32,7 @@ const NAMES = {
   target: "subsecond_route_target_total",
   cost: "subsecond_cost_usd_total",
   attempts: "subsecond_upstream_attempts_total",
+  hedges: "subsecond_hedges_total",
 } as const;
 
 async function readCounter(registry: GatewayMetrics["registry"], name: string): Promise<CounterSample[]> {
@@ -45,19 +48,20 @@ async function readCounter(registry: GatewayMetrics["registry"], name: string): 
 
 /** Reads the counters from the gateway's registry (its own registry, never prom-client's global one). */
 export async function readCounters(registry: GatewayMetrics["registry"]): Promise<GatewayCounters> {
-  const [requests, decisions, fallbacks, target, cost, attempts] = await Promise.all([
+  const [requests, decisions, fallbacks, target, cost, attempts, hedges] = await Promise.all([
     readCounter(registry, NAMES.requests),
     readCounter(registry, NAMES.decisions),
     readCounter(registry, NAMES.fallbacks),
     readCounter(registry, NAMES.target),
     readCounter(registry, NAMES.cost),
     readCounter(registry, NAMES.attempts),
+    readCounter(registry, NAMES.hedges),
   ]);
-  return { requests, decisions, fallbacks, target, cost, attempts };
+  return { requests, decisions, fallbacks, target, cost, attempts, hedges };
 }
 
 /** Counters that are all zero (the state before the first request). */
-export const NO_COUNTERS: GatewayCounters = { requests: [], decisions: [], fallbacks: [], target: [], cost: [], attempts: [] };
+export const NO_COUNTERS: GatewayCounters = { requests: [], decisions: [], fallbacks: [], target: [], cost: [], attempts: [], hedges: [] };
 
 /**
  * Sums `samples` by the value of label `by`, keeping only samples whose labels match `where`.

@@ -282,6 +282,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       fallbacksByReason: sumBy(counters.fallbacks, "reason"),
       fallbacksByModel: sumBy(counters.fallbacks, "from_model"),
       attemptsByOutcome: sumBy(counters.attempts, "outcome"),
+      hedgesByOutcome: sumBy(counters.hedges, "outcome"),
       requestsByOutcome: sumBy(counters.requests, "outcome"),
       decisionsByModel: sumBy(counters.decisions, "model", where),
       decisionsByReason: sumBy(counters.decisions, "reason", where),

@@ -318,6 +318,15 @@ function timelineLine(window: TimelineWindow, columns: readonly string[], width:
   ].join("");
 }
 
+/** How many hedges went out, how they ended, and how many the budget refused. */
+function hedgeLine(summary: DemoSummary): string {
+  const outcomes = summary.hedgesByOutcome;
+  const sent = (outcomes.get("won") ?? 0) + (outcomes.get("lost") ?? 0) + (outcomes.get("failed") ?? 0);
+  const perHundred = summary.sent > 0 ? ((100 * sent) / summary.sent).toFixed(1) : "0.0";
+  const ended = counts(new Map([...outcomes].filter(([outcome]) => outcome !== "over_budget")), ", ");
+  return `hedges    ${sent} sent (${perHundred} per 100 requests) — ${ended}; ${outcomes.get("over_budget") ?? 0} due but over budget`;
+}
+
 /** The final summary. */
 export function renderSummary(summary: DemoSummary): string {
   const { tally } = summary;
@@ -344,6 +353,7 @@ export function renderSummary(summary: DemoSummary): string {
     `          rescued by a fallback: ${tally.rescued} answers (x-subsecond-attempts > 1); reasons: ${counts(tally.reasons, ", ")}`,
     `fallbacks ${fallbacks} — by reason: ${counts(summary.fallbacksByReason, ", ")}`,
     `          by model left: ${counts(new Map([...summary.fallbacksByModel].sort((a, b) => b[1] - a[1])), ", ")}`,
+    hedgeLine(summary),
     `upstream  attempts by outcome: ${counts(summary.attemptsByOutcome, ", ")}`,
     `cost      ${usd(summary.costUsd)} total — ${costs.join(", ") || "none"}`,
     `target    ${attainmentText(summary.attainment)}`,

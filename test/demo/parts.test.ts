@@ -157,7 +157,8 @@ describe("the summary", () => {
       tally,
       fallbacksByReason: new Map([["timeout", 4], ["rate_limited", 1]]),
       fallbacksByModel: new Map([["qwen/qwen3.5-flash-02-23", 4]]),
-      attemptsByOutcome: new Map([["ok", 100], ["timeout", 4]]),
+      attemptsByOutcome: new Map([["ok", 100], ["timeout", 4], ["superseded", 3]]),
+      hedgesByOutcome: new Map([["won", 3], ["lost", 1], ["failed", 0], ["over_budget", 2]]),
       requestsByOutcome: new Map([["ok", 97]]),
       decisionsByModel: new Map([["qwen/qwen3.5-flash-02-23", 50], ["google/gemma-4-26b-a4b-it", 40]]),
       decisionsByReason: new Map([["within-target", 85], ["explore", 5]]),
@@ -172,6 +173,7 @@ describe("the summary", () => {
     expect(text).toContain("HTTP errors on routes (realtime-chat, auto, free): 0");
     expect(text).toContain("rescued by a fallback: 5");
     expect(text).toContain("fallbacks 5 — by reason: timeout 4, rate_limited 1");
+    expect(text).toContain("hedges    4 sent (4.0 per 100 requests) — won 3, lost 1; 2 due but over budget");
     expect(text).toContain("$0.012300 total");
     expect(text).toContain("realtime-chat 90.0% (90/100)");
     const rows = text.split("\n").filter((line) => /^\d+–\d+%/.test(line));
