@@ -12,7 +12,10 @@ const PROM_CLIENT = rule(["prom-client"], "only src/metrics imports prom-client.
 const boundaries = {
   "src/**": [PROM_CLIENT],
   "src/errors.ts": [PROM_CLIENT, rule(["./*", "../*"], "errors.ts is the bottom layer: it imports nothing of the gateway.")],
-  "src/config/**": [PROM_CLIENT, rule(["../router/*", "../proxy/*", "../http/*", "../metrics/*", "../sim/*", ...COMPOSITION], "config is below router, proxy, http and metrics.")],
+  "src/config/**": [
+    PROM_CLIENT,
+    rule(["../router/*", "../proxy/*", "../http/*", "../metrics/*", "../sim/*", ...COMPOSITION], "config is below router, proxy, http and metrics."),
+  ],
   "src/router/**": [
     rule(["../proxy/*", "../http/*", "../metrics/*", "../sim/*", ...COMPOSITION], "the router is below proxy, http and metrics."),
     rule(["node:*", "hono", "hono/*", "@hono/*", "undici", "prom-client", "pino"], "the router is pure: time and randomness are injected, and it does no I/O."),

@@ -76,7 +76,16 @@ const run = (count, offset) => {
     if (reportEvery > 0 && (offset + i) % reportEvery === 0 && decision.plan[0]) {
       const modelId = decision.plan[0].id;
       brain.attemptStarted(modelId, decision.probe);
-      brain.attemptFinished({ modelId, route: route.name, outcome: "ok", ttftMs: 300 + (i & 255), totalMs: 2500, promptTokens: 1000, outputTokens: 200, probe: decision.probe });
+      brain.attemptFinished({
+        modelId,
+        route: route.name,
+        outcome: "ok",
+        ttftMs: 300 + (i & 255),
+        totalMs: 2500,
+        promptTokens: 1000,
+        outputTokens: 200,
+        probe: decision.probe,
+      });
     }
   }
 };

@@ -240,10 +240,7 @@ export async function runLoad(o) {
   if (o.abortAtEnd) pool.destroy().catch(() => {});
 
   let timer;
-  const timedOut = await Promise.race([
-    drained.then(() => false),
-    new Promise((r) => (timer = setTimeout(r, o.drainTimeoutMs ?? 10_000, true))),
-  ]);
+  const timedOut = await Promise.race([drained.then(() => false), new Promise((r) => (timer = setTimeout(r, o.drainTimeoutMs ?? 10_000, true)))]);
   clearTimeout(timer);
   if (timedOut) {
     noteError("drain timeout");

@@ -87,9 +87,7 @@ const STREAM_RE = /"stream"\s*:\s*true/;
 const USAGE_RE = /"include_usage"\s*:\s*true/;
 const MARK_RE = /\[mock chunks=(\d+) ms=(\d+)\]/;
 
-const notFound = Buffer.from(
-  JSON.stringify({ error: { message: "not found", type: "invalid_request_error", param: null, code: "not_found" } }),
-);
+const notFound = Buffer.from(JSON.stringify({ error: { message: "not found", type: "invalid_request_error", param: null, code: "not_found" } }));
 
 function answerJson(res) {
   res.writeHead(200, jsonHeaders);

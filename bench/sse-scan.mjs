@@ -39,6 +39,7 @@ for (const mb of sizesMb) {
   const started = performance.now();
   for (const chunk of chunks) scanner.push(chunk, (_buffer, start, end, parsed) => (seen = { bytes: end - start, kind: parsed.kind }));
   const ms = performance.now() - started;
-  if (seen?.bytes !== event.length || seen.kind !== "content") throw new Error(`scanner saw ${JSON.stringify(seen)}, expected one ${event.length}-byte content event`);
+  if (seen?.bytes !== event.length || seen.kind !== "content")
+    throw new Error(`scanner saw ${JSON.stringify(seen)}, expected one ${event.length}-byte content event`);
   console.log(`${String(mb).padStart(4)} MB  ${ms.toFixed(1).padStart(9)} ms  ${(ms / mb).toFixed(2).padStart(8)} ms/MB`);
 }

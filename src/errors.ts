@@ -2,13 +2,7 @@
 // two renderings: a JSON body, and an SSE error event for a stream that has already started.
 
 /** OpenAI error `type` values the gateway emits. */
-export type OpenAiErrorType =
-  | "invalid_request_error"
-  | "authentication_error"
-  | "permission_error"
-  | "not_found_error"
-  | "rate_limit_error"
-  | "server_error";
+export type OpenAiErrorType = "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
 
 export interface OpenAiErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };

@@ -195,19 +195,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       ),
   });
 
-  const httpServer = createServer(createRequestListener({
-    runtime: () => runtime,
-    brain,
-    metrics,
-    bookkeeping,
-    logger,
-    estimateTokens: options.estimateTokens ?? estimateTokensByCharacters,
-    clientKeys: () => clientKeys,
-    adminKeys: () => adminKeys,
-    ready: () => (draining ? { ready: false, reason: "draining" } : notReadyReason ? { ready: false, reason: notReadyReason } : { ready: true }),
-    reload,
-    catalogRefreshedAt: () => refreshed?.fetchedAt,
-  }));
+  const httpServer = createServer(
+    createRequestListener({
+      runtime: () => runtime,
+      brain,
+      metrics,
+      bookkeeping,
+      logger,
+      estimateTokens: options.estimateTokens ?? estimateTokensByCharacters,
+      clientKeys: () => clientKeys,
+      adminKeys: () => adminKeys,
+      ready: () => (draining ? { ready: false, reason: "draining" } : notReadyReason ? { ready: false, reason: notReadyReason } : { ready: true }),
+      reload,
+      catalogRefreshedAt: () => refreshed?.fetchedAt,
+    }),
+  );
   await new Promise<void>((resolveListen, reject) => {
     httpServer.once("error", reject);
     httpServer.listen(port, host, () => {
@@ -269,6 +271,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logger.info({ drainedMs: Math.round(performance.now() - started) }, "stopped");
   };
 
-  logger.info({ url, config: options.configPath, hash: runtime.config.hash, models: runtime.config.models.length, routes: [...runtime.config.routes.keys()] }, "listening");
+  logger.info(
+    { url, config: options.configPath, hash: runtime.config.hash, models: runtime.config.models.length, routes: [...runtime.config.routes.keys()] },
+    "listening",
+  );
   return { url, port: address.port, server: httpServer, brain, metrics, flushBookkeeping: bookkeeping.flush, reload, close };
 }

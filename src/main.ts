@@ -62,7 +62,8 @@ async function serveCommand(args: string[]): Promise<number> {
     if (lowered !== undefined) logger.debug({ threads: lowered, niceLevels: helperThreadNice }, "helper threads run at a lower CPU priority");
   }
   const port = process.env.PORT !== undefined && process.env.PORT !== "" ? Number(process.env.PORT) : undefined;
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) return fail(`PORT must be an integer from 0 to 65535, got "${process.env.PORT}"`);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
+    return fail(`PORT must be an integer from 0 to 65535, got "${process.env.PORT}"`);
   const gateway = await startGateway({
     config,
     configPath,
@@ -101,7 +102,8 @@ async function serveCommand(args: string[]): Promise<number> {
 function intFlag(name: string, value: string | undefined, fallback: number | undefined): number | undefined {
   if (value === undefined) return fallback;
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0) throw new ConfigError(`--${name}`, [{ path: `--${name}`, message: `must be a non-negative integer, got "${value}"` }]);
+  if (!Number.isInteger(parsed) || parsed < 0)
+    throw new ConfigError(`--${name}`, [{ path: `--${name}`, message: `must be a non-negative integer, got "${value}"` }]);
   return parsed;
 }
 
@@ -136,10 +138,18 @@ async function checkCommand(args: string[]): Promise<number> {
 async function explainCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { config: { type: "string", short: "c" }, route: { type: "string" }, "prompt-tokens": { type: "string" }, "max-tokens": { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: {
+      config: { type: "string", short: "c" },
+      route: { type: "string" },
+      "prompt-tokens": { type: "string" },
+      "max-tokens": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
   });
   if (values.help) {
-    process.stdout.write("subsecond explain [--config path] [--route name] [--prompt-tokens N] [--max-tokens N]\n  The decision table from the priors; GET /admin/routes shows a running gateway's live one.\n");
+    process.stdout.write(
+      "subsecond explain [--config path] [--route name] [--prompt-tokens N] [--max-tokens N]\n  The decision table from the priors; GET /admin/routes shows a running gateway's live one.\n",
+    );
     return 0;
   }
   const config = await loadConfigFile(values.config ?? process.env.SUBSECOND_CONFIG ?? "config/gateway.yaml");
@@ -303,7 +313,8 @@ async function demoCommand(args: string[]): Promise<number> {
       signal: controller.signal,
     });
   } catch (error) {
-    if (error instanceof PortInUseError) return fail(`port ${error.port} is in use: pass ${error.server === "gateway" ? "--port" : "--sim-port"} <n> (0 picks a free port)`);
+    if (error instanceof PortInUseError)
+      return fail(`port ${error.port} is in use: pass ${error.server === "gateway" ? "--port" : "--sim-port"} <n> (0 picks a free port)`);
     throw error;
   } finally {
     stop.dispose();
@@ -364,7 +375,10 @@ async function simulateCommand(args: string[]): Promise<number> {
     seed: intFlag("seed", values.seed, 1) ?? 1,
     faults: values["no-faults"] !== true,
   });
-  const episodes = profiles.timeline.map((e) => `    ${String(Math.round(e.from * 100)).padStart(3)}–${Math.round(e.to * 100)}%  ${e.name}: ${e.models === "*" ? "every model" : e.models.join(", ")}`);
+  const episodes = profiles.timeline.map(
+    (e) =>
+      `    ${String(Math.round(e.from * 100)).padStart(3)}–${Math.round(e.to * 100)}%  ${e.name}: ${e.models === "*" ? "every model" : e.models.join(", ")}`,
+  );
   process.stdout.write(
     [
       `simulator listening on ${simulator.url}  (${profiles.models.length} models from ${profilesPath}; faults ${values["no-faults"] ? "off" : "on"})`,

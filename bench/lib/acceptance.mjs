@@ -31,7 +31,11 @@ export function acceptance(rows, soak) {
     const name = `${label}: gateway ≤ max(${max}× floor, floor + ${ms} ms)`;
     const x = r(label);
     if (missing(x)) return add(name, null, "not measured");
-    add(name, x.subsecond <= Math.max(max * x.floor, x.floor + ms), `${fmtMs(x.subsecond)} vs ${fmtMs(x.floor)} (${fmtRatio(x.ratio)}, ${fmtSigned(x.diff)} ms)`);
+    add(
+      name,
+      x.subsecond <= Math.max(max * x.floor, x.floor + ms),
+      `${fmtMs(x.subsecond)} vs ${fmtMs(x.floor)} (${fmtRatio(x.ratio)}, ${fmtSigned(x.diff)} ms)`,
+    );
   };
   within("c=1 latency p50, added", 0.15);
   ratio("c=1 latency p99, added", 1.5);
@@ -43,7 +47,11 @@ export function acceptance(rows, soak) {
       add(`${label}: gateway ≥ 70% of floor (goal 85%)`, null, "not measured");
       continue;
     }
-    add(`${label}: gateway ≥ 70% of floor (goal 85%)`, x.ratio >= 0.7, `${x.subsecond.toFixed(0)} vs ${x.floor.toFixed(0)} req/s (${(x.ratio * 100).toFixed(0)}%${x.ratio >= 0.85 ? ", goal met" : ", goal 85% not met"})`);
+    add(
+      `${label}: gateway ≥ 70% of floor (goal 85%)`,
+      x.ratio >= 0.7,
+      `${x.subsecond.toFixed(0)} vs ${x.floor.toFixed(0)} req/s (${(x.ratio * 100).toFixed(0)}%${x.ratio >= 0.85 ? ", goal met" : ", goal 85% not met"})`,
+    );
   }
   within("TTFC p50, added, c=1 (short)", 0.15);
   ratio("TTFC p99, added, c=1 (short)", 1.5);
@@ -61,7 +69,11 @@ export function acceptance(rows, soak) {
     ratioOrOver(`chunk delay p99, added, ${c}`, 1.5, 0.15);
     const g50 = r(`chunk gap p50, added, ${c}`);
     if (missing(g50)) continue;
-    add(`chunk gap p50, added, ${c}: gateway ≤ max(floor, 0) + 0.15 ms`, g50.subsecond <= Math.max(0, g50.floor) + 0.15, `${fmtSigned(g50.subsecond)} vs floor ${fmtSigned(g50.floor)} ms`);
+    add(
+      `chunk gap p50, added, ${c}: gateway ≤ max(floor, 0) + 0.15 ms`,
+      g50.subsecond <= Math.max(0, g50.floor) + 0.15,
+      `${fmtSigned(g50.subsecond)} vs floor ${fmtSigned(g50.floor)} ms`,
+    );
     ratioOrOver(`chunk gap p99, added, ${c}`, 1.5, 0.5);
   }
   const rss = r("peak RSS during c=64");
@@ -69,11 +81,20 @@ export function acceptance(rows, soak) {
   if (missing(rss)) add(rssName, null, "not measured");
   else add(rssName, rss.diff <= RSS_HEADROOM_MB, `${rss.subsecond.toFixed(1)} vs ${rss.floor.toFixed(1)} MB (${fmtSigned(rss.diff, 1)} MB)`);
   if (soak) {
-    add(`RSS flat (±10%) over the ${soak.seconds} s soak`, soak.flat, `start ${soak.startMB.toFixed(1)} MB, peak ${soak.peakMB.toFixed(1)}, end ${soak.endMB.toFixed(1)}, slope ${fmtSigned(soak.slopeMBPerMin, 2)} MB/min, end/start ${fmtSigned(soak.endVsStartPct, 1)}%`);
+    add(
+      `RSS flat (±10%) over the ${soak.seconds} s soak`,
+      soak.flat,
+      `start ${soak.startMB.toFixed(1)} MB, peak ${soak.peakMB.toFixed(1)}, end ${soak.endMB.toFixed(1)}, slope ${fmtSigned(soak.slopeMBPerMin, 2)} MB/min, end/start ${fmtSigned(soak.endVsStartPct, 1)}%`,
+    );
     // Flatness compares the end with the start; a balloon in between is bounded by the c=64 limit.
     const name = `peak RSS over the ${soak.seconds} s soak: gateway ≤ floor's c=64 peak + ${RSS_HEADROOM_MB} MB`;
     if (missing(rss)) add(name, null, "c64 not measured");
-    else add(name, soak.peakMB <= rss.floor + RSS_HEADROOM_MB, `${soak.peakMB.toFixed(1)} vs ${rss.floor.toFixed(1)} MB (${fmtSigned(soak.peakMB - rss.floor, 1)} MB)`);
+    else
+      add(
+        name,
+        soak.peakMB <= rss.floor + RSS_HEADROOM_MB,
+        `${soak.peakMB.toFixed(1)} vs ${rss.floor.toFixed(1)} MB (${fmtSigned(soak.peakMB - rss.floor, 1)} MB)`,
+      );
   } else add("RSS flat (±10%) over the 5-minute soak", null, "run with --soak");
   return checks;
 }

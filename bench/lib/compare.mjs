@@ -70,7 +70,9 @@ async function runRepeat(r, { options, children, targets, runner, budget, log },
       // Other work on the machine (this host is shared) invalidates a phase: measure it once more.
       if (foreignMax(out) > FOREIGN_LIMIT && budget.take()) {
         const waited = await budget.waitQuiet();
-        log(`  ${t.name} ${spec.key}: ${pct(foreignMax(out))} of a core went to other work; measuring again${waited.quiet ? ` (quiet after ${(waited.ms / 1000).toFixed(1)} s)` : " (machine still busy)"}`);
+        log(
+          `  ${t.name} ${spec.key}: ${pct(foreignMax(out))} of a core went to other work; measuring again${waited.quiet ? ` (quiet after ${(waited.ms / 1000).toFixed(1)} s)` : " (machine still busy)"}`,
+        );
         const again = await runner.runPhase(t, spec, mock, others(t));
         again.firstAttemptForeign = out.foreign;
         out = foreignMax(again) < foreignMax(out) ? again : { ...out, retryForeign: again.foreign };
@@ -86,7 +88,12 @@ async function runRepeat(r, { options, children, targets, runner, budget, log },
   for (const t of [floor, sub]) runner.resume(t.proc);
   if (!options.gatewayAsFloor) {
     try {
-      rep.gatewayLogBytesPerRequest = statSync(gwProc.outPath).size / Math.max(1, Object.values(rep.phases).reduce((s, ph) => s + (ph.subsecond?.completed ?? 0), 0));
+      rep.gatewayLogBytesPerRequest =
+        statSync(gwProc.outPath).size /
+        Math.max(
+          1,
+          Object.values(rep.phases).reduce((s, ph) => s + (ph.subsecond?.completed ?? 0), 0),
+        );
     } catch {}
   }
   await Promise.all([children.stop(floorProc), children.stop(gwProc)]);
@@ -107,7 +114,9 @@ export async function runComparison(deps) {
   const cpuLatency = holdCpuLatency(options.pmQos);
   if (!options.gatewayAsFloor && !existsSync(join(root, "dist/main.js")))
     throw new Error("dist/main.js not found: run `npm run build` (or --gateway-as-floor to check the harness)");
-  log(`subsecond bench: ${quick ? "quick" : "full"}, ${repeats} repeats, pinned=${pinned}, nice ${niceness}, CPU wake-up latency ${cpuLatency}, node ${process.version} ${nodeFlags.join(" ")}`);
+  log(
+    `subsecond bench: ${quick ? "quick" : "full"}, ${repeats} repeats, pinned=${pinned}, nice ${niceness}, CPU wake-up latency ${cpuLatency}, node ${process.version} ${nodeFlags.join(" ")}`,
+  );
 
   const mock = await targets.startMock();
   const gwConfig = await targets.writeGatewayConfig(mock.url);

@@ -13,7 +13,11 @@ export const foreignMax = (out) => Math.max(out.foreign?.core0 ?? 0, out.foreign
 
 /** How many measured phases of the repeats went over FOREIGN_LIMIT, and the worst share, for the report. */
 export function interferenceOf(reps) {
-  const phaseOuts = reps.flatMap((rep) => Object.entries(rep.phases).filter(([k]) => k !== "start").flatMap(([, ph]) => Object.values(ph)));
+  const phaseOuts = reps.flatMap((rep) =>
+    Object.entries(rep.phases)
+      .filter(([k]) => k !== "start")
+      .flatMap(([, ph]) => Object.values(ph)),
+  );
   const busyPhases = phaseOuts.filter((o) => foreignMax(o) > FOREIGN_LIMIT).length;
   return { phases: phaseOuts.length, busyPhases, limit: FOREIGN_LIMIT, worst: Math.max(0, ...phaseOuts.map(foreignMax)) };
 }

@@ -44,12 +44,16 @@ export function reportLines({ quick, repeats, rows, reps, interference, soak, de
     `req/s by repeat, c=16 (V8 fast/slow modes show here): ${perRepeat("c16")}`,
     `req/s by repeat, c=64: ${perRepeat("c64")}`,
     ...(interference.busyPhases
-      ? [`WARNING: other work took > ${pct(FOREIGN_LIMIT)} of a core in ${interference.busyPhases} of ${interference.phases} measured phases (worst ${pct(interference.worst)}): this host was shared, treat the numbers as unreliable`]
+      ? [
+          `WARNING: other work took > ${pct(FOREIGN_LIMIT)} of a core in ${interference.busyPhases} of ${interference.phases} measured phases (worst ${pct(interference.worst)}): this host was shared, treat the numbers as unreliable`,
+        ]
       : [`machine quiet: no measured phase lost more than ${pct(FOREIGN_LIMIT)} of a core to other work`]),
     `driver overhead (core 0): ${driver.toFixed(1)} µs CPU per request in the driver, ${mockCpu.toFixed(1)} µs in the mock (direct, c=16)`,
     ...(reps[0]?.gatewayLogBytesPerRequest ? [`gateway log output: ${reps[0].gatewayLogBytesPerRequest.toFixed(0)} bytes per request`] : []),
     ...(soak
-      ? [`soak: ${soak.seconds} s, ${soak.rps.toFixed(0)} req/s, ${soak.errors} errors, RSS start ${soak.startMB.toFixed(1)} / peak ${soak.peakMB.toFixed(1)} / end ${soak.endMB.toFixed(1)} MB, slope ${fmtSigned(soak.slopeMBPerMin, 2)} MB/min`]
+      ? [
+          `soak: ${soak.seconds} s, ${soak.rps.toFixed(0)} req/s, ${soak.errors} errors, RSS start ${soak.startMB.toFixed(1)} / peak ${soak.peakMB.toFixed(1)} / end ${soak.endMB.toFixed(1)} MB, slope ${fmtSigned(soak.slopeMBPerMin, 2)} MB/min`,
+        ]
       : []),
     `decision: ${JSON.stringify(decision).slice(0, 400)}`,
     "",

@@ -63,7 +63,12 @@ export interface MedianFigures {
   readonly hedges: Readonly<Record<string, number | null>>;
   readonly failedShare: number | null;
   readonly clientTtftMs: { readonly p50: number | null; readonly p95: number | null };
-  readonly degradation: { readonly leaveSeconds: number | null; readonly returnSeconds: number | null; readonly shareBefore: number | null; readonly shareDuring: number | null } | null;
+  readonly degradation: {
+    readonly leaveSeconds: number | null;
+    readonly returnSeconds: number | null;
+    readonly shareBefore: number | null;
+    readonly shareDuring: number | null;
+  } | null;
 }
 
 export interface ScenarioResult {

@@ -41,7 +41,9 @@ function describeRun(name, figures) {
     parts.push(`leave ${s(figures.degradation.leaveSeconds)}, return ${s(figures.degradation.returnSeconds)}`);
   }
   parts.push(`${figures.requests.sent} requests, ${figures.requests.failed} failed, ${figures.wallSeconds.toFixed(0)} s`);
-  parts.push(`host load ${figures.host.loadBefore.toFixed(1)}→${figures.host.loadAfter.toFixed(1)}, client loop delay p99 ${figures.host.loopDelayP99Ms.toFixed(0)} ms`);
+  parts.push(
+    `host load ${figures.host.loadBefore.toFixed(1)}→${figures.host.loadAfter.toFixed(1)}, client loop delay p99 ${figures.host.loopDelayP99Ms.toFixed(0)} ms`,
+  );
   return `${name} seed ${figures.seed}: ${parts.join(", ")}`;
 }
 

@@ -58,17 +58,24 @@ export function parseBenchArgs(argv, { root, now = new Date() }) {
   });
   const scenarios = (values.scenario ?? SCENARIOS.map((scenario) => scenario.name)).flatMap((list) => list.split(",")).filter((name) => name !== "");
   for (const name of scenarios) scenarioNamed(name);
-  const seeds = values.seeds.split(",").filter((seed) => seed !== "").map((seed) => {
-    const parsed = Number(seed);
-    if (!Number.isInteger(parsed) || parsed < 0) throw new RangeError(`--seeds takes non-negative integers, got "${seed}"`);
-    return parsed;
-  });
+  const seeds = values.seeds
+    .split(",")
+    .filter((seed) => seed !== "")
+    .map((seed) => {
+      const parsed = Number(seed);
+      if (!Number.isInteger(parsed) || parsed < 0) throw new RangeError(`--seeds takes non-negative integers, got "${seed}"`);
+      return parsed;
+    });
   if (seeds.length === 0) throw new RangeError("--seeds needs at least one seed");
-  const stamp = now.toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
+  const stamp = now
+    .toISOString()
+    .replace(/:/g, "-")
+    .replace(/\.\d+Z$/, "Z");
   return {
     scenarios,
     seeds: values.quick ? seeds.slice(0, 1) : seeds,
-    durationMs: values["duration-ms"] === undefined ? (values.quick ? 12_000 : 30_000) : positive("duration-ms", values["duration-ms"], { integer: true, max: 600_000 }),
+    durationMs:
+      values["duration-ms"] === undefined ? (values.quick ? 12_000 : 30_000) : positive("duration-ms", values["duration-ms"], { integer: true, max: 600_000 }),
     ratePerSecond: positive("rate", values.rate, { max: 200 }),
     quick: values.quick,
     out: values.out ?? join(root, "bench/quality/results", `${stamp}.json`),

@@ -12,7 +12,11 @@ export interface TtftDistribution {
 
 /** The parts of a simulator model profile the oracle reads. */
 export interface ProfileLike {
-  readonly ttft: { readonly medianMs: number; readonly sigma: number; readonly tail: { readonly probability: number; readonly multiplier: number; readonly addMs?: number } };
+  readonly ttft: {
+    readonly medianMs: number;
+    readonly sigma: number;
+    readonly tail: { readonly probability: number; readonly multiplier: number; readonly addMs?: number };
+  };
   readonly prefillTokensPerSecond: number;
   readonly outputTokens: { readonly median: number; readonly sigma: number; readonly max: number };
 }

@@ -52,7 +52,12 @@ export function spawnBounded(command, args, { cwd, env, maxSeconds }) {
   live.add(pid);
   const lines = [];
   const keep = (data) => {
-    lines.push(...data.toString("utf8").split("\n").filter((line) => line.trim() !== ""));
+    lines.push(
+      ...data
+        .toString("utf8")
+        .split("\n")
+        .filter((line) => line.trim() !== ""),
+    );
     if (lines.length > 40) lines.splice(0, lines.length - 40);
   };
   child.stdout.on("data", keep);

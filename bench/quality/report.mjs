@@ -61,7 +61,23 @@ const seconds = (value, applies) => (!applies ? "-" : value === null ? "never" :
  * @returns {string}
  */
 export function renderTable(scenarios, target) {
-  const names = ["scenario", "seeds", "gateway", "oracle", "fastest", "cheapest", "gateway", "fastest", "cheapest", "extra/100", "hedges w/l/f/ob", "leave s", "return s", "on it", "failed"];
+  const names = [
+    "scenario",
+    "seeds",
+    "gateway",
+    "oracle",
+    "fastest",
+    "cheapest",
+    "gateway",
+    "fastest",
+    "cheapest",
+    "extra/100",
+    "hedges w/l/f/ob",
+    "leave s",
+    "return s",
+    "on it",
+    "failed",
+  ];
   const groups = [
     { from: 2, to: 5, title: `attainment (TTFT ≤ ${target.ms} ms)` },
     { from: 6, to: 8, title: "cost ÷ oracle" },
@@ -88,7 +104,11 @@ export function renderTable(scenarios, target) {
     const span = widths.slice(group.from, group.to + 1).reduce((sum, width) => sum + width, 0) + 2 * (group.to - group.from);
     if (group.title.length > span) widths[group.to] += group.title.length - span;
   }
-  const line = (row) => row.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join("  ").trimEnd();
+  const line = (row) =>
+    row
+      .map((cell, column) => (column < 2 ? cell.padEnd(widths[column]) : cell.padStart(widths[column])))
+      .join("  ")
+      .trimEnd();
   const startOf = (column) => widths.slice(0, column).reduce((sum, width) => sum + width + 2, 0);
   let titles = "";
   for (const group of groups) {

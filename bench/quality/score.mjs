@@ -61,7 +61,11 @@ export function leaveAndReturn(ticks, { model, fromMs, toMs }) {
   let left = null;
   for (let i = during.length - 1; i >= 0 && during[i].onModel / during[i].all < LEAVE_BELOW; i--) left = during[i];
   const back = bins.find((bin) => midpoint(bin) >= toMs && bin.onModel / bin.all > RETURN_ABOVE);
-  const shareOf = (list) => ratio(list.reduce((sum, bin) => sum + bin.onModel, 0), list.reduce((sum, bin) => sum + bin.all, 0));
+  const shareOf = (list) =>
+    ratio(
+      list.reduce((sum, bin) => sum + bin.onModel, 0),
+      list.reduce((sum, bin) => sum + bin.all, 0),
+    );
   return {
     model,
     fromSeconds: fromMs / 1000,
@@ -124,13 +128,19 @@ export function scoreRun(run, { scenario, seed, durationMs, target }) {
   const upstreamAttempts = total(metrics, "subsecond_upstream_attempts_total");
   const gatewayRequests = total(metrics, "subsecond_requests_total");
   const hedgesByOutcome = sumBy(metrics, "subsecond_hedges_total", { by: "outcome" });
-  const ttfts = sent.filter((record) => record.ok && record.ttftMs !== null).map((record) => record.ttftMs).sort((a, b) => a - b);
+  const ttfts = sent
+    .filter((record) => record.ok && record.ttftMs !== null)
+    .map((record) => record.ttftMs)
+    .sort((a, b) => a - b);
 
   let degradation = null;
   if (scenario.degradation !== null) {
     const episode = run.profiles.timeline.find((entry) => entry.name === scenario.degradation);
     if (episode === undefined || episode.models === "*") throw new Error(`scenario ${scenario.name}: no episode "${scenario.degradation}" naming its models`);
-    degradation = { episode: episode.name, ...leaveAndReturn(run.ticks, { model: episode.models[0], fromMs: episode.from * durationMs, toMs: episode.to * durationMs }) };
+    degradation = {
+      episode: episode.name,
+      ...leaveAndReturn(run.ticks, { model: episode.models[0], fromMs: episode.from * durationMs, toMs: episode.to * durationMs }),
+    };
   }
 
   return {
@@ -160,9 +170,18 @@ export function scoreRun(run, { scenario, seed, durationMs, target }) {
     hedges: Object.fromEntries(HEDGE_OUTCOMES.map((outcome) => [outcome, hedgesByOutcome.get(outcome) ?? 0])),
     clientTtftMs: { p50: quantile(ttfts, 0.5), p95: quantile(ttfts, 0.95) },
     degradation,
-    servedBy: tally(sent.map((record) => record.servedModel ?? "(failed)"), true),
-    oracleChoices: tally(scored.map(({ analytic }) => analytic.oracle.id), true),
-    errors: tally(sent.filter((record) => !record.ok).map((record) => record.error), false),
+    servedBy: tally(
+      sent.map((record) => record.servedModel ?? "(failed)"),
+      true,
+    ),
+    oracleChoices: tally(
+      scored.map(({ analytic }) => analytic.oracle.id),
+      true,
+    ),
+    errors: tally(
+      sent.filter((record) => !record.ok).map((record) => record.error),
+      false,
+    ),
     binMs: BIN_MS,
     wallSeconds: run.wallMs / 1000,
     host: run.host,

@@ -27,8 +27,7 @@ export function planTraffic(rng, { ratePerSecond, durationMs }) {
   const plan = [];
   for (let atMs = gapMs(); atMs < durationMs; atMs += gapMs()) {
     const size = rng.next();
-    const promptTokens =
-      size < 0.6 ? 20 + Math.floor(rng.next() * 80) : size < 0.9 ? 300 + Math.floor(rng.next() * 500) : 2000 + Math.floor(rng.next() * 2000);
+    const promptTokens = size < 0.6 ? 20 + Math.floor(rng.next() * 80) : size < 0.9 ? 300 + Math.floor(rng.next() * 500) : 2000 + Math.floor(rng.next() * 2000);
     const maxTokens = rng.next() < 0.3 ? undefined : MAX_TOKENS[Math.floor(rng.next() * MAX_TOKENS.length)];
     plan.push({ index: plan.length, atMs, promptTokens, maxTokens });
   }
@@ -96,7 +95,19 @@ async function exchange(dispatcher, route, request, signal) {
     ...(request.maxTokens !== undefined ? { max_tokens: request.maxTokens } : {}),
   });
   const sentAtMs = performance.now();
-  const record = { request, sentAtMs, ttftMs: null, ok: false, status: 0, error: null, servedModel: null, attempts: 0, reason: null, hedged: false, usage: null };
+  const record = {
+    request,
+    sentAtMs,
+    ttftMs: null,
+    ok: false,
+    status: 0,
+    error: null,
+    servedModel: null,
+    attempts: 0,
+    reason: null,
+    hedged: false,
+    usage: null,
+  };
   const state = { done: false, finished: false, error: null };
   try {
     const response = await dispatcher.request({
@@ -146,7 +157,19 @@ async function exchange(dispatcher, route, request, signal) {
 
 /** The record of a request the run never sent (it was stopped first). */
 function unsent(request) {
-  return { request, sentAtMs: Number.NaN, ttftMs: null, ok: false, status: 0, error: "not-sent", servedModel: null, attempts: 0, reason: null, hedged: false, usage: null };
+  return {
+    request,
+    sentAtMs: Number.NaN,
+    ttftMs: null,
+    ok: false,
+    status: 0,
+    error: "not-sent",
+    servedModel: null,
+    attempts: 0,
+    reason: null,
+    hedged: false,
+    usage: null,
+  };
 }
 
 /**

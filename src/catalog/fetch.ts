@@ -36,7 +36,9 @@ export async function fetchCatalogText(url: string, options: FetchCatalogOptions
     const response = await request(url, { method: "GET", headers, signal });
     if (response.statusCode !== 200) {
       await response.body.dump();
-      throw new CatalogFetchError(`HTTP ${response.statusCode}${response.statusCode >= 300 && response.statusCode < 400 ? " (redirects are not followed)" : ""}`);
+      throw new CatalogFetchError(
+        `HTTP ${response.statusCode}${response.statusCode >= 300 && response.statusCode < 400 ? " (redirects are not followed)" : ""}`,
+      );
     }
     const chunks: Buffer[] = [];
     let size = 0;

@@ -61,15 +61,28 @@ interface Found {
 const sameSet = (a: readonly Capability[], b: readonly Capability[]) => a.length === b.length && a.every((item) => b.includes(item));
 
 /** What the catalog says about one entry; problems go to `issues`, what is kept to `notes`. */
-function readCatalog(found: Found, source: CatalogSource, entry: Pick<ModelConfig, "id" | "capabilities" | "prior">, defaultTokensPerSecond: number, issues: FileIssue[], notes: string[]) {
+function readCatalog(
+  found: Found,
+  source: CatalogSource,
+  entry: Pick<ModelConfig, "id" | "capabilities" | "prior">,
+  defaultTokensPerSecond: number,
+  issues: FileIssue[],
+  notes: string[],
+) {
   const { model, index } = found;
   const price: { input?: number; output?: number } = {};
-  for (const [side, field] of [["input", "prompt"], ["output", "completion"]] as const) {
+  for (const [side, field] of [
+    ["input", "prompt"],
+    ["output", "completion"],
+  ] as const) {
     const perToken = model.pricing?.[field];
     if (perToken === undefined) continue;
     const perMillion = perTokenToPerMillion(perToken);
     if (perMillion === undefined) {
-      issues.push({ path: formatPath(["data", index, "pricing", field], source.models), message: `"${perToken}" is not a non-negative decimal number of USD per token` });
+      issues.push({
+        path: formatPath(["data", index, "pricing", field], source.models),
+        message: `"${perToken}" is not a non-negative decimal number of USD per token`,
+      });
     } else {
       price[side] = Number(perMillion);
     }
@@ -163,7 +176,10 @@ function newEntries(
   const providers = Object.keys(config.providers);
   const provider = add.provider ?? (providers.length === 1 ? providers[0] : undefined);
   if (add.ids.length > 0 && add.score === undefined) {
-    issues.push({ path: "--score", message: "required with --add: the catalog publishes no ranking score, so state the one you give the new models (routes filter on it with minScore)" });
+    issues.push({
+      path: "--score",
+      message: "required with --add: the catalog publishes no ranking score, so state the one you give the new models (routes filter on it with minScore)",
+    });
   }
   if (add.ids.length > 0 && provider === undefined) {
     issues.push({ path: "--provider", message: `required with --add when the config has several providers (${providers.join(", ")})` });
@@ -176,7 +192,10 @@ function newEntries(
     const existing = config.models.findIndex((model) => model.id === id || model.upstreamModel === id);
     const found = byId.get(id);
     if (existing >= 0) {
-      issues.push({ path: `--add ${id}`, message: `already in the catalog (models[${existing}]); its prices, window and capabilities are updated without --add` });
+      issues.push({
+        path: `--add ${id}`,
+        message: `already in the catalog (models[${existing}]); its prices, window and capabilities are updated without --add`,
+      });
       continue;
     }
     if (!found) {
@@ -185,10 +204,18 @@ function newEntries(
     }
     const read = readCatalog(found, source, { id, capabilities: [], prior: undefined }, defaultTokensPerSecond, [], []);
     const before = issues.length;
-    for (const [side, field] of [["input", "prompt"], ["output", "completion"]] as const) {
-      if (read.price[side] === undefined) issues.push({ path: formatPath(["data", found.index, "pricing", field], source.models), message: `--add ${id} needs a price: a non-negative decimal number of USD per token` });
+    for (const [side, field] of [
+      ["input", "prompt"],
+      ["output", "completion"],
+    ] as const) {
+      if (read.price[side] === undefined)
+        issues.push({
+          path: formatPath(["data", found.index, "pricing", field], source.models),
+          message: `--add ${id} needs a price: a non-negative decimal number of USD per token`,
+        });
     }
-    if (read.contextTokens === undefined) issues.push({ path: formatPath(["data", found.index, "context_length"], source.models), message: `--add ${id} needs a context length` });
+    if (read.contextTokens === undefined)
+      issues.push({ path: formatPath(["data", found.index, "context_length"], source.models), message: `--add ${id} needs a context length` });
     if (issues.length > before || add.score === undefined || provider === undefined) continue;
     notes.push(`${id}: added as rank ${rank + 1}, score ${add.score}, provider ${provider}`);
     entries.push({

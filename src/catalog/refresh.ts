@@ -80,7 +80,11 @@ export function createCatalogRefresher(options: CatalogRefresherOptions): Catalo
     }
     const fetchedAt = now();
     const { value, issues } = parseModelsList(text);
-    if (value === undefined) return fail(url, issues.map((issue) => `${issue.path}: ${issue.message}`));
+    if (value === undefined)
+      return fail(
+        url,
+        issues.map((issue) => `${issue.path}: ${issue.message}`),
+      );
     if (!signal.aborted) await options.apply({ url, models: value, fetchedAt });
   };
 

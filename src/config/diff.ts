@@ -4,7 +4,8 @@ import type { CatalogModel, RoutePolicy } from "./catalog.js";
 
 const price = (model: CatalogModel) => `$${model.pricePerMTok.input}/$${model.pricePerMTok.output}`;
 const capabilities = (model: CatalogModel) => `[${[...model.capabilities].join(", ")}]`;
-const sameCapabilities = (a: CatalogModel, b: CatalogModel) => a.capabilities.size === b.capabilities.size && [...a.capabilities].every((c) => b.capabilities.has(c));
+const sameCapabilities = (a: CatalogModel, b: CatalogModel) =>
+  a.capabilities.size === b.capabilities.size && [...a.capabilities].every((c) => b.capabilities.has(c));
 const target = (route: RoutePolicy) => `p${route.target.percentile} ${route.target.metric} ≤ ${route.target.ms} ms`;
 
 /** Sentences describing every difference between `before` and `after` that changes routing. */
@@ -24,8 +25,10 @@ export function describeChanges(before: LoadedConfig, after: LoadedConfig): stri
     if (old.provider !== model.provider || old.upstreamModel !== model.upstreamModel) {
       lines.push(`upstream changed: ${model.id} ${old.provider}/${old.upstreamModel} → ${model.provider}/${model.upstreamModel}`);
     }
-    if (old.rank !== model.rank || old.score !== model.score) lines.push(`ranking changed: ${model.id} rank ${old.rank} → ${model.rank}, score ${old.score} → ${model.score}`);
-    if (JSON.stringify(old.prior) !== JSON.stringify(model.prior)) lines.push(`prior changed: ${model.id} ${JSON.stringify(old.prior ?? null)} → ${JSON.stringify(model.prior ?? null)}`);
+    if (old.rank !== model.rank || old.score !== model.score)
+      lines.push(`ranking changed: ${model.id} rank ${old.rank} → ${model.rank}, score ${old.score} → ${model.score}`);
+    if (JSON.stringify(old.prior) !== JSON.stringify(model.prior))
+      lines.push(`prior changed: ${model.id} ${JSON.stringify(old.prior ?? null)} → ${JSON.stringify(model.prior ?? null)}`);
   }
   for (const model of before.models) if (!after.modelsById.has(model.id)) lines.push(`model removed: ${model.id}`);
   for (const [name, provider] of Object.entries(after.config.providers)) {
@@ -70,7 +73,9 @@ export function policyWarnings(config: LoadedConfig): string[] {
     if (route.target.metric === "ttft") {
       const priors = route.candidates.map((model) => (model.prior ?? defaultPrior).ttftMs);
       if (priors.every((ms) => ms > route.target.ms)) {
-        warnings.push(`routes.${route.name}: no candidate's prior first-token time (fastest ${Math.min(...priors)} ms) meets the target of ${route.target.ms} ms`);
+        warnings.push(
+          `routes.${route.name}: no candidate's prior first-token time (fastest ${Math.min(...priors)} ms) meets the target of ${route.target.ms} ms`,
+        );
       }
     }
   }

@@ -1,8 +1,7 @@
 // The zod schema of the gateway config: the single source of truth for keys, types, defaults and docs.
 import * as z from "zod";
 
-const inlineSecret = (envKey: string) =>
-  `inline secrets are not accepted: put the key in an environment variable and name that variable in ${envKey}`;
+const inlineSecret = (envKey: string) => `inline secrets are not accepted: put the key in an environment variable and name that variable in ${envKey}`;
 
 const positiveMs = (what: string) => z.number().int().positive().describe(`${what}, in milliseconds`);
 
@@ -11,19 +10,17 @@ export const CapabilitySchema = z.enum(["tools", "vision", "json"]);
 
 export const ProviderSchema = z
   .strictObject({
-    baseUrl: z
-      .url({ protocol: /^https?$/ })
-      .describe("OpenAI-compatible base URL, up to and including the version path (e.g. https://openrouter.ai/api/v1)"),
+    baseUrl: z.url({ protocol: /^https?$/ }).describe("OpenAI-compatible base URL, up to and including the version path (e.g. https://openrouter.ai/api/v1)"),
     apiKeyEnv: z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name")
       .optional()
       .describe("Name of the environment variable holding this provider's API key; omit for keyless local servers"),
-    apiKey: z.never({ error: inlineSecret("apiKeyEnv") }).optional().describe("Not accepted: use apiKeyEnv"),
-    headers: z
-      .record(z.string(), z.string())
-      .default({})
-      .describe("Extra request headers sent to this provider (e.g. HTTP-Referer, X-Title for OpenRouter)"),
+    apiKey: z
+      .never({ error: inlineSecret("apiKeyEnv") })
+      .optional()
+      .describe("Not accepted: use apiKeyEnv"),
+    headers: z.record(z.string(), z.string()).default({}).describe("Extra request headers sent to this provider (e.g. HTTP-Referer, X-Title for OpenRouter)"),
     maxConnections: z.number().int().positive().default(128).describe("Connection pool size for this provider"),
     timeouts: z
       .strictObject({
@@ -72,9 +69,7 @@ export const TargetSchema = z
   })
   .describe("Latency objective of a route");
 
-export const StrategySchema = z
-  .enum(["cheapest-within-target", "fastest", "cheapest", "ordered"])
-  .describe("How a candidate is chosen");
+export const StrategySchema = z.enum(["cheapest-within-target", "fastest", "cheapest", "ordered"]).describe("How a candidate is chosen");
 
 export const DeadlinesSchema = z
   .strictObject({
@@ -125,11 +120,7 @@ const RouteSettings = {
   exploration: ExplorationSchema,
   hedging: HedgingSchema,
   maxAttempts: z.number().int().min(1).max(10).describe("Upper bound on upstream attempts per request"),
-  nearTieRatio: z
-    .number()
-    .min(0)
-    .max(1)
-    .describe("Candidates whose cost is within this fraction of the cheapest share load (power of two choices)"),
+  nearTieRatio: z.number().min(0).max(1).describe("Candidates whose cost is within this fraction of the cheapest share load (power of two choices)"),
 };
 
 export const DefaultsSchema = z
@@ -172,11 +163,7 @@ export const RouteSchema = z
 export const StatsSchema = z
   .strictObject({
     halfLifeMs: positiveMs("Half-life of the decaying window over latency samples").default(30000),
-    minSamples: z
-      .number()
-      .positive()
-      .default(5)
-      .describe("Samples after which live statistics fully replace the prior (blended before that)"),
+    minSamples: z.number().positive().default(5).describe("Samples after which live statistics fully replace the prior (blended before that)"),
     recoverySamples: z
       .number()
       .int()
@@ -193,19 +180,9 @@ export const StatsSchema = z
       .describe(
         "Standard errors added to the percentile read from live samples (an upper confidence bound on the quantile): a model measured from few samples keeps a margin that shrinks as samples grow; 0 reads the plain percentile",
       ),
-    coldPenalty: z
-      .number()
-      .min(1)
-      .default(1.5)
-      .describe("Multiplier applied to priors, so unmeasured models are predicted pessimistically"),
-    defaultPrior: PriorSchema.prefault({ ttftMs: 2000, tokensPerSecond: 30 }).describe(
-      "Prior for models without one (deliberately slow)",
-    ),
-    prefillTokensPerSecond: z
-      .number()
-      .positive()
-      .default(20000)
-      .describe("Prompt tokens processed per second, to scale first-token latency with prompt size"),
+    coldPenalty: z.number().min(1).default(1.5).describe("Multiplier applied to priors, so unmeasured models are predicted pessimistically"),
+    defaultPrior: PriorSchema.prefault({ ttftMs: 2000, tokensPerSecond: 30 }).describe("Prior for models without one (deliberately slow)"),
+    prefillTokensPerSecond: z.number().positive().default(20000).describe("Prompt tokens processed per second, to scale first-token latency with prompt size"),
     defaultOutputTokens: z
       .number()
       .int()
@@ -232,7 +209,12 @@ export const ServerSchema = z
   .strictObject({
     host: z.string().min(1).default("127.0.0.1").describe("Address to bind; env HOST overrides"),
     port: z.number().int().min(0).max(65535).default(8080).describe("Port to listen on; env PORT overrides"),
-    bodyLimitBytes: z.number().int().positive().default(4 * 1024 * 1024).describe("Largest accepted request body, in bytes"),
+    bodyLimitBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(4 * 1024 * 1024)
+      .describe("Largest accepted request body, in bytes"),
     eventLimitBytes: z
       .number()
       .int()
@@ -258,7 +240,9 @@ export const ServerSchema = z
       .min(0)
       .max(19)
       .default(10)
-      .describe("Linux: how many nice levels below the event loop the helper threads (V8's compiler and GC, libuv's pool) run, so a core they share serves requests first (0: the same level); read at start-up"),
+      .describe(
+        "Linux: how many nice levels below the event loop the helper threads (V8's compiler and GC, libuv's pool) run, so a core they share serves requests first (0: the same level); read at start-up",
+      ),
   })
   .describe("HTTP listener, and what one request or upstream stream may cost it");
 
@@ -266,12 +250,15 @@ export const AuthSchema = z
   .strictObject({
     apiKeysEnv: z.string().min(1).optional().describe("Env var holding accepted client keys, comma-separated"),
     adminKeysEnv: z.string().min(1).optional().describe("Env var holding admin keys (for /admin), comma-separated"),
-    allowOpen: z
-      .boolean()
-      .default(false)
-      .describe("Allow binding a non-loopback address while no client keys are configured"),
-    apiKeys: z.never({ error: inlineSecret("apiKeysEnv") }).optional().describe("Not accepted: use apiKeysEnv"),
-    adminKeys: z.never({ error: inlineSecret("adminKeysEnv") }).optional().describe("Not accepted: use adminKeysEnv"),
+    allowOpen: z.boolean().default(false).describe("Allow binding a non-loopback address while no client keys are configured"),
+    apiKeys: z
+      .never({ error: inlineSecret("apiKeysEnv") })
+      .optional()
+      .describe("Not accepted: use apiKeysEnv"),
+    adminKeys: z
+      .never({ error: inlineSecret("adminKeysEnv") })
+      .optional()
+      .describe("Not accepted: use adminKeysEnv"),
   })
   .describe("Client authentication");
 
@@ -291,7 +278,10 @@ export const CatalogSchema = z
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name")
       .optional()
       .describe("Name of the environment variable holding a key sent as `Authorization: Bearer`; omit when the URL needs none"),
-    refreshKey: z.never({ error: inlineSecret("refreshKeyEnv") }).optional().describe("Not accepted: use refreshKeyEnv"),
+    refreshKey: z
+      .never({ error: inlineSecret("refreshKeyEnv") })
+      .optional()
+      .describe("Not accepted: use refreshKeyEnv"),
   })
   .describe(
     "Periodic refresh of the catalog's prices, context windows and capabilities, applied like an edit of this file (same validation, atomic swap, live statistics kept); a failed refresh keeps the current catalog. Ranks, scores and priors stay as written",
@@ -331,8 +321,7 @@ export type HealthConfig = z.infer<typeof HealthSchema>;
 export type CatalogConfig = z.infer<typeof CatalogSchema>;
 export type Capability = z.infer<typeof CapabilitySchema>;
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
 
 /**
  * Cross-reference checks. They run even when other fields are malformed (so one `check` lists every

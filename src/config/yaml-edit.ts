@@ -94,7 +94,8 @@ function insertion(text: string, map: YAMLMap, entries: ReadonlyArray<readonly [
 /** The value node of `pair`; aliases and empty values are not edited in place (their text is elsewhere or absent). */
 function editable(pair: Pair): Node {
   const value = pair.value as Node | null;
-  if (!value || isAlias(value)) throw new YamlEditError(`${isScalar(pair.key) ? String(pair.key.value) : "a key"}: an alias or empty value cannot be edited in place`);
+  if (!value || isAlias(value))
+    throw new YamlEditError(`${isScalar(pair.key) ? String(pair.key.value) : "a key"}: an alias or empty value cannot be edited in place`);
   return value;
 }
 
@@ -115,7 +116,12 @@ function replace(text: string, node: Node, pair: Pair | undefined, value: YamlVa
     if (missing.length > 0) out.push(insertion(text, node, missing));
     return;
   }
-  if (isSeq(node) && Array.isArray(value) && node.items.length === value.length && node.items.every((item, index) => sameScalar(item as Node, value[index] as YamlValue))) {
+  if (
+    isSeq(node) &&
+    Array.isArray(value) &&
+    node.items.length === value.length &&
+    node.items.every((item, index) => sameScalar(item as Node, value[index] as YamlValue))
+  ) {
     return;
   }
   const [start, end] = rangeOf(node);
@@ -146,7 +152,12 @@ function parseForEdit(text: string) {
 }
 
 function describe(path: readonly (string | number)[]): string {
-  return path.map((key) => (typeof key === "number" ? `[${key}]` : `.${key}`)).join("").replace(/^\./, "") || "(root)";
+  return (
+    path
+      .map((key) => (typeof key === "number" ? `[${key}]` : `.${key}`))
+      .join("")
+      .replace(/^\./, "") || "(root)"
+  );
 }
 
 /** The collection at `path`, or an error naming the path. */

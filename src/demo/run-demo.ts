@@ -159,7 +159,17 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   }
 
   if (options.ui !== "none") {
-    write(renderIntro({ gatewayUrl: gateway.url, simulatorUrl: simulator.url, route: mix.route, durationMs, ratePerSecond: options.ratePerSecond, seed: options.seed, configPath: options.configPath }));
+    write(
+      renderIntro({
+        gatewayUrl: gateway.url,
+        simulatorUrl: simulator.url,
+        route: mix.route,
+        durationMs,
+        ratePerSecond: options.ratePerSecond,
+        seed: options.seed,
+        configPath: options.configPath,
+      }),
+    );
   }
 
   const tally = createTally(route.deadlines.budgetMs);

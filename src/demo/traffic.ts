@@ -94,8 +94,7 @@ export function planRequest(mix: TrafficMix, rng: Rng): PlannedRequest {
   }
   const stream = rng.next() < mix.streamShare;
   const size = rng.next();
-  const promptTokens =
-    size < 0.6 ? 20 + Math.floor(rng.next() * 80) : size < 0.9 ? 300 + Math.floor(rng.next() * 500) : 2000 + Math.floor(rng.next() * 2000);
+  const promptTokens = size < 0.6 ? 20 + Math.floor(rng.next() * 80) : size < 0.9 ? 300 + Math.floor(rng.next() * 500) : 2000 + Math.floor(rng.next() * 2000);
   const maxTokens = rng.next() < 0.4 ? undefined : MAX_TOKENS[Math.floor(rng.next() * MAX_TOKENS.length)];
   return { kind, model, stream, promptTokens, maxTokens };
 }
@@ -289,7 +288,18 @@ export function startTraffic(options: TrafficOptions): Traffic {
       });
     } catch {
       const outcome: RequestOutcome = signal.aborted ? "abandoned" : "network-error";
-      return { ...base, finishedAtMs: performance.now(), outcome, status: 0, errorCode: undefined, route: undefined, servedModel: undefined, attempts: 0, reason: undefined, ttftMs: undefined };
+      return {
+        ...base,
+        finishedAtMs: performance.now(),
+        outcome,
+        status: 0,
+        errorCode: undefined,
+        route: undefined,
+        servedModel: undefined,
+        attempts: 0,
+        reason: undefined,
+        ttftMs: undefined,
+      };
     }
     const headers = {
       route: response.headers.get("x-subsecond-route") ?? undefined,

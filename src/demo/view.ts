@@ -203,11 +203,15 @@ export function frameLines(frame: Frame, size: ScreenSize = UNBOUNDED): string[]
   const barWidth = 30;
   const filled = Math.min(barWidth, Math.round(frame.storyFraction * barWidth));
   const recent = frame.recentFallbacks.map((event) => `+${seconds(event.atMs)} ${event.model} ${event.reason} ×${event.count}`);
-  const title = section("Subsecond demo   ", [
-    `t=${seconds(frame.elapsedMs)}/${seconds(frame.durationMs)}`,
-    `story ${pct(frame.storyFraction).padStart(4)} [${"#".repeat(filled)}${".".repeat(barWidth - filled)}]`,
-    `simulator plays: ${frame.scripted.length > 0 ? frame.scripted.join(", ") : "healthy"}`,
-  ], "   ");
+  const title = section(
+    "Subsecond demo   ",
+    [
+      `t=${seconds(frame.elapsedMs)}/${seconds(frame.durationMs)}`,
+      `story ${pct(frame.storyFraction).padStart(4)} [${"#".repeat(filled)}${".".repeat(barWidth - filled)}]`,
+      `simulator plays: ${frame.scripted.length > 0 ? frame.scripted.join(", ") : "healthy"}`,
+    ],
+    "   ",
+  );
   const traffic = section("traffic   ", [
     `${frame.sent} sent (${frame.sentPerSecond.toFixed(1)}/s)`,
     `${tally.byOutcome.ok} ok`,
@@ -231,13 +235,27 @@ export function frameLines(frame: Frame, size: ScreenSize = UNBOUNDED): string[]
   const fallbacks = section("fallbacks ", fallbackParts.length > 0 ? fallbackParts : ["none"]);
   const last = section("last      ", recent.length > 0 ? recent : ["none yet"]);
   const cost = section("cost      ", [`${usd(frame.costUsd)} so far`]);
-  const open = section("open      ", [`${frame.gatewayUrl}/ui (status page)`, `${frame.gatewayUrl}/v1 (OpenAI base URL)`, "Ctrl-C stops the traffic and prints the summary"]);
+  const open = section("open      ", [
+    `${frame.gatewayUrl}/ui (status page)`,
+    `${frame.gatewayUrl}/v1 (OpenAI base URL)`,
+    "Ctrl-C stops the traffic and prints the summary",
+  ]);
 
   const lines = new Map<Section, string[]>([title, traffic, route, target, fallbacks, last, cost, open].map((s) => [s, wrapSection(s, width)]));
   const tableRoom = () => height - [...lines.values()].reduce((sum, text) => sum + text.length, 0) - 1;
   const collapse = (s: Section) => () => lines.set(s, collapseSection(lines.get(s) ?? [], width));
   const leaveOut = (s: Section) => () => lines.set(s, []);
-  const shrink = [collapse(open), collapse(last), collapse(route), collapse(fallbacks), collapse(target), leaveOut(last), collapse(traffic), leaveOut(open), collapse(title)];
+  const shrink = [
+    collapse(open),
+    collapse(last),
+    collapse(route),
+    collapse(fallbacks),
+    collapse(target),
+    leaveOut(last),
+    collapse(traffic),
+    leaveOut(open),
+    collapse(title),
+  ];
   for (const step of shrink) {
     if (frame.models.length <= tableRoom()) break;
     step();

@@ -116,7 +116,12 @@ export function createRequestListener(deps: AppDeps): RequestListener {
       async handle({ outgoing, requestId }) {
         const result = await deps.reload();
         if (result.ok) sendJson(outgoing, 200, { status: "reloaded", hash: result.hash }, requestId);
-        else sendError(outgoing, new GatewayError(400, `Config rejected; the previous config keeps serving.\n${result.errors.join("\n")}`, { code: "config_invalid" }), requestId);
+        else
+          sendError(
+            outgoing,
+            new GatewayError(400, `Config rejected; the previous config keeps serving.\n${result.errors.join("\n")}`, { code: "config_invalid" }),
+            requestId,
+          );
       },
     },
   ];

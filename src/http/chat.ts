@@ -51,7 +51,12 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
         const value = incoming.headers[name];
         if (typeof value === "string") passHeaders[name] = value;
       }
-      const { summary, error } = await executeChat({ brain, metrics, bookkeeping }, runtime, { outgoing, requestId, startedAt, passHeaders, body, request, profile }, plan);
+      const { summary, error } = await executeChat(
+        { brain, metrics, bookkeeping },
+        runtime,
+        { outgoing, requestId, startedAt, passHeaders, body, request, profile },
+        plan,
+      );
       const endedAt = performance.now();
       // Queued after the executor's own bookkeeping.
       bookkeeping.later(() => accessLog(requestId, startedAt, summary, endedAt));

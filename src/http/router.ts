@@ -60,7 +60,9 @@ export function createRouter({ routes, authenticate, toGatewayError, onBug }: Ro
     const route = table.get(`${method} ${path}`);
     const context: RequestContext = { incoming, outgoing, requestId: requestIdOf(incoming), startedAt };
     if (route === undefined) {
-      const error = new GatewayError(404, `Unknown path ${incoming.method} ${path}: this gateway serves POST /v1/chat/completions and GET /v1/models.`, { code: "unknown_url" });
+      const error = new GatewayError(404, `Unknown path ${incoming.method} ${path}: this gateway serves POST /v1/chat/completions and GET /v1/models.`, {
+        code: "unknown_url",
+      });
       sendError(outgoing, error, context.requestId);
       return;
     }

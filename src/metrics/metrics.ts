@@ -29,8 +29,7 @@ export const NO_MODEL = "none";
  * 1 s, so targets such as 800 ms fall on a boundary), then sparse to one minute.
  */
 export const LATENCY_BUCKETS_SECONDS = [
-  0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 4,
-  5, 7.5, 10, 15, 20, 30, 60,
+  0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 4, 5, 7.5, 10, 15, 20, 30, 60,
 ];
 /** Gateway overhead buckets, in seconds: 50 µs to 100 ms. */
 export const OVERHEAD_BUCKETS_SECONDS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1];
@@ -199,8 +198,7 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
     },
   });
 
-  const labels2 = <T extends string>(names: readonly [T, T], v: readonly string[]): Labels<T> =>
-    ({ [names[0]]: v[0], [names[1]]: v[1] }) as Labels<T>;
+  const labels2 = <T extends string>(names: readonly [T, T], v: readonly string[]): Labels<T> => ({ [names[0]]: v[0], [names[1]]: v[1] }) as Labels<T>;
   const labels3 = <T extends string>(names: readonly [T, T, T], v: readonly string[]): Labels<T> =>
     ({ [names[0]]: v[0], [names[1]]: v[1], [names[2]]: v[2] }) as Labels<T>;
 

@@ -54,7 +54,12 @@ export function failureFromStatus(status: number, text: string, retryAfter: stri
 /** A transport failure: a deadline or undici timeout (504), or a connection error (502, with its code). */
 export function transportFailure(error: Error, kind: TransportErrorKind): AttemptFailure {
   if (kind === "timeout") {
-    return { outcome: "timeout", fallback: "timeout", error: new GatewayError(504, `upstream timed out: ${error.message}`, { code: "upstream_timeout" }), retryAfterMs: undefined };
+    return {
+      outcome: "timeout",
+      fallback: "timeout",
+      error: new GatewayError(504, `upstream timed out: ${error.message}`, { code: "upstream_timeout" }),
+      retryAfterMs: undefined,
+    };
   }
   const code = (error as { code?: unknown }).code;
   return upstreamFailure(`upstream connection failed${typeof code === "string" ? ` (${code})` : ""}`, "upstream_unavailable");
@@ -98,10 +103,14 @@ export function failedRequestOutcome(error: GatewayError, failures: readonly Att
 export function emptyPlanError(decision: Decision, profile: RequestProfile): GatewayError | undefined {
   if (decision.plan.length > 0) return undefined;
   if (decision.excludedBy === "context") {
-    return new GatewayError(400, `The request (about ${profile.promptTokens} prompt tokens plus max tokens) does not fit the context window of any candidate.`, {
-      code: "context_length_exceeded",
-      param: "messages",
-    });
+    return new GatewayError(
+      400,
+      `The request (about ${profile.promptTokens} prompt tokens plus max tokens) does not fit the context window of any candidate.`,
+      {
+        code: "context_length_exceeded",
+        param: "messages",
+      },
+    );
   }
   if (decision.excludedBy === "capability") {
     return new GatewayError(400, `No candidate supports what the request needs (${[...profile.needs].join(", ")}).`, { code: "unsupported_capability" });

@@ -56,14 +56,19 @@ function decide(config: LoadedConfig, brain: Brain, request: ChatRequest, profil
   if (route) return brain.decide(route, profile);
   const model = config.modelsById.get(request.model);
   if (model) return brain.planList(PINNED_ROUTE, [model], "pinned", profile);
-  throw new GatewayError(404, `The model \`${request.model}\` does not exist: use a route (${[...config.routes.keys()].join(", ")}, auto) or a catalog model id.`, {
-    code: "model_not_found",
-    param: "model",
-  });
+  throw new GatewayError(
+    404,
+    `The model \`${request.model}\` does not exist: use a route (${[...config.routes.keys()].join(", ")}, auto) or a catalog model id.`,
+    {
+      code: "model_not_found",
+      param: "model",
+    },
+  );
 }
 
 function lookup(config: LoadedConfig, id: string, index: number): CatalogModel {
   const model = config.modelsById.get(id);
-  if (!model) throw new GatewayError(404, `The model \`${id}\` does not exist in this gateway's catalog.`, { code: "model_not_found", param: `models[${index}]` });
+  if (!model)
+    throw new GatewayError(404, `The model \`${id}\` does not exist in this gateway's catalog.`, { code: "model_not_found", param: `models[${index}]` });
   return model;
 }

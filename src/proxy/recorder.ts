@@ -139,7 +139,14 @@ export class AttemptRecorder {
     const billed = usage ?? (outcome === "superseded" ? { promptTokens: this.profile.promptTokens, completionTokens: 0 } : undefined);
     bookkeeping.later(() => {
       metrics.attempt(model.id, outcome);
-      if (billed) metrics.usage(this.plan.routeLabel, model.id, billed.promptTokens, billed.completionTokens, costUsd(model, billed.promptTokens, billed.completionTokens));
+      if (billed)
+        metrics.usage(
+          this.plan.routeLabel,
+          model.id,
+          billed.promptTokens,
+          billed.completionTokens,
+          costUsd(model, billed.promptTokens, billed.completionTokens),
+        );
     });
   }
 

@@ -37,8 +37,7 @@ const CR = 13;
 const DATA_PREFIX = Buffer.from("data:");
 const EVENT_PREFIX = Buffer.from("event:");
 
-const nonEmpty = (value: unknown): boolean =>
-  (typeof value === "string" && value.length > 0) || (Array.isArray(value) && value.length > 0);
+const nonEmpty = (value: unknown): boolean => (typeof value === "string" && value.length > 0) || (Array.isArray(value) && value.length > 0);
 
 /** Token counts of an OpenAI `usage` object; undefined when it has neither count. */
 export function readUsage(value: unknown): Usage | undefined {
@@ -90,10 +89,18 @@ export function classifyPayload(text: string): SseEvent {
     if (typeof choice !== "object" || choice === null) continue;
     const { delta, finish_reason: finishReason } = choice as { delta?: Record<string, unknown>; finish_reason?: unknown };
     if (finishReason === "error") {
-      return { kind: "error", finished: false, usage, errorMessage: "upstream ended the stream with finish_reason \"error\"" };
+      return { kind: "error", finished: false, usage, errorMessage: 'upstream ended the stream with finish_reason "error"' };
     }
     if (typeof finishReason === "string") finished = true;
-    if (delta && (nonEmpty(delta.content) || nonEmpty(delta.reasoning_content) || nonEmpty(delta.reasoning) || nonEmpty(delta.refusal) || nonEmpty(delta.tool_calls) || delta.function_call)) {
+    if (
+      delta &&
+      (nonEmpty(delta.content) ||
+        nonEmpty(delta.reasoning_content) ||
+        nonEmpty(delta.reasoning) ||
+        nonEmpty(delta.refusal) ||
+        nonEmpty(delta.tool_calls) ||
+        delta.function_call)
+    ) {
       content = true;
     }
   }

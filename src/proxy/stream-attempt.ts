@@ -220,7 +220,13 @@ export class StreamAttempt implements UpstreamListener {
 
   /** The client left mid-stream: the model did its part; nothing more to send. */
   #cancelled(): AttemptServed {
-    return { kind: "served", outcome: "cancelled", status: 499, endedAt: performance.now(), record: { model: this.spec.model, probe: this.spec.probe, outcome: "cancelled" } };
+    return {
+      kind: "served",
+      outcome: "cancelled",
+      status: 499,
+      endedAt: performance.now(),
+      record: { model: this.spec.model, probe: this.spec.probe, outcome: "cancelled" },
+    };
   }
 
   /** The upstream broke or stalled after content reached the client: an in-band error ends the stream. */

@@ -76,7 +76,10 @@ export async function closeUnused(old: Upstreams, current: Upstreams | undefined
 /** The deadline of an attempt fired (first token, idle, total or budget). */
 export class DeadlineError extends Error {
   readonly code = "deadline_exceeded";
-  constructor(readonly deadline: "first-token" | "idle" | "total" | "budget", readonly afterMs: number) {
+  constructor(
+    readonly deadline: "first-token" | "idle" | "total" | "budget",
+    readonly afterMs: number,
+  ) {
     super(`${deadline} deadline of ${Math.round(afterMs)} ms exceeded`);
     this.name = "DeadlineError";
   }

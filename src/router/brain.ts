@@ -184,7 +184,10 @@ class BrainImpl implements Brain {
       expectedOutputTokens: outputTokens,
       retryAfterMs: undefined,
       probe,
-      hedgeAfterMs: hedgeable && EXPLORING.has(route.strategy) ? hedgeDelayMs(table, route, first, probe, this.tailMs(firstRow, route, request, outputTokens, nowMs)) : undefined,
+      hedgeAfterMs:
+        hedgeable && EXPLORING.has(route.strategy)
+          ? hedgeDelayMs(table, route, first, probe, this.tailMs(firstRow, route, request, outputTokens, nowMs))
+          : undefined,
     };
   }
 
@@ -331,7 +334,15 @@ class BrainImpl implements Brain {
     switch (report.outcome) {
       case "ok": {
         const prior = entry.model?.prior ?? this.statsConfig.defaultPrior;
-        const ttftMs = stats.recordSuccess(nowMs, report.ttftMs, report.totalMs, report.promptTokens, report.outputTokens, 1000 / prior.tokensPerSecond, recorded);
+        const ttftMs = stats.recordSuccess(
+          nowMs,
+          report.ttftMs,
+          report.totalMs,
+          report.promptTokens,
+          report.outputTokens,
+          1000 / prior.tokensPerSecond,
+          recorded,
+        );
         health.recordSuccess(nowMs, probe);
         this.routes.get(report.route)?.noteOutput(report.outputTokens, nowMs);
         return ttftMs;
@@ -379,7 +390,16 @@ class BrainImpl implements Brain {
 
   /** plan[0]'s predicted latency at the hedge's tail percentile: no hedge is due before it. */
   private tailMs(row: Row, route: RoutePolicy, request: RequestProfile, outputTokens: number, nowMs: number): number {
-    return predictMs(row.entry.stats, row.model.prior, route.target.metric, hedgeTailPercentile(route), request.promptTokens, outputTokens, this.statsConfig, nowMs);
+    return predictMs(
+      row.entry.stats,
+      row.model.prior,
+      route.target.metric,
+      hedgeTailPercentile(route),
+      request.promptTokens,
+      outputTokens,
+      this.statsConfig,
+      nowMs,
+    );
   }
 
   private entryFor(model: CatalogModel): Entry {
@@ -404,7 +424,6 @@ class BrainImpl implements Brain {
   private defaultOutput(request: RequestProfile): number {
     return request.maxOutputTokens !== undefined && request.maxOutputTokens > 0 ? request.maxOutputTokens : this.statsConfig.defaultOutputTokens;
   }
-
 }
 
 /** A brain with no statistics yet; call `sync` with the catalog before routing. */

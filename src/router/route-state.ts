@@ -100,7 +100,6 @@ class State implements RouteState {
     return this.hedgeTokens >= 1 + reserve - 1e-9;
   }
 
-
   takeHedgeToken(): void {
     // A probe's hedge goes even when probes decided together emptied the bucket: it borrows.
     this.hedgeTokens -= 1;

@@ -15,5 +15,14 @@ export {
   type Faults,
   type HangMode,
 } from "./profiles.js";
-export { planResponse, estimatePromptTokens, fillerText, type ResponsePlan, type PlannedFault, type ChunkPlan, type PlanRequest, type PlanOptions } from "./plan.js";
+export {
+  planResponse,
+  estimatePromptTokens,
+  fillerText,
+  type ResponsePlan,
+  type PlannedFault,
+  type ChunkPlan,
+  type PlanRequest,
+  type PlanOptions,
+} from "./plan.js";
 export { createSimRng, type SimRng } from "./random.js";

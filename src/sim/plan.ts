@@ -70,9 +70,9 @@ export function planResponse(profile: ModelProfile, phase: ModelPhase, request: 
   const completionTokens = limited && request.maxTokens !== undefined ? request.maxTokens : sampled;
 
   const chunks: ChunkPlan[] = [];
-  for (let sent = 0; sent < completionTokens; ) {
+  for (let sent = 0; sent < completionTokens;) {
     const tokens = Math.min(options.tokensPerChunk, completionTokens - sent);
-    const delayMs = sent === 0 ? ttftMs : ((tokens / tokensPerSecond) * 1000 * Math.max(0.2, 1 + jitter * rng.normal())) * scale;
+    const delayMs = sent === 0 ? ttftMs : (tokens / tokensPerSecond) * 1000 * Math.max(0.2, 1 + jitter * rng.normal()) * scale;
     chunks.push({ tokens, delayMs });
     sent += tokens;
   }
@@ -98,8 +98,34 @@ export function planResponse(profile: ModelProfile, phase: ModelPhase, request: 
 }
 
 const WORDS = [
-  "Simulated", "answer", "from", "Subsecond:", "each", "word", "here", "counts", "as", "one", "token,", "streamed", "at",
-  "the", "pace", "this", "model", "is", "profiled", "for,", "so", "the", "router", "has", "something", "real", "to", "measure.",
+  "Simulated",
+  "answer",
+  "from",
+  "Subsecond:",
+  "each",
+  "word",
+  "here",
+  "counts",
+  "as",
+  "one",
+  "token,",
+  "streamed",
+  "at",
+  "the",
+  "pace",
+  "this",
+  "model",
+  "is",
+  "profiled",
+  "for,",
+  "so",
+  "the",
+  "router",
+  "has",
+  "something",
+  "real",
+  "to",
+  "measure.",
 ] as const;
 
 /**

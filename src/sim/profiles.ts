@@ -154,10 +154,7 @@ export class SimProfilesError extends InvalidFileError {
 export function parseSimProfiles(input: unknown, source = "sim-profiles"): SimProfiles {
   const parsed = SimProfilesSchema.safeParse(input);
   if (parsed.success) return parsed.data;
-  throw new SimProfilesError(
-    source,
-    zodIssues(parsed.error, input),
-  );
+  throw new SimProfilesError(source, zodIssues(parsed.error, input));
 }
 
 /** Parses YAML text (syntax errors carry line and column), then validates it. Throws `SimProfilesError`. */

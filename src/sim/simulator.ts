@@ -97,7 +97,12 @@ async function readBody(req: IncomingMessage, limitBytes: number): Promise<strin
     const buffer = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer);
     size += buffer.length;
     if (size > limitBytes) {
-      throw new SimRequestError(413, { message: `Request body exceeds ${limitBytes} bytes`, type: "invalid_request_error", param: null, code: "request_too_large" });
+      throw new SimRequestError(413, {
+        message: `Request body exceeds ${limitBytes} bytes`,
+        type: "invalid_request_error",
+        param: null,
+        code: "request_too_large",
+      });
     }
     parts.push(buffer);
   }
@@ -124,8 +129,7 @@ function parseChatRequest(text: string): ChatRequest {
     maxTokens ??= value;
   }
   const streamOptions = fields.stream_options;
-  const includeUsage =
-    typeof streamOptions === "object" && streamOptions !== null && (streamOptions as Record<string, unknown>).include_usage === true;
+  const includeUsage = typeof streamOptions === "object" && streamOptions !== null && (streamOptions as Record<string, unknown>).include_usage === true;
   return { model: fields.model, stream, includeUsage, maxTokens, promptTokens: estimatePromptTokens(fields.messages) };
 }
 
@@ -245,7 +249,14 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         object: "chat.completion",
         created,
         model: request.model,
-        choices: [{ index: 0, message: { role: "assistant", content: fillerText(0, plan.completionTokens), refusal: null }, logprobs: null, finish_reason: plan.finishReason }],
+        choices: [
+          {
+            index: 0,
+            message: { role: "assistant", content: fillerText(0, plan.completionTokens), refusal: null },
+            logprobs: null,
+            finish_reason: plan.finishReason,
+          },
+        ],
         usage,
         system_fingerprint: null,
       });
@@ -305,7 +316,13 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     try {
       if (req.method === "POST" && path === "/v1/chat/completions") await chatCompletion(req, res, controller.signal);
       else if (req.method === "GET" && path === "/v1/models") listModels(res);
-      else throw new SimRequestError(404, { message: `Unknown request URL: ${req.method ?? "?"} ${path ?? "/"}.`, type: "invalid_request_error", param: null, code: "unknown_url" });
+      else
+        throw new SimRequestError(404, {
+          message: `Unknown request URL: ${req.method ?? "?"} ${path ?? "/"}.`,
+          type: "invalid_request_error",
+          param: null,
+          code: "unknown_url",
+        });
     } catch (error) {
       if (controller.signal.aborted) return; // the client left or the simulator is closing: nobody to answer
       if (res.headersSent) {
@@ -336,8 +353,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     url: `http://${urlHost}:${address.port}/v1`,
     port: address.port,
     storyFraction: (nowMs = performance.now()) => fractionAt(nowMs),
-    phaseAt: (modelId, nowMs = performance.now()) =>
-      models.has(modelId) ? phaseAt(profiles, modelId, fractionAt(nowMs), { faults: faultsOn }) : undefined,
+    phaseAt: (modelId, nowMs = performance.now()) => (models.has(modelId) ? phaseAt(profiles, modelId, fractionAt(nowMs), { faults: faultsOn }) : undefined),
     openRequests: () => playing,
     close: () => {
       closing ??= new Promise<void>((resolve) => {

@@ -32,8 +32,9 @@ describe("quality bench oracle", () => {
     const model = modelOf("sim/fast-tail");
     const phase = phaseAt(profiles, model.id, 0.6);
     const rng = createSimRng(5);
-    const draws = Array.from({ length: 20000 }, () =>
-      planResponse(model, phase, { promptTokens: 2000, maxTokens: 1 }, createSimRng(rng.uint32()), { latencyScale: 1, tokensPerChunk: 3 }).ttftMs,
+    const draws = Array.from(
+      { length: 20000 },
+      () => planResponse(model, phase, { promptTokens: 2000, maxTokens: 1 }, createSimRng(rng.uint32()), { latencyScale: 1, tokensPerChunk: 3 }).ttftMs,
     ).sort((a, b) => a - b);
     const dist = ttftDistribution(model, phase, 2000);
     for (const ms of [500, 700, 1000, 2400, 3000]) {
@@ -49,8 +50,9 @@ describe("quality bench oracle", () => {
     const phase = phaseAt(profiles, model.id, 0);
     const rng = createSimRng(9);
     for (const maxTokens of [48, undefined]) {
-      const lengths = Array.from({ length: 20000 }, () =>
-        planResponse(model, phase, { promptTokens: 10, maxTokens }, createSimRng(rng.uint32()), { latencyScale: 1, tokensPerChunk: 64 }).completionTokens,
+      const lengths = Array.from(
+        { length: 20000 },
+        () => planResponse(model, phase, { promptTokens: 10, maxTokens }, createSimRng(rng.uint32()), { latencyScale: 1, tokensPerChunk: 64 }).completionTokens,
       );
       const mean = lengths.reduce((sum, value) => sum + value, 0) / lengths.length;
       expect(expectedCompletionTokens(model.outputTokens, maxTokens) / mean).toBeCloseTo(1, 2);

@@ -104,14 +104,21 @@ describe("importCatalog", () => {
   });
 
   it("picks the slower of two equally cheap endpoints, and skips those marked down", () => {
-    const endpoint = (tag: string, p90: number, status = 0) => ({ tag, status, pricing: { prompt: "0.0000001", completion: "0.0000002" }, latency_last_30m: { p50: p90 / 2, p90 } });
+    const endpoint = (tag: string, p90: number, status = 0) => ({
+      tag,
+      status,
+      pricing: { prompt: "0.0000001", completion: "0.0000002" },
+      latency_last_30m: { p50: p90 / 2, p90 },
+    });
     expect(servingEndpoint([endpoint("fast", 300), endpoint("slow", 600), endpoint("down", 900, -5)])?.tag).toBe("slow");
   });
 
   it("refuses a catalog entry the config uses whose price is not a decimal string, naming the field", () => {
     const list = models("models.json");
     const nano = list.data.findIndex((model) => model.id === "openai/gpt-4.1-nano");
-    const broken: ModelsList = { data: list.data.map((model, index) => (index === nano ? { ...model, pricing: { prompt: "0.0000001", completion: "4e-7" } } : model)) };
+    const broken: ModelsList = {
+      data: list.data.map((model, index) => (index === nano ? { ...model, pricing: { prompt: "0.0000001", completion: "4e-7" } } : model)),
+    };
     expect(importIssues(() => importCatalog(shipped, "gateway.yaml", { name: "models.json", models: broken }))).toEqual([
       `data[${nano}] (openai/gpt-4.1-nano).pricing.completion: "4e-7" is not a non-negative decimal number of USD per token`,
     ]);
@@ -124,9 +131,9 @@ describe("importCatalog", () => {
       "\n  - { id: mistralai/ministral-8b-2512, provider: openrouter, rank: 16, score: 110, pricePerMTok: { input: 0.15, output: 0.15 }, contextTokens: 131072, capabilities: [tools, json] }\ndefaults:",
     );
     expect(parseConfigText(result.text, "after").modelsById.get("mistralai/ministral-8b-2512")?.rank).toBe(16);
-    expect(importIssues(() => importCatalog(shipped, "gateway.yaml", source("models.json"), { ids: ["mistralai/ministral-8b-2512"], score: undefined }))).toEqual([
-      expect.stringMatching(/^--score: required with --add/),
-    ]);
+    expect(
+      importIssues(() => importCatalog(shipped, "gateway.yaml", source("models.json"), { ids: ["mistralai/ministral-8b-2512"], score: undefined })),
+    ).toEqual([expect.stringMatching(/^--score: required with --add/)]);
     expect(importIssues(() => importCatalog(shipped, "gateway.yaml", source("models.json"), { ids: ["acme/ghost", "qwen/qwen3.5-9b"], score: 100 }))).toEqual([
       "--add acme/ghost: not in models.json",
       expect.stringMatching(/^--add qwen\/qwen3\.5-9b: already in the catalog \(models\[6\]\)/),
@@ -148,7 +155,10 @@ describe("OpenRouter formats", () => {
   it("refuses endpoint latencies that look like seconds: OpenRouter documents milliseconds", () => {
     const text = JSON.stringify({ data: { id: "openai/gpt-4", endpoints: [{ latency_last_30m: { p50: 0.25, p75: 0.35, p90: 0.48, p99: 0.85 } }] } });
     expect(parseModelEndpoints(text).issues).toEqual(
-      ["p50", "p75", "p90", "p99"].map((p) => ({ path: `data.endpoints[0].latency_last_30m.${p}`, message: expect.stringMatching(/milliseconds.*looks like seconds/) })),
+      ["p50", "p75", "p90", "p99"].map((p) => ({
+        path: `data.endpoints[0].latency_last_30m.${p}`,
+        message: expect.stringMatching(/milliseconds.*looks like seconds/),
+      })),
     );
   });
 });

@@ -35,7 +35,15 @@ async function configText(nanoTtftMs: number): Promise<string> {
     providers: { fake: { baseUrl: upstream.url, apiKeyEnv: "FAKE_PROVIDER_KEY" } },
     models: [
       { id: CHEAP, provider: "fake", rank: 7, score: 118, pricePerMTok: { input: 0.1, output: 0.15 }, contextTokens: 262144 },
-      { id: NANO, provider: "fake", rank: 14, score: 118, pricePerMTok: { input: 0.1, output: 0.4 }, contextTokens: 1047576, prior: { ttftMs: 300, tokensPerSecond: 100 } },
+      {
+        id: NANO,
+        provider: "fake",
+        rank: 14,
+        score: 118,
+        pricePerMTok: { input: 0.1, output: 0.4 },
+        contextTokens: 1047576,
+        prior: { ttftMs: 300, tokensPerSecond: 100 },
+      },
     ],
     routes: {
       chat: { candidates: "*", exploration: { ratio: 0 } },
@@ -78,7 +86,14 @@ describe("priors from endpoint statistics", () => {
     const text = await configText(250);
     const rosy: ModelEndpoints = {
       id: CHEAP,
-      endpoints: [{ tag: "rosy", pricing: { prompt: "0.0000001", completion: "0.00000015" }, latency_last_30m: { p50: 40, p90: 60 }, throughput_last_30m: { p50: 400, p90: 500 } }],
+      endpoints: [
+        {
+          tag: "rosy",
+          pricing: { prompt: "0.0000001", completion: "0.00000015" },
+          latency_last_30m: { p50: 40, p90: 60 },
+          throughput_last_30m: { p50: 400, p90: 500 },
+        },
+      ],
     };
     const config = imported(text, new Map([[CHEAP, rosy]]));
     expect(config.modelsById.get(CHEAP)?.prior).toEqual({ ttftMs: 60, tokensPerSecond: 400 });

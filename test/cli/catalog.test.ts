@@ -65,7 +65,9 @@ describe("subsecond catalog import", () => {
     const result = catalogImport(join(FIXTURES, "models.json"), "--endpoints", join(FIXTURES, "endpoints"), "--config", config, "--write");
     expect(result.status).toBe(0);
     expect(result.stdout).toContain('prior changed: qwen/qwen3.5-9b null → {"ttftMs":450,"tokensPerSecond":95}');
-    expect(result.stdout).toContain("route realtime-chat: still chooses qwen/qwen3.5-9b: now within target, predicted 700 ms (was best-effort, predicted 3025 ms)");
+    expect(result.stdout).toContain(
+      "route realtime-chat: still chooses qwen/qwen3.5-9b: now within target, predicted 700 ms (was best-effort, predicted 3025 ms)",
+    );
     expect(readFileSync(config, "utf8")).toContain("contextTokens: 262144, prior: { ttftMs: 450, tokensPerSecond: 95 } }");
     const check = spawnSync(process.execPath, [MAIN, "check", config], { encoding: "utf8" });
     expect(check.stdout).not.toContain("no candidate's prior first-token time");

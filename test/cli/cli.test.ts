@@ -96,8 +96,14 @@ describe("subsecond check --against", () => {
       text
         .replace("input: 0.07, output: 0.26", "input: 0.30, output: 0.90")
         .replace("output: 0.28 }, contextTokens: 1048576 }", "output: 0.28 }, contextTokens: 1048576, capabilities: [tools, json, vision] }")
-        .replace("realtime-chat: { candidates: \"*\", minScore: 100 }", "realtime-chat: { candidates: \"*\", minScore: 100, target: { metric: ttft, percentile: 95, ms: 1200 } }")
-        .replace("  - { id: stepfun/step-3.7-flash,", "  - { id: acme/new-mini, provider: openrouter, rank: 16, score: 110, pricePerMTok: { input: 0.01, output: 0.02 }, contextTokens: 131072, prior: { ttftMs: 300, tokensPerSecond: 150 } }\n  - { id: stepfun/step-3.7-flash,"),
+        .replace(
+          'realtime-chat: { candidates: "*", minScore: 100 }',
+          'realtime-chat: { candidates: "*", minScore: 100, target: { metric: ttft, percentile: 95, ms: 1200 } }',
+        )
+        .replace(
+          "  - { id: stepfun/step-3.7-flash,",
+          "  - { id: acme/new-mini, provider: openrouter, rank: 16, score: 110, pricePerMTok: { input: 0.01, output: 0.02 }, contextTokens: 131072, prior: { ttftMs: 300, tokensPerSecond: 150 } }\n  - { id: stepfun/step-3.7-flash,",
+        ),
     );
     const result = run(["check", file, "--against", GATEWAY_YAML]);
     expect(result.stderr).toBe("");
@@ -130,7 +136,10 @@ describe("subsecond explain", () => {
 
 describe("subsecond serve", () => {
   it("refuses to start when a provider key is missing, naming the variable", () => {
-    const result = spawnSync(process.execPath, [MAIN, "serve", "--config", GATEWAY_YAML], { encoding: "utf8", env: { PATH: process.env.PATH ?? "", PORT: "0" } });
+    const result = spawnSync(process.execPath, [MAIN, "serve", "--config", GATEWAY_YAML], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH ?? "", PORT: "0" },
+    });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain("OPENROUTER_API_KEY");
   });
@@ -140,7 +149,10 @@ describe("subsecond serve", () => {
     const dir = tempDir("subsecond-serve-");
     const configWith = (name: string, server: Record<string, unknown>) => {
       const file = join(dir, name);
-      writeFileSync(file, stringify(testConfig("http://127.0.0.1:9", [{ id: "acme/one" }], { server: { host: "127.0.0.1", port: 0, logLevel: "info", ...server } })));
+      writeFileSync(
+        file,
+        stringify(testConfig("http://127.0.0.1:9", [{ id: "acme/one" }], { server: { host: "127.0.0.1", port: 0, logLevel: "info", ...server } })),
+      );
       return file;
     };
     const own = getPriority();
@@ -167,7 +179,11 @@ describe("subsecond serve", () => {
     const file = join(dir, "gateway.yaml");
     writeFileSync(file, stringify(testConfig(upstream.url, [{ id: "acme/one" }], { server: { host: "127.0.0.1", port: 0, logLevel: "info" } })));
     const { url, logs } = await serve(file, { FAKE_PROVIDER_KEY: "sk-cli-test-secret-42" });
-    const response = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] }) });
+    const response = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] }),
+    });
     const exited = new Promise<number | null>((resolve) => child?.once("exit", (code) => resolve(code)));
     child?.kill("SIGTERM");
     const body = await response.text();

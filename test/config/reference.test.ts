@@ -15,7 +15,9 @@ describe("generated config reference", () => {
 
   it("documents every key with its type, default and unit", () => {
     const doc = configReferenceMarkdown();
-    expect(doc).toContain("| `defaults.deadlines.firstTokenMs` | integer (> 0) |  | `1600` | Streaming: per-attempt limit to the first content chunk, in milliseconds |");
+    expect(doc).toContain(
+      "| `defaults.deadlines.firstTokenMs` | integer (> 0) |  | `1600` | Streaming: per-attempt limit to the first content chunk, in milliseconds |",
+    );
     expect(doc).toContain("`models[].pricePerMTok.input`");
     expect(doc).toContain("`providers.<name>.apiKeyEnv`");
     expect(doc).toContain("`routes.<name>.candidates`");

@@ -26,8 +26,17 @@ const STORY_MS = 26_000;
 function testProfiles(): SimProfiles {
   const shipped = parseSimProfilesText(readFileSync(new URL("../../config/sim-profiles.yaml", import.meta.url), "utf8"));
   const models = shipped.models.map((model): SimProfilesInput["models"][number] => {
-    if (model.id === FOCUS) return { ...model, ttft: { ...model.ttft, tail: { probability: 0, multiplier: 1 } }, faults: { ...model.faults, hang: { probability: 0, modes: ["no-headers"] } } };
-    if (model.id === "openai/gpt-4.1-nano") return { ...model, faults: { serverError: { probability: 0, statuses: [502] }, hang: { probability: 0, modes: ["no-headers"] }, cut: { probability: 0 } } };
+    if (model.id === FOCUS)
+      return {
+        ...model,
+        ttft: { ...model.ttft, tail: { probability: 0, multiplier: 1 } },
+        faults: { ...model.faults, hang: { probability: 0, modes: ["no-headers"] } },
+      };
+    if (model.id === "openai/gpt-4.1-nano")
+      return {
+        ...model,
+        faults: { serverError: { probability: 0, statuses: [502] }, hang: { probability: 0, modes: ["no-headers"] }, cut: { probability: 0 } },
+      };
     return model;
   });
   return parseSimProfiles({
@@ -35,13 +44,32 @@ function testProfiles(): SimProfiles {
     faults: shipped.faults,
     models,
     timeline: [
-      { name: "gemma-free-quota", models: ["google/gemma-4-26b-a4b-it:free"], from: 0.05, to: 0.12, faults: { rateLimit: { probability: 0.9, retryAfterSeconds: 3 } } },
+      {
+        name: "gemma-free-quota",
+        models: ["google/gemma-4-26b-a4b-it:free"],
+        from: 0.05,
+        to: 0.12,
+        faults: { rateLimit: { probability: 0.9, retryAfterSeconds: 3 } },
+      },
       { name: "qwen-flash-brownout", models: [FOCUS], from: 0.15, to: 0.38, ramp: 0.02, ttftMultiplier: 5, tokensPerSecondMultiplier: 0.6 },
-      { name: "seed-flash-hangs", models: ["bytedance-seed/seed-1.6-flash"], from: 0.22, to: 0.28, faults: { hang: { probability: 0.2, modes: ["no-headers", "no-first-token"] } } },
+      {
+        name: "seed-flash-hangs",
+        models: ["bytedance-seed/seed-1.6-flash"],
+        from: 0.22,
+        to: 0.28,
+        faults: { hang: { probability: 0.2, modes: ["no-headers", "no-first-token"] } },
+      },
       { name: "gpt41-nano-5xx", models: ["openai/gpt-4.1-nano"], from: 0.28, to: 0.33, faults: { serverError: { probability: 0.25, statuses: [502, 503] } } },
       {
         name: "fallback-cuts",
-        models: ["google/gemma-4-26b-a4b-it", "bytedance-seed/seed-1.6-flash", "google/gemini-2.5-flash-lite", "google/gemini-2.5-flash-lite-preview-09-2025", "openai/gpt-4.1-nano", "qwen/qwen3.5-9b"],
+        models: [
+          "google/gemma-4-26b-a4b-it",
+          "bytedance-seed/seed-1.6-flash",
+          "google/gemini-2.5-flash-lite",
+          "google/gemini-2.5-flash-lite-preview-09-2025",
+          "openai/gpt-4.1-nano",
+          "qwen/qwen3.5-9b",
+        ],
         from: 0.3,
         to: 0.38,
         faults: { cut: { probability: 0.2 } },
@@ -130,7 +158,9 @@ describe("subsecond demo", () => {
     // non-streamed request can get there (a hung or very long JSON answer costs the whole 5 s total deadline,
     // so two of them spend the 10 s budget; a stream's first-token deadline is 1.5 s and 4 attempts fit).
     // It happened about once in five full-suite runs (the other test files compete for the CPU).
-    const routedFailures = results.filter((r) => r.request.kind !== "pinned" && (r.outcome === "http-error" || r.outcome === "network-error" || r.outcome === "abandoned"));
+    const routedFailures = results.filter(
+      (r) => r.request.kind !== "pinned" && (r.outcome === "http-error" || r.outcome === "network-error" || r.outcome === "abandoned"),
+    );
     const show = (r: TrafficResult) =>
       `demo-${r.index} ${r.request.model} ${r.request.stream ? "stream" : "json"} prompt ${r.request.promptTokens} max ${r.request.maxTokens ?? "-"}: ${r.status} ${r.errorCode ?? ""} after ${Math.round(r.finishedAtMs - r.sentAtMs)} ms`;
     const budgetSpent = (r: TrafficResult) =>

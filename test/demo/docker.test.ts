@@ -80,8 +80,7 @@ describe("docker-compose.yml", () => {
   });
 
   it("mounts each file where the files themselves say it must go", () => {
-    const targetOf = (service: string, source: string) =>
-      compose.services[service]?.volumes?.find((mount) => mount.split(":")[0] === source)?.split(":")[1];
+    const targetOf = (service: string, source: string) => compose.services[service]?.volumes?.find((mount) => mount.split(":")[0] === source)?.split(":")[1];
     const prometheus = parse(read("docker/prometheus.yml")) as { rule_files: string[]; scrape_configs: { static_configs: { targets: string[] }[] }[] };
     expect(targetOf("prometheus", "./docker/prometheus.yml")).toBe("/etc/prometheus/prometheus.yml");
     expect(prometheus.rule_files).toContain(targetOf("prometheus", "./dashboards/alerts.yaml"));
@@ -108,11 +107,17 @@ describe("Dockerfile", () => {
   it("builds in one stage and runs production dependencies only, as a non-root user, in the other", () => {
     expect(stages).toHaveLength(2);
     expect(buildStage.map((i) => `${i.keyword} ${i.args}`)).toEqual(expect.arrayContaining([expect.stringMatching(/^RUN npm ci\b/), "RUN npm run build"]));
-    expect(finalOf("RUN").map((i) => i.args).join(" && ")).toMatch(/npm ci --omit=dev/);
+    expect(
+      finalOf("RUN")
+        .map((i) => i.args)
+        .join(" && "),
+    ).toMatch(/npm ci --omit=dev/);
     const users = finalOf("USER").map((i) => i.args);
     expect(users).toEqual(["node"]);
     expect(finalStage.findIndex((i) => i.keyword === "USER")).toBeGreaterThan(finalStage.findIndex((i) => i.keyword === "RUN"));
-    const env = finalOf("ENV").map((i) => i.args).join(" ");
+    const env = finalOf("ENV")
+      .map((i) => i.args)
+      .join(" ");
     expect(env).toMatch(/\bPORT=8080\b/);
     expect(env).toMatch(/\bHOST=0\.0\.0\.0\b/);
     expect(execForm(finalOf("CMD")[0]?.args ?? "")).toEqual(["node", "dist/main.js", "serve", "--config", "/app/config/gateway.yaml"]);
@@ -123,7 +128,10 @@ describe("Dockerfile", () => {
       .split(/\r?\n/)
       .map((line) => line.trim())
       .filter((line) => line !== "" && !line.startsWith("#"));
-    const sources = stages.flat().filter((i) => i.keyword === "COPY" && !i.args.startsWith("--from")).flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+    const sources = stages
+      .flat()
+      .filter((i) => i.keyword === "COPY" && !i.args.startsWith("--from"))
+      .flatMap((i) => i.args.split(/\s+/).slice(0, -1));
     expect(sources).toEqual(expect.arrayContaining(["package.json", "package-lock.json", "src", "config"]));
     for (const source of sources) {
       expect(existsSync(join(ROOT, source)), source).toBe(true);
@@ -182,7 +190,10 @@ describe("the image's CMD and HEALTHCHECK, run with node from a production-only 
   });
 
   it("refuses to listen on 0.0.0.0 without client keys, naming the variable to set", async () => {
-    const child = run(cmd.map((arg) => arg.replace("/app/config", join(app, "config"))), { PORT: "0", OPENROUTER_API_KEY: "x" });
+    const child = run(
+      cmd.map((arg) => arg.replace("/app/config", join(app, "config"))),
+      { PORT: "0", OPENROUTER_API_KEY: "x" },
+    );
     let text = "";
     child.stdout?.on("data", (data: Buffer) => (text += data.toString()));
     child.stderr?.on("data", (data: Buffer) => (text += data.toString()));
@@ -192,7 +203,10 @@ describe("the image's CMD and HEALTHCHECK, run with node from a production-only 
   });
 
   it("serves with client keys, passes its HEALTHCHECK, and exits 0 on SIGTERM", async () => {
-    gateway = run(cmd.map((arg) => arg.replace("/app/config", join(app, "config"))), { PORT: "0", OPENROUTER_API_KEY: "x", SUBSECOND_API_KEYS: "test-key" });
+    gateway = run(
+      cmd.map((arg) => arg.replace("/app/config", join(app, "config"))),
+      { PORT: "0", OPENROUTER_API_KEY: "x", SUBSECOND_API_KEYS: "test-key" },
+    );
     gateway.stdout?.on("data", (data: Buffer) => (output += data.toString()));
     gateway.stderr?.on("data", (data: Buffer) => (output += data.toString()));
     const until = performance.now() + 10_000;

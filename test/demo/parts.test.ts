@@ -54,7 +54,10 @@ describe("parseDurationMs", () => {
 
 describe("readStream", () => {
   it("sees [DONE] and the time to the first content chunk", async () => {
-    const end = await readStream(body(`data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n${chunk("Hi")}data: [DONE]\n\n`), performance.now());
+    const end = await readStream(
+      body(`data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n${chunk("Hi")}data: [DONE]\n\n`),
+      performance.now(),
+    );
     expect(end).toMatchObject({ done: true, errorEvent: false, broken: false });
     expect(end.ttftMs).toBeGreaterThanOrEqual(0);
   });
@@ -155,17 +158,38 @@ describe("the summary", () => {
       sent: 100,
       skipped: 0,
       tally,
-      fallbacksByReason: new Map([["timeout", 4], ["rate_limited", 1]]),
+      fallbacksByReason: new Map([
+        ["timeout", 4],
+        ["rate_limited", 1],
+      ]),
       fallbacksByModel: new Map([["qwen/qwen3.5-flash-02-23", 4]]),
-      attemptsByOutcome: new Map([["ok", 100], ["timeout", 4], ["superseded", 3]]),
-      hedgesByOutcome: new Map([["won", 3], ["lost", 1], ["failed", 0], ["over_budget", 2]]),
+      attemptsByOutcome: new Map([
+        ["ok", 100],
+        ["timeout", 4],
+        ["superseded", 3],
+      ]),
+      hedgesByOutcome: new Map([
+        ["won", 3],
+        ["lost", 1],
+        ["failed", 0],
+        ["over_budget", 2],
+      ]),
       requestsByOutcome: new Map([["ok", 97]]),
-      decisionsByModel: new Map([["qwen/qwen3.5-flash-02-23", 50], ["google/gemma-4-26b-a4b-it", 40]]),
-      decisionsByReason: new Map([["within-target", 85], ["explore", 5]]),
+      decisionsByModel: new Map([
+        ["qwen/qwen3.5-flash-02-23", 50],
+        ["google/gemma-4-26b-a4b-it", 40],
+      ]),
+      decisionsByReason: new Map([
+        ["within-target", 85],
+        ["explore", 5],
+      ]),
       costUsd: 0.0123,
       costByModel: new Map([["qwen/qwen3.5-flash-02-23", 0.01]]),
       attainment: [{ route: "realtime-chat", met: 90, missed: 10 }],
-      timeline: [window(0, { "qwen/qwen3.5-flash-02-23": 45, "google/gemma-4-26b-a4b-it": 5 }), window(0.5, { "qwen/qwen3.5-flash-02-23": 5, "google/gemma-4-26b-a4b-it": 35 }, ["qwen-flash-brownout"])],
+      timeline: [
+        window(0, { "qwen/qwen3.5-flash-02-23": 45, "google/gemma-4-26b-a4b-it": 5 }),
+        window(0.5, { "qwen/qwen3.5-flash-02-23": 5, "google/gemma-4-26b-a4b-it": 35 }, ["qwen-flash-brownout"]),
+      ],
     };
     const text = renderSummary(summary);
     expect(text).toContain("100 sent · 97 ok · 3 not ok");

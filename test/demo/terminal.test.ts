@@ -65,7 +65,16 @@ describe.skipIf(TMUX === undefined)("the demo in a terminal", () => {
     const capture = (pane: Pane, history = false) => tmux("capture-pane", "-p", "-t", pane.session, ...(history ? ["-S", "-1000"] : []));
     const paneFlags = (pane: Pane) => tmux("display-message", "-p", "-t", pane.session, "alternate=#{alternate_on} cursor=#{cursor_flag}").trim();
     for (const pane of PANES) {
-      const demo = [quote(process.execPath), quote(MAIN), "demo", "--port", "0", "--sim-port", "0", ...(pane.end === "story" ? ["--duration", "22s"] : [])].join(" ");
+      const demo = [
+        quote(process.execPath),
+        quote(MAIN),
+        "demo",
+        "--port",
+        "0",
+        "--sim-port",
+        "0",
+        ...(pane.end === "story" ? ["--duration", "22s"] : []),
+      ].join(" ");
       // The shell outlives the demo, so the pane stays open: its screen and modes can be read after the exit.
       // It catches SIGINT (Ctrl-C reaches the whole foreground group) to go on after the demo stopped.
       const script = `trap : INT; ${demo}; echo "${EXITED} $?"; sleep 120`;
@@ -80,11 +89,20 @@ describe.skipIf(TMUX === undefined)("the demo in a terminal", () => {
       const lines = screen.split("\n");
       const context = `${pane.session} at ${columns}×${rows}:\n${screen}`;
       expect(lines.length, context).toBeLessThanOrEqual(rows);
-      expect(lines.filter((line) => line.includes(HEADER)), context).toHaveLength(1);
+      expect(
+        lines.filter((line) => line.includes(HEADER)),
+        context,
+      ).toHaveLength(1);
       expect(lines[0], context).toMatch(/^Subsecond demo {3}t=\d+\.\ds\//);
       for (const line of lines) expect(line.length, `${pane.session}: ${line}`).toBeLessThanOrEqual(columns);
-      expect(lines.some((line) => /^ {3}model .*share +p95 obs +predicted .*state +cost$/.test(line)), context).toBe(true);
-      expect(lines.filter((line) => line.startsWith(" → ")), context).toHaveLength(1);
+      expect(
+        lines.some((line) => /^ {3}model .*share +p95 obs +predicted .*state +cost$/.test(line)),
+        context,
+      ).toBe(true);
+      expect(
+        lines.filter((line) => line.startsWith(" → ")),
+        context,
+      ).toHaveLength(1);
       expect(paneFlags(pane), context).toBe("alternate=1 cursor=0");
     };
     for (const pane of PANES) expectOneFrame(pane, pane.columns, pane.rows);

@@ -53,20 +53,18 @@ function sampleFrame(): Frame {
   tally.byOutcome.ok = 234;
   tally.byOutcome["stream-error-event"] = 1;
   tally.rescued = 8;
-  const models = SAMPLE_ROWS.map(
-    ([id, requestsPerSecond, decisionShare, observedP95Ms, predictedMs, samples, costUsd]): ModelRow => ({
-      id,
-      candidate: !id.endsWith(":free"),
-      requestsPerSecond,
-      decisionShare,
-      observedP95Ms,
-      predictedMs,
-      samples,
-      state: "ok",
-      chosen: id === "google/gemma-4-26b-a4b-it",
-      costUsd,
-    }),
-  );
+  const models = SAMPLE_ROWS.map(([id, requestsPerSecond, decisionShare, observedP95Ms, predictedMs, samples, costUsd]): ModelRow => ({
+    id,
+    candidate: !id.endsWith(":free"),
+    requestsPerSecond,
+    decisionShare,
+    observedP95Ms,
+    predictedMs,
+    samples,
+    state: "ok",
+    chosen: id === "google/gemma-4-26b-a4b-it",
+    costUsd,
+  }));
   return {
     gatewayUrl: "http://127.0.0.1:8080",
     elapsedMs: 26_000,
@@ -85,7 +83,11 @@ function sampleFrame(): Frame {
       { route: "realtime-chat-free", met: 7, missed: 2 },
       { route: "pinned", met: 10, missed: 0 },
     ],
-    fallbacksByReason: new Map([["rate_limited", 4], ["timeout", 9], ["error", 1]]),
+    fallbacksByReason: new Map([
+      ["rate_limited", 4],
+      ["timeout", 9],
+      ["error", 1],
+    ]),
     recentFallbacks: [
       { atMs: 24_000, model: "qwen/qwen3.5-flash-02-23", reason: "timeout", count: 2 },
       { atMs: 24_000, model: "google/gemma-4-26b-a4b-it", reason: "error", count: 1 },
@@ -130,14 +132,19 @@ describe("the live view's frame", () => {
   it("keeps every column at 100 columns, narrowing the model's name instead", () => {
     const lines = frameLines(sampleFrame(), { columns: 100, rows: 30 });
     expect(header(lines)).toBe(`   ${"model".padEnd(36)} req/s  share  p95 obs predicted samples  state          cost`);
-    expect(row(lines, "google/gemini-2.5-flash-lite-preview")).toMatch(/^ {3}google\/gemini-2\.5-flash-lite-previe… +0\.0 +0% +606 ms +500 ms +0\.8 +ok +\$0\.000441$/);
+    expect(row(lines, "google/gemini-2.5-flash-lite-preview")).toMatch(
+      /^ {3}google\/gemini-2\.5-flash-lite-previe… +0\.0 +0% +606 ms +500 ms +0\.8 +ok +\$0\.000441$/,
+    );
   });
 
   it("at 80 columns drops samples and req/s rather than wrap, and wraps labelled lines between their parts", () => {
     const lines = frameLines(sampleFrame(), { columns: 80, rows: 40 });
     expect(header(lines)).toBe(`   ${"model".padEnd(30)}  share  p95 obs predicted  state          cost`);
     expect(row(lines, "qwen/qwen3.5-flash-02-23")).toBe(`   ${"qwen/qwen3.5-flash-02-23".padEnd(30)}   4.0%  1719 ms   1738 ms  ok        $0.005549`);
-    expect(lines.slice(0, 2)).toEqual(["Subsecond demo   t=26.0s/45.0s   story 57.9% [#################.............]", "          simulator plays: qwen-flash-brownout"]);
+    expect(lines.slice(0, 2)).toEqual([
+      "Subsecond demo   t=26.0s/45.0s   story 57.9% [#################.............]",
+      "          simulator plays: qwen-flash-brownout",
+    ]);
     const traffic = lines.slice(lines.findIndex((line) => line.startsWith("traffic")));
     expect(traffic.slice(0, 3)).toEqual([
       "traffic   256 sent (14.0/s) · 234 ok · 1 not ok · 21 in flight",
@@ -187,7 +194,10 @@ describe("the live screen", () => {
   const open = (size: ScreenSize) => {
     const out: string[] = [];
     let current = size;
-    const screen = createLiveScreen((text) => out.push(text), () => current);
+    const screen = createLiveScreen(
+      (text) => out.push(text),
+      () => current,
+    );
     return { screen, out, resizeTo: (next: ScreenSize) => (current = next) };
   };
 

@@ -65,7 +65,14 @@ export function chunk(model: string, delta: Record<string, unknown>, finishReaso
 }
 
 export function usageChunk(model: string, prompt = 10, completionTokens = 5): Record<string, unknown> {
-  return { id: "chatcmpl-test", object: "chat.completion.chunk", created: 1, model, choices: [], usage: { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens } };
+  return {
+    id: "chatcmpl-test",
+    object: "chat.completion.chunk",
+    created: 1,
+    model,
+    choices: [],
+    usage: { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens },
+  };
 }
 
 /** A well-behaved stream: role, the words as content chunks paced `gapMs`, finish, usage when asked. */
@@ -164,7 +171,11 @@ export async function startFakeUpstream(script: Script): Promise<FakeUpstream> {
           case "error":
             if (behavior.delayMs) await sleep(behavior.delayMs);
             res.writeHead(behavior.status, { "content-type": typeof behavior.body === "string" ? "text/plain" : "application/json", ...behavior.headers });
-            res.end(typeof behavior.body === "string" ? behavior.body : JSON.stringify(behavior.body ?? { error: { message: `status ${behavior.status}`, type: "server_error", code: null } }));
+            res.end(
+              typeof behavior.body === "string"
+                ? behavior.body
+                : JSON.stringify(behavior.body ?? { error: { message: `status ${behavior.status}`, type: "server_error", code: null } }),
+            );
             return;
           case "sse":
             await playSse(res, req.socket, behavior, received);
@@ -210,10 +221,7 @@ export async function startFakeUpstream(script: Script): Promise<FakeUpstream> {
  * - `rate_limited`: 429 with `Retry-After` (seconds).
  */
 export type ModelBehavior =
-  | { kind: "ok"; ttftMs: number; chunks?: number }
-  | { kind: "hang" }
-  | { kind: "error" }
-  | { kind: "rate_limited"; retryAfterSeconds: number };
+  { kind: "ok"; ttftMs: number; chunks?: number } | { kind: "hang" } | { kind: "error" } | { kind: "rate_limited"; retryAfterSeconds: number };
 
 const SCRIPTED_PROMPT_TOKENS = 12;
 
@@ -240,7 +248,12 @@ export function scriptByModel(behaviors: Readonly<Record<string, ModelBehavior>>
       case "error":
         return { kind: "error", status: 500, body: openAiError("upstream exploded (scripted)", "server_error") };
       case "rate_limited":
-        return { kind: "error", status: 429, headers: { "retry-after": String(behavior.retryAfterSeconds) }, body: openAiError("rate limited (scripted)", "rate_limit_exceeded") };
+        return {
+          kind: "error",
+          status: 429,
+          headers: { "retry-after": String(behavior.retryAfterSeconds) },
+          body: openAiError("rate limited (scripted)", "rate_limit_exceeded"),
+        };
       case "hang":
         // Held until the gateway gives up and closes the connection.
         return stream ? { kind: "sse", headers: { "cache-control": "no-cache" }, steps: [chunk(model, { role: "assistant" })], end: "hang" } : { kind: "hang" };

@@ -73,8 +73,24 @@ function configYaml(upstreamUrl: string, catalogUrl: string, extraRoute = false)
     auth: { adminKeysEnv: "TEST_ADMIN_KEYS", apiKeysEnv: "TEST_CLIENT_KEYS" },
     providers: { fake: { baseUrl: upstreamUrl, apiKeyEnv: "FAKE_PROVIDER_KEY" } },
     models: [
-      { id: CHEAP, provider: "fake", rank: 7, score: 118, pricePerMTok: { input: 0.1, output: 0.15 }, contextTokens: 262144, prior: { ttftMs: 100, tokensPerSecond: 200 } },
-      { id: NANO, provider: "fake", rank: 14, score: 118, pricePerMTok: { input: 0.1, output: 0.4 }, contextTokens: 1047576, prior: { ttftMs: 100, tokensPerSecond: 200 } },
+      {
+        id: CHEAP,
+        provider: "fake",
+        rank: 7,
+        score: 118,
+        pricePerMTok: { input: 0.1, output: 0.15 },
+        contextTokens: 262144,
+        prior: { ttftMs: 100, tokensPerSecond: 200 },
+      },
+      {
+        id: NANO,
+        provider: "fake",
+        rank: 14,
+        score: 118,
+        pricePerMTok: { input: 0.1, output: 0.4 },
+        contextTokens: 1047576,
+        prior: { ttftMs: 100, tokensPerSecond: 200 },
+      },
     ],
     routes: { chat: { candidates: "*", exploration: { ratio: 0 } }, ...(extraRoute ? { spare: { candidates: [NANO, CHEAP], strategy: "ordered" } } : {}) },
     defaultRoute: "chat",
@@ -82,7 +98,9 @@ function configYaml(upstreamUrl: string, catalogUrl: string, extraRoute = false)
   })}`;
 }
 
-async function start(withCatalogKey = true): Promise<{ gateway: Gateway; client: OpenAI; catalog: CatalogServer; logs: string[]; path: string; written: string; upstream: FakeUpstream }> {
+async function start(
+  withCatalogKey = true,
+): Promise<{ gateway: Gateway; client: OpenAI; catalog: CatalogServer; logs: string[]; path: string; written: string; upstream: FakeUpstream }> {
   const upstream = await startFakeUpstream((request) => ({ kind: "sse", steps: streamOf(request.model, ["ok"]) }));
   closers.push(() => upstream.close());
   const catalog = await startCatalogServer();
@@ -94,7 +112,12 @@ async function start(withCatalogKey = true): Promise<{ gateway: Gateway; client:
   const gateway = await startGateway({
     config: await loadConfigFile(path),
     configPath: path,
-    env: { FAKE_PROVIDER_KEY: PROVIDER_KEY, TEST_ADMIN_KEYS: "admin", TEST_CLIENT_KEYS: "client", ...(withCatalogKey ? { TEST_CATALOG_KEY: CATALOG_KEY } : {}) },
+    env: {
+      FAKE_PROVIDER_KEY: PROVIDER_KEY,
+      TEST_ADMIN_KEYS: "admin",
+      TEST_CLIENT_KEYS: "client",
+      ...(withCatalogKey ? { TEST_CATALOG_KEY: CATALOG_KEY } : {}),
+    },
     logger: pino({ level: "info" }, { write: (line: string) => void logs.push(line) }),
     clock: createSystemClock(),
     rng: createSeededRng(7),
@@ -105,7 +128,9 @@ async function start(withCatalogKey = true): Promise<{ gateway: Gateway; client:
   return { gateway, client, catalog, logs, path, written, upstream };
 }
 
-async function adminRoutes(url: string): Promise<{ catalogRefreshedAt: string | null; routes: Array<{ candidates: Array<{ id: string; pricePerMTok: { input: number } }> }> }> {
+async function adminRoutes(
+  url: string,
+): Promise<{ catalogRefreshedAt: string | null; routes: Array<{ candidates: Array<{ id: string; pricePerMTok: { input: number } }> }> }> {
   return (await (await fetch(`${url}/admin/routes`, { headers: { authorization: "Bearer admin" } })).json()) as never;
 }
 
@@ -134,7 +159,9 @@ describe("catalog refresh", () => {
     const worker = async () => {
       while (running) {
         try {
-          const { data, response } = await client.chat.completions.create({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] }).withResponse();
+          const { data, response } = await client.chat.completions
+            .create({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] })
+            .withResponse();
           for await (const _chunk of data) void _chunk;
           served.push(response.headers.get("x-subsecond-model"));
         } catch {
@@ -158,7 +185,11 @@ describe("catalog refresh", () => {
 
     // Garbage: not JSON, then a field of the wrong type, then a server error. Each is refused and logged.
     const invalid = catalogWith(CHEAP, (model) => (model.context_length = "big"));
-    for (const answer of [{ status: 200, body: "<html>maintenance</html>" }, { status: 200, body: invalid }, { status: 500, body: "{}" }]) {
+    for (const answer of [
+      { status: 200, body: "<html>maintenance</html>" },
+      { status: 200, body: invalid },
+      { status: 500, body: "{}" },
+    ]) {
       const seen = catalog.requests.length;
       catalog.answer = answer;
       await until("a refresh of the garbage", () => catalog.requests.length > seen, 3000);
@@ -198,13 +229,18 @@ describe("catalog refresh", () => {
   it("keeps the refreshed catalog across an edit of the config file", async () => {
     const { gateway, client, catalog, path, upstream } = await start();
     catalog.answer = { status: 200, body: catalogWith(CHEAP, (model) => (model.pricing.prompt = model.pricing.completion = "0.000002")) };
-    await until("the refreshed price", async () => (await adminRoutes(gateway.url)).routes[0]?.candidates.find((c) => c.id === CHEAP)?.pricePerMTok.input === 2);
+    await until(
+      "the refreshed price",
+      async () => (await adminRoutes(gateway.url)).routes[0]?.candidates.find((c) => c.id === CHEAP)?.pricePerMTok.input === 2,
+    );
     writeFileSync(path, configYaml(upstream.url, catalog.url, true));
     expect((await fetch(`${gateway.url}/admin/reload`, { method: "POST", headers: { authorization: "Bearer admin" } })).status).toBe(200);
     const routes = await adminRoutes(gateway.url);
     expect(routes.routes).toHaveLength(2);
     expect(routes.routes[0]?.candidates.find((candidate) => candidate.id === CHEAP)?.pricePerMTok.input).toBe(2);
-    const { data, response } = await client.chat.completions.create({ model: "chat", messages: [{ role: "user", content: "hi" }], stream: true }).withResponse();
+    const { data, response } = await client.chat.completions
+      .create({ model: "chat", messages: [{ role: "user", content: "hi" }], stream: true })
+      .withResponse();
     for await (const _chunk of data) void _chunk;
     expect(response.headers.get("x-subsecond-model")).toBe(NANO);
   });

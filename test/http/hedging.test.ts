@@ -27,7 +27,14 @@ function hedgedConfig(url: string, hedging: Record<string, unknown> = {}, target
       { id: SPARE, input: 2, output: 4, prior: { ttftMs: 100, tokensPerSecond: 200 } },
     ],
     {
-      routes: { chat: { candidates: [CHEAP, FAST, SPARE], strategy: "cheapest-within-target", hedging: { marginMs: MARGIN_MS, ...hedging }, ...(target ? { target } : {}) } },
+      routes: {
+        chat: {
+          candidates: [CHEAP, FAST, SPARE],
+          strategy: "cheapest-within-target",
+          hedging: { marginMs: MARGIN_MS, ...hedging },
+          ...(target ? { target } : {}),
+        },
+      },
       defaults: { exploration: { ratio: 0, newModelRatio: 0 } },
     },
   );
@@ -61,7 +68,9 @@ function metric(text: string, pattern: RegExp): number {
 
 describe("hedged attempts", () => {
   it("hedges a slow stream at the computed delay, sends only the winner's bytes, and aborts the loser upstream", async () => {
-    upstream = await startFakeUpstream((request) => (request.model === CHEAP ? answer(request, ["slow ", "answer"], 1400) : answer(request, ["fast ", "answer"], 20)));
+    upstream = await startFakeUpstream((request) =>
+      request.model === CHEAP ? answer(request, ["slow ", "answer"], 1400) : answer(request, ["fast ", "answer"], 20),
+    );
     gateway = await startTestGateway(hedgedConfig(upstream.url));
     const delayMs = await measureFast(gateway);
     expect(delayMs).toBeGreaterThan(500);
@@ -107,7 +116,9 @@ describe("hedged attempts", () => {
     gateway = await startTestGateway(hedgedConfig(upstream.url));
     await measureFast(gateway);
     const fastBefore = upstream.forModel(FAST).length;
-    const { data: stream, response } = await gateway.client.chat.completions.create({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] }).withResponse();
+    const { data: stream, response } = await gateway.client.chat.completions
+      .create({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] })
+      .withResponse();
     for await (const part of stream) void part;
     expect(response.headers.get("x-subsecond-model")).toBe(CHEAP);
     expect(response.headers.get("x-subsecond-hedged")).toBeNull();
@@ -118,7 +129,9 @@ describe("hedged attempts", () => {
     upstream = await startFakeUpstream((request) => (request.model === CHEAP ? answer(request, ["slow"], 1400) : answer(request, ["fast ", "answer"], 20)));
     gateway = await startTestGateway(hedgedConfig(upstream.url, {}, { metric: "total", percentile: 95, ms: 800 }));
     await measureFast(gateway);
-    const { data, response } = await gateway.client.chat.completions.create({ model: "chat", max_tokens: 5, messages: [{ role: "user", content: "hi" }] }).withResponse();
+    const { data, response } = await gateway.client.chat.completions
+      .create({ model: "chat", max_tokens: 5, messages: [{ role: "user", content: "hi" }] })
+      .withResponse();
     expect(data.choices[0]?.message.content).toBe("fast answer");
     expect(response.headers.get("x-subsecond-hedged")).toBe("1");
     expect(response.headers.get("x-subsecond-model")).toBe(FAST);
@@ -134,7 +147,9 @@ describe("hedged attempts", () => {
     gateway = await startTestGateway(hedgedConfig(upstream.url));
     await measureFast(gateway);
     fastDelayMs = 1000;
-    const { data: stream, response } = await gateway.client.chat.completions.create({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] }).withResponse();
+    const { data: stream, response } = await gateway.client.chat.completions
+      .create({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] })
+      .withResponse();
     for await (const part of stream) void part;
     expect(response.headers.get("x-subsecond-model")).toBe(CHEAP);
     expect(response.headers.get("x-subsecond-hedged")).toBe("1");
@@ -152,7 +167,9 @@ describe("hedged attempts", () => {
     });
     gateway = await startTestGateway(hedgedConfig(upstream.url));
     await measureFast(gateway);
-    const { data: stream, response } = await gateway.client.chat.completions.create({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] }).withResponse();
+    const { data: stream, response } = await gateway.client.chat.completions
+      .create({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] })
+      .withResponse();
     let text = "";
     for await (const part of stream) text += part.choices[0]?.delta.content ?? "";
     expect(text).toBe("spare answer");
@@ -181,7 +198,10 @@ describe("hedged attempts", () => {
       );
     }
     const text = await metrics(gateway);
-    const sent = ["won", "lost", "failed"].reduce((sum, outcome) => sum + metric(text, new RegExp(`^subsecond_hedges_total\\{route="chat",outcome="${outcome}"\\}`)), 0);
+    const sent = ["won", "lost", "failed"].reduce(
+      (sum, outcome) => sum + metric(text, new RegExp(`^subsecond_hedges_total\\{route="chat",outcome="${outcome}"\\}`)),
+      0,
+    );
     // One token to start with, then 0.05 per decision: 6 warm-ups are pinned, 40 decisions here.
     expect(sent).toBeLessThanOrEqual(1 + Math.floor(requests * 0.05));
     expect(sent).toBeGreaterThanOrEqual(1);
@@ -193,7 +213,12 @@ describe("first-token learning", () => {
   it("teaches the brain a stream's first token before the stream ends", async () => {
     upstream = await startFakeUpstream((request) => ({
       kind: "sse",
-      steps: [chunk(request.model, { role: "assistant", content: "" }), chunk(request.model, { content: "first" }), { pauseMs: 1500 }, chunk(request.model, {}, "stop")],
+      steps: [
+        chunk(request.model, { role: "assistant", content: "" }),
+        chunk(request.model, { content: "first" }),
+        { pauseMs: 1500 },
+        chunk(request.model, {}, "stop"),
+      ],
     }));
     gateway = await startTestGateway(hedgedConfig(upstream.url, { enabled: false }));
     const stream = await gateway.client.chat.completions.create({ model: CHEAP, stream: true, messages: [{ role: "user", content: "hi" }] });
@@ -202,7 +227,9 @@ describe("first-token learning", () => {
     await iterator.next();
     // The stream is still open (its end is 1.5 s away), yet the brain already holds the sample.
     expect(gateway.gateway.brain.sampleCount(CHEAP)).toBe(0);
-    const routes = (await (await fetch(`${gateway.url}/admin/routes`)).json()) as { routes: { candidates: { id: string; observedTtftP50Ms: number | null }[] }[] };
+    const routes = (await (await fetch(`${gateway.url}/admin/routes`)).json()) as {
+      routes: { candidates: { id: string; observedTtftP50Ms: number | null }[] }[];
+    };
     expect(routes.routes[0]?.candidates.find((c) => c.id === CHEAP)?.observedTtftP50Ms).not.toBeNull();
     for (let next = await iterator.next(); !next.done; next = await iterator.next()) void next;
   });

@@ -37,7 +37,10 @@ describe("non-streaming", () => {
   it("answers through the route, rewriting only the model and adding the provider key", async () => {
     const { client, upstream } = await setup(() => ({ kind: "json" }));
     const { data, response } = await client.chat.completions
-      .create({ model: "chat", ...ask, temperature: 0.3, logprobs: true, user: "u1" }, { headers: { "x-request-id": "req-123", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" } })
+      .create(
+        { model: "chat", ...ask, temperature: 0.3, logprobs: true, user: "u1" },
+        { headers: { "x-request-id": "req-123", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" } },
+      )
       .withResponse();
     expect(data.choices[0]?.message.content).toBe("hello from first-upstream");
     expect(response.headers.get("x-subsecond-model")).toBe("acme/first");
@@ -64,7 +67,17 @@ describe("non-streaming", () => {
   it("passes tools through and returns tool calls", async () => {
     const toolAnswer = {
       ...completion("first-upstream", ""),
-      choices: [{ index: 0, message: { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] }, finish_reason: "tool_calls" }],
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: "assistant",
+            content: null,
+            tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }],
+          },
+          finish_reason: "tool_calls",
+        },
+      ],
     };
     const { client, upstream } = await setup(() => ({ kind: "json", body: toolAnswer }));
     const tools = [{ type: "function" as const, function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }];
@@ -85,7 +98,11 @@ describe("non-streaming", () => {
 
   it("falls back on connection resets and 429s", async () => {
     const { client, upstream } = await setup((request) =>
-      request.model === "first-upstream" ? { kind: "reset" } : request.model === "acme/second" ? { kind: "error", status: 429, headers: { "retry-after": "5" } } : { kind: "json" },
+      request.model === "first-upstream"
+        ? { kind: "reset" }
+        : request.model === "acme/second"
+          ? { kind: "error", status: 429, headers: { "retry-after": "5" } }
+          : { kind: "json" },
     );
     const result = await client.chat.completions.create({ model: "chat", ...ask });
     expect(result.choices[0]?.message.content).toBe("hello from acme/third");
@@ -96,7 +113,9 @@ describe("non-streaming", () => {
     const { client, upstream } = await setup(() => ({
       kind: "error",
       status: 400,
-      body: { error: { message: "Your request was flagged by our content policy.", type: "invalid_request_error", code: "content_policy_violation", param: null } },
+      body: {
+        error: { message: "Your request was flagged by our content policy.", type: "invalid_request_error", code: "content_policy_violation", param: null },
+      },
     }));
     const error = await client.chat.completions.create({ model: "chat", ...ask }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
@@ -131,7 +150,9 @@ describe("non-streaming", () => {
 
 describe("streaming", () => {
   it("sends the client's bytes upstream, with only the model, `models` and stream usage rewritten, on every attempt", async () => {
-    const { upstream } = await setup((request) => (request.model === "first-upstream" ? { kind: "error", status: 500 } : { kind: "sse", steps: streamOf(request.model, ["ok"]) }));
+    const { upstream } = await setup((request) =>
+      request.model === "first-upstream" ? { kind: "error", status: 500 } : { kind: "sse", steps: streamOf(request.model, ["ok"]) },
+    );
     // Spacing, key order, escapes and numbers that JSON.parse would round (the seed) or respell all survive.
     const messages = '[ {"role": "user",\n  "content": "quote \\" and \\\\ and \\u00e9, \\"model\\": \\"x\\""} ]';
     const body = `{\n  "models" : ["acme/first", "acme/second"],\n  "model": "acme/first",\n  "stream": true,\n  "messages": ${messages},\n  "temperature": 1.50, "seed": 12345678901234567891\n}`;
@@ -165,7 +186,9 @@ describe("streaming", () => {
   });
 
   it("reuses upstream connections across streamed and JSON requests", async () => {
-    const { client, upstream } = await setup((request) => (request.body.stream ? { kind: "sse", steps: streamOf(request.model, ["a", "b"]) } : { kind: "json" }));
+    const { client, upstream } = await setup((request) =>
+      request.body.stream ? { kind: "sse", steps: streamOf(request.model, ["a", "b"]) } : { kind: "json" },
+    );
     for (let i = 0; i < 3; i++) {
       for await (const _part of await client.chat.completions.create({ model: "chat", ...ask, stream: true })) void _part;
       await client.chat.completions.create({ model: "chat", ...ask });
@@ -182,7 +205,8 @@ describe("streaming", () => {
     for await (const part of await client.chat.completions.create({ model: "chat", ...ask, stream: true })) without.push(part);
     expect(without.some((part) => part.usage)).toBe(false);
     const withUsage = [];
-    for await (const part of await client.chat.completions.create({ model: "chat", ...ask, stream: true, stream_options: { include_usage: true } })) withUsage.push(part);
+    for await (const part of await client.chat.completions.create({ model: "chat", ...ask, stream: true, stream_options: { include_usage: true } }))
+      withUsage.push(part);
     expect(withUsage.at(-1)?.usage).toMatchObject({ prompt_tokens: 10, completion_tokens: 2 });
     const metrics = await (await fetch(`${gateway?.url}/metrics`)).text();
     expect(metrics).toMatch(/subsecond_tokens_total\{model="acme\/first",kind="completion"\} 4/);
@@ -233,7 +257,11 @@ describe("streaming", () => {
   });
 
   it("ends a stream cut after content with an error event and no [DONE]", async () => {
-    const { upstream } = await setup((request) => ({ kind: "sse", steps: [chunk(request.model, { role: "assistant", content: "" }), chunk(request.model, { content: "partial" })], end: "cut" }));
+    const { upstream } = await setup((request) => ({
+      kind: "sse",
+      steps: [chunk(request.model, { role: "assistant", content: "" }), chunk(request.model, { content: "partial" })],
+      end: "cut",
+    }));
     const response = await postChat({ model: "chat", ...ask, stream: true });
     const body = await response.text();
     expect(response.status).toBe(200);
@@ -261,7 +289,14 @@ describe("streaming", () => {
   });
 
   it("cancels the upstream request when the client aborts mid-stream", async () => {
-    const { client, upstream } = await setup((request) => ({ kind: "sse", steps: streamOf(request.model, Array.from({ length: 50 }, (_, i) => `w${i} `), 100) }));
+    const { client, upstream } = await setup((request) => ({
+      kind: "sse",
+      steps: streamOf(
+        request.model,
+        Array.from({ length: 50 }, (_, i) => `w${i} `),
+        100,
+      ),
+    }));
     const controller = new AbortController();
     const stream = await client.chat.completions.create({ model: "chat", ...ask, stream: true }, { signal: controller.signal });
     let received = 0;
@@ -377,7 +412,10 @@ describe("limits and protections", () => {
 
   it("ends a stream with an error event and no [DONE] when an event over the limit follows content", async () => {
     const { upstream } = await setup(
-      (request) => ({ kind: "sse", steps: [chunk(request.model, { content: "partial" }), hugeEvent(request.model, 200_000), chunk(request.model, {}, "stop")] }),
+      (request) => ({
+        kind: "sse",
+        steps: [chunk(request.model, { content: "partial" }), hugeEvent(request.model, 200_000), chunk(request.model, {}, "stop")],
+      }),
       limited({ eventLimitBytes: 64 * 1024 }),
     );
     const response = await postChat({ model: "chat", ...ask, stream: true });

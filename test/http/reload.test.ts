@@ -49,7 +49,10 @@ async function start(cheapInput: number) {
   const dir = tempDir("subsecond-reload-");
   const path = join(dir, "gateway.yaml");
   writeConfig(path, routeConfig(upstream.url, cheapInput));
-  gateway = await startTestGateway({}, { configPath: path, config: await loadConfigFile(path), clientKey: "client", env: { TEST_ADMIN_KEYS: "admin", TEST_CLIENT_KEYS: "client" } });
+  gateway = await startTestGateway(
+    {},
+    { configPath: path, config: await loadConfigFile(path), clientKey: "client", env: { TEST_ADMIN_KEYS: "admin", TEST_CLIENT_KEYS: "client" } },
+  );
   return { upstream, path, gateway };
 }
 
@@ -68,7 +71,9 @@ describe("hot reload", () => {
     const worker = async () => {
       while (running) {
         try {
-          const { data, response } = await gateway.client.chat.completions.create({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] }).withResponse();
+          const { data, response } = await gateway.client.chat.completions
+            .create({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] })
+            .withResponse();
           for await (const _chunk of data) void _chunk;
           served.push({ at: performance.now(), model: response.headers.get("x-subsecond-model") });
         } catch {
@@ -133,13 +138,19 @@ describe("hot reload", () => {
     expect(gateway.gateway.brain.sampleCount("acme/other")).toBeGreaterThan(0);
     const second = await startFakeUpstream((request) => ({ kind: "sse", steps: streamOf(request.model, ["moved"]) }));
     upstreams.push(second);
-    const moved = testConfig(second.url, [{ id: "acme/cheap", input: 0.01, output: 0.01 }], { auth: { adminKeysEnv: "TEST_ADMIN_KEYS", apiKeysEnv: "TEST_CLIENT_KEYS" } });
+    const moved = testConfig(second.url, [{ id: "acme/cheap", input: 0.01, output: 0.01 }], {
+      auth: { adminKeysEnv: "TEST_ADMIN_KEYS", apiKeysEnv: "TEST_CLIENT_KEYS" },
+    });
     writeFileSync(path, stringify(moved));
     expect((await fetch(`${gateway.url}/admin/reload`, { method: "POST", headers: { authorization: "Bearer admin" } })).status).toBe(200);
     expect(gateway.gateway.brain.sampleCount("acme/cheap")).toBeGreaterThan(3);
     expect(gateway.gateway.brain.sampleCount("acme/other")).toBe(0);
     let text = "";
-    for await (const chunk of await gateway.client.chat.completions.create({ model: "acme/cheap", messages: [{ role: "user", content: "hi" }], stream: true })) {
+    for await (const chunk of await gateway.client.chat.completions.create({
+      model: "acme/cheap",
+      messages: [{ role: "user", content: "hi" }],
+      stream: true,
+    })) {
       text += chunk.choices[0]?.delta.content ?? "";
     }
     expect(text).toBe("moved");

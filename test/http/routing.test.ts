@@ -42,9 +42,13 @@ const CHEAP_FIRST: TestModel[] = [
 
 describe("deadlines and fallback", () => {
   it("abandons an upstream that never answers at the first-token deadline and serves from the next candidate", async () => {
-    const { client, upstream } = await setup(CHEAP_FIRST, (request) => (request.model === "acme/cheap" ? { kind: "hang" } : { kind: "sse", steps: streamOf(request.model, ["rescued"]) }), {
-      deadlines: { firstTokenMs: 300, budgetMs: 3000 },
-    });
+    const { client, upstream } = await setup(
+      CHEAP_FIRST,
+      (request) => (request.model === "acme/cheap" ? { kind: "hang" } : { kind: "sse", steps: streamOf(request.model, ["rescued"]) }),
+      {
+        deadlines: { firstTokenMs: 300, budgetMs: 3000 },
+      },
+    );
     const started = performance.now();
     const { data, response } = await client.chat.completions.create({ model: "chat", ...ask, stream: true }).withResponse();
     expect(await readAll(data)).toBe("rescued");
@@ -61,7 +65,9 @@ describe("deadlines and fallback", () => {
   });
 
   it("keeps the first-token deadline while the attempt waits for a pooled connection", async () => {
-    upstream = await startFakeUpstream((request) => (request.model === "acme/cheap" ? { kind: "hang" } : { kind: "sse", steps: streamOf(request.model, ["rescued"]) }));
+    upstream = await startFakeUpstream((request) =>
+      request.model === "acme/cheap" ? { kind: "hang" } : { kind: "sse", steps: streamOf(request.model, ["rescued"]) },
+    );
     const config = testConfig(upstream.url, CHEAP_FIRST.slice(0, 2), {
       routes: { chat: { candidates: ["acme/cheap", "acme/mid"], strategy: "ordered", deadlines: { firstTokenMs: 300, budgetMs: 3000 } } },
       defaults: { deadlines: { firstTokenMs: 10_000, budgetMs: 20_000 } },
@@ -72,7 +78,9 @@ describe("deadlines and fallback", () => {
     gateway = await startTestGateway(config);
     // A pinned request holds the busy provider's only connection.
     const holder = new AbortController();
-    const held = gateway.client.chat.completions.create({ model: "acme/cheap", ...ask, stream: true }, { signal: holder.signal }).catch((error: unknown) => error);
+    const held = gateway.client.chat.completions
+      .create({ model: "acme/cheap", ...ask, stream: true }, { signal: holder.signal })
+      .catch((error: unknown) => error);
     while (upstream.forModel("acme/cheap").length === 0) await sleep(10);
     const started = performance.now();
     const { data, response } = await gateway.client.chat.completions.create({ model: "chat", ...ask, stream: true }).withResponse();
@@ -130,9 +138,17 @@ describe("deadlines and fallback", () => {
 
   it("opens the circuit of a failing model, probes it once when half-open, and closes it after recovery", async () => {
     let healthy = false;
-    const { client, upstream } = await setup(CHEAP_FIRST, (request) => (request.model === "acme/cheap" && !healthy ? { kind: "error", status: 500 } : { kind: "json" }), {}, { health: { consecutiveFailures: 3, openMs: 500 } });
+    const { client, upstream } = await setup(
+      CHEAP_FIRST,
+      (request) => (request.model === "acme/cheap" && !healthy ? { kind: "error", status: 500 } : { kind: "json" }),
+      {},
+      { health: { consecutiveFailures: 3, openMs: 500 } },
+    );
     for (let i = 0; i < 3; i++) await client.chat.completions.create({ model: "chat", ...ask });
-    const admin = async () => ((await (await fetch(`${gateway?.url}/admin/routes`)).json()) as { routes: Array<{ candidates: Array<{ id: string; state: string }> }> }).routes[0]?.candidates.find((row) => row.id === "acme/cheap")?.state;
+    const admin = async () =>
+      (
+        (await (await fetch(`${gateway?.url}/admin/routes`)).json()) as { routes: Array<{ candidates: Array<{ id: string; state: string }> }> }
+      ).routes[0]?.candidates.find((row) => row.id === "acme/cheap")?.state;
     expect(await admin()).toBe("open");
     for (let i = 0; i < 3; i++) await client.chat.completions.create({ model: "chat", ...ask });
     expect(upstream.forModel("acme/cheap")).toHaveLength(3);
@@ -142,12 +158,23 @@ describe("deadlines and fallback", () => {
     const { response } = await client.chat.completions.create({ model: "chat", ...ask }).withResponse();
     expect(response.headers.get("x-subsecond-model")).toBe("acme/cheap");
     expect(await admin()).toBe("ok");
-    expect((await fetch(`${gateway?.url}/metrics`).then((r) => r.text()))).toContain('subsecond_model_state{model="acme/cheap"} 0');
+    expect(await fetch(`${gateway?.url}/metrics`).then((r) => r.text())).toContain('subsecond_model_state{model="acme/cheap"} 0');
   });
 });
 
 describe("provider 4xx", () => {
-  const contextError = { kind: "error" as const, status: 400, body: { error: { message: "This model's maximum context length is 8192 tokens.", type: "invalid_request_error", code: "context_length_exceeded", param: "messages" } } };
+  const contextError = {
+    kind: "error" as const,
+    status: 400,
+    body: {
+      error: {
+        message: "This model's maximum context length is 8192 tokens.",
+        type: "invalid_request_error",
+        code: "context_length_exceeded",
+        param: "messages",
+      },
+    },
+  };
 
   it("sends context_length_exceeded once to a candidate with a larger window, never to a smaller or equal one", async () => {
     const models: TestModel[] = [
@@ -163,7 +190,10 @@ describe("provider 4xx", () => {
   });
 
   it("returns context_length_exceeded to the client when no larger candidate exists", async () => {
-    const models: TestModel[] = [{ id: "acme/small", contextTokens: 8192 }, { id: "acme/same", contextTokens: 8192, input: 1 }];
+    const models: TestModel[] = [
+      { id: "acme/small", contextTokens: 8192 },
+      { id: "acme/same", contextTokens: 8192, input: 1 },
+    ];
     const { client, upstream } = await setup(models, () => contextError);
     const error = await client.chat.completions.create({ model: "chat", ...ask }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
@@ -172,18 +202,29 @@ describe("provider 4xx", () => {
   });
 
   it("answers 400 without calling upstream when no candidate's window fits the request or supports its needs", async () => {
-    const models: TestModel[] = [{ id: "acme/small", contextTokens: 1000, capabilities: ["json"] }, { id: "acme/tiny", contextTokens: 500, input: 1, capabilities: ["json"] }];
+    const models: TestModel[] = [
+      { id: "acme/small", contextTokens: 1000, capabilities: ["json"] },
+      { id: "acme/tiny", contextTokens: 500, input: 1, capabilities: ["json"] },
+    ];
     const { client, upstream } = await setup(models, () => ({ kind: "json" }));
-    const tooLong = await client.chat.completions.create({ model: "chat", messages: [{ role: "user", content: "word ".repeat(2000) }] }).catch((e: unknown) => e);
+    const tooLong = await client.chat.completions
+      .create({ model: "chat", messages: [{ role: "user", content: "word ".repeat(2000) }] })
+      .catch((e: unknown) => e);
     expect(tooLong).toBeInstanceOf(OpenAI.BadRequestError);
     expect((tooLong as InstanceType<typeof OpenAI.BadRequestError>).code).toBe("context_length_exceeded");
-    const tools = await client.chat.completions.create({ model: "chat", ...ask, tools: [{ type: "function", function: { name: "f" } }] }).catch((e: unknown) => e);
+    const tools = await client.chat.completions
+      .create({ model: "chat", ...ask, tools: [{ type: "function", function: { name: "f" } }] })
+      .catch((e: unknown) => e);
     expect((tools as InstanceType<typeof OpenAI.BadRequestError>).code).toBe("unsupported_capability");
     expect(upstream.requests).toHaveLength(0);
   });
 
   it("returns content_policy_violation after exactly one upstream attempt", async () => {
-    const { client, upstream } = await setup(CHEAP_FIRST, () => ({ kind: "error", status: 400, body: { error: { message: "flagged", type: "invalid_request_error", code: "content_policy_violation" } } }));
+    const { client, upstream } = await setup(CHEAP_FIRST, () => ({
+      kind: "error",
+      status: 400,
+      body: { error: { message: "flagged", type: "invalid_request_error", code: "content_policy_violation" } },
+    }));
     const error = await client.chat.completions.create({ model: "chat", ...ask, stream: true }).catch((e: unknown) => e);
     expect((error as InstanceType<typeof OpenAI.BadRequestError>).code).toBe("content_policy_violation");
     expect(upstream.requests).toHaveLength(1);
@@ -195,8 +236,12 @@ describe("broken streams", () => {
     fetch(`${gateway?.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
   it("ends a stalled stream with an error event and no [DONE], and stays healthy", async () => {
-    const { upstream } = await setup(CHEAP_FIRST, (request, index) =>
-      index === 0 ? { kind: "sse", steps: [chunk(request.model, { content: "begun" })], end: "hang" } : { kind: "sse", steps: streamOf(request.model, ["fine"]) },
+    const { upstream } = await setup(
+      CHEAP_FIRST,
+      (request, index) =>
+        index === 0
+          ? { kind: "sse", steps: [chunk(request.model, { content: "begun" })], end: "hang" }
+          : { kind: "sse", steps: streamOf(request.model, ["fine"]) },
       { deadlines: { idleMs: 300 } },
     );
     const started = performance.now();
@@ -212,7 +257,10 @@ describe("broken streams", () => {
   });
 
   it("ends a stream with a malformed chunk after content with an error event and no [DONE]", async () => {
-    await setup(CHEAP_FIRST, (request) => ({ kind: "sse", steps: [chunk(request.model, { content: "begun" }), { raw: "data: {\"choices\": [\n\n" }, chunk(request.model, { content: "more" })] }));
+    await setup(CHEAP_FIRST, (request) => ({
+      kind: "sse",
+      steps: [chunk(request.model, { content: "begun" }), { raw: 'data: {"choices": [\n\n' }, chunk(request.model, { content: "more" })],
+    }));
     const body = await (await post({ model: "chat", ...ask, stream: true })).text();
     expect(body).toContain('"content":"begun"');
     expect(body).not.toContain('"content":"more"');
@@ -222,7 +270,9 @@ describe("broken streams", () => {
 
   it("falls back when a 200 stream carries finish_reason error before any content", async () => {
     const { client } = await setup(CHEAP_FIRST, (request) =>
-      request.model === "acme/cheap" ? { kind: "sse", steps: [chunk(request.model, { content: "" }, "error")] } : { kind: "sse", steps: streamOf(request.model, ["rescued"]) },
+      request.model === "acme/cheap"
+        ? { kind: "sse", steps: [chunk(request.model, { content: "" }, "error")] }
+        : { kind: "sse", steps: streamOf(request.model, ["rescued"]) },
     );
     expect(await readAll(await client.chat.completions.create({ model: "chat", ...ask, stream: true }))).toBe("rescued");
   });
@@ -248,9 +298,13 @@ describe("request-level model lists", () => {
 
   it("rejects a list whose first entry is not `model`, and unknown ids in it", async () => {
     const { client } = await setup(CHEAP_FIRST, () => ({ kind: "json" }));
-    const mismatch = await client.chat.completions.create({ model: "acme/mid", models: ["acme/dear"], ...ask } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming).catch((e: unknown) => e);
+    const mismatch = await client.chat.completions
+      .create({ model: "acme/mid", models: ["acme/dear"], ...ask } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming)
+      .catch((e: unknown) => e);
     expect((mismatch as InstanceType<typeof OpenAI.BadRequestError>).param).toBe("model");
-    const unknown = await client.chat.completions.create({ model: "acme/mid", models: ["acme/mid", "ghost/x"], ...ask } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming).catch((e: unknown) => e);
+    const unknown = await client.chat.completions
+      .create({ model: "acme/mid", models: ["acme/mid", "ghost/x"], ...ask } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming)
+      .catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
     expect((unknown as InstanceType<typeof OpenAI.NotFoundError>).param).toBe("models[1]");
   });
@@ -260,7 +314,10 @@ describe("explainability", () => {
   it("shows per-candidate price, samples, prediction, state and the would-be choice in /admin/routes", async () => {
     const { client } = await setup(CHEAP_FIRST, () => ({ kind: "json" }));
     await client.chat.completions.create({ model: "chat", ...ask });
-    const snapshot = (await (await fetch(`${gateway?.url}/admin/routes`)).json()) as { configHash: string; routes: Array<{ name: string; candidates: Array<Record<string, unknown>> }> };
+    const snapshot = (await (await fetch(`${gateway?.url}/admin/routes`)).json()) as {
+      configHash: string;
+      routes: Array<{ name: string; candidates: Array<Record<string, unknown>> }>;
+    };
     expect(snapshot.configHash).toMatch(/^[0-9a-f]{12}$/);
     const [route] = snapshot.routes;
     expect(route?.name).toBe("chat");

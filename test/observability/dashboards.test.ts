@@ -172,18 +172,28 @@ describe("dashboards", () => {
     const has = (re: RegExp): boolean => exprs.some((e) => re.test(e));
     expect(has(/sum by \(route, model\) \(rate\(subsecond_requests_total/), "requests/s by route and model").toBe(true);
     for (const q of ["0.5", "0.95", "0.99"]) {
-      expect(has(new RegExp(`histogram_quantile\\(${q}, sum by \\(le, model\\) \\(rate\\(subsecond_time_to_first_token_seconds_bucket`)), `TTFT p${q}`).toBe(true);
-      expect(has(new RegExp(`histogram_quantile\\(${q}, sum by \\(le, model\\) \\(rate\\(subsecond_request_duration_seconds_bucket`)), `duration p${q}`).toBe(true);
+      expect(has(new RegExp(`histogram_quantile\\(${q}, sum by \\(le, model\\) \\(rate\\(subsecond_time_to_first_token_seconds_bucket`)), `TTFT p${q}`).toBe(
+        true,
+      );
+      expect(has(new RegExp(`histogram_quantile\\(${q}, sum by \\(le, model\\) \\(rate\\(subsecond_request_duration_seconds_bucket`)), `duration p${q}`).toBe(
+        true,
+      );
     }
     expect(has(/result="met".*\/ sum by \(route\) \(rate\(subsecond_route_target_total/), "target attainment met / (met + missed)").toBe(true);
     expect(has(/sum by \(reason, from_model\) \(rate\(subsecond_fallbacks_total/), "fallbacks by reason and from_model").toBe(true);
     expect(has(/rate\(subsecond_cost_usd_total\{[^}]*\}\[\$__rate_interval\]\)\) \* 3600/), "cost per hour").toBe(true);
     expect(has(/sum by \(kind\) \(rate\(subsecond_tokens_total/), "tokens/s by kind").toBe(true);
-    for (const q of ["0.5", "0.99"]) expect(has(new RegExp(`histogram_quantile\\(${q}, sum by \\(le\\) \\(rate\\(subsecond_gateway_overhead_seconds_bucket`)), `overhead p${q}`).toBe(true);
+    for (const q of ["0.5", "0.99"])
+      expect(has(new RegExp(`histogram_quantile\\(${q}, sum by \\(le\\) \\(rate\\(subsecond_gateway_overhead_seconds_bucket`)), `overhead p${q}`).toBe(true);
 
     const states = allPanels(overview.dashboard).find((p) => p.targets?.some((t) => String(t.expr).includes("subsecond_model_state")));
     const mappings = JSON.stringify((states?.fieldConfig?.defaults as { mappings?: unknown } | undefined)?.mappings ?? []);
-    for (const [value, text] of [["0", "ok"], ["1", "half-open"], ["2", "cooling"], ["3", "open"]]) {
+    for (const [value, text] of [
+      ["0", "ok"],
+      ["1", "half-open"],
+      ["2", "cooling"],
+      ["3", "open"],
+    ]) {
       expect(mappings, `model state mapping ${value} → ${text}`).toContain(`"${value}":{"text":"${text}"`);
     }
   });
@@ -237,7 +247,10 @@ describe("alert rules (dashboards/alerts.yaml)", () => {
 });
 
 describe("provisioning and scrape config", () => {
-  type Datasources = { apiVersion: number; datasources: { name: string; uid: string; type: string; url: string; isDefault?: boolean; jsonData?: { timeInterval?: string } }[] };
+  type Datasources = {
+    apiVersion: number;
+    datasources: { name: string; uid: string; type: string; url: string; isDefault?: boolean; jsonData?: { timeInterval?: string } }[];
+  };
   type Providers = { apiVersion: number; providers: { name: string; type: string; folderUid?: string; options: { path: string } }[] };
   type PromConfig = {
     global?: { scrape_interval?: string };

@@ -122,7 +122,7 @@ export async function startGateway(repoRoot: string, configPath: string, env: No
   });
   try {
     const found = await waitFor(
-      "the gateway's \"listening\" log line",
+      'the gateway\'s "listening" log line',
       () => {
         if (child.exitCode !== null || child.signalCode !== null) throw new Error(`gateway exited (${child.exitCode ?? child.signalCode})`);
         return url;
@@ -146,11 +146,9 @@ export interface RunningPrometheus {
 export async function startPrometheus(binary: string, configFile: string, dataDir: string, timeoutMs = 15000): Promise<RunningPrometheus> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(
-    binary,
-    [`--config.file=${configFile}`, `--storage.tsdb.path=${dataDir}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = spawn(binary, [`--config.file=${configFile}`, `--storage.tsdb.path=${dataDir}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const handle = track(child, "prometheus");
   try {
     await waitFor(

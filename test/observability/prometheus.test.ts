@@ -7,7 +7,16 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import { parse, stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ALERTS_FILE, REPO_ROOT, loadDashboards, loadRuleGroups, metricNamesIn, panelExprs, annotationExprs, substituteVariables } from "./observability-files.js";
+import {
+  ALERTS_FILE,
+  REPO_ROOT,
+  loadDashboards,
+  loadRuleGroups,
+  metricNamesIn,
+  panelExprs,
+  annotationExprs,
+  substituteVariables,
+} from "./observability-files.js";
 import { findBinary, runTool, startGateway, startPrometheus, waitFor, type RunningGateway, type RunningPrometheus } from "./processes.js";
 import { scriptByModel, startFakeUpstream, type FakeUpstream } from "../helpers/fake-upstream.js";
 
@@ -110,7 +119,13 @@ function createTraffic(gatewayUrl: string, alive: () => boolean) {
     const key = `${model} ${stream ? "stream" : "json"}`;
     try {
       if (stream) {
-        const chunks = await client.chat.completions.create({ model, messages, max_tokens: 16, stream: true, ...(includeUsage ? { stream_options: { include_usage: true } } : {}) });
+        const chunks = await client.chat.completions.create({
+          model,
+          messages,
+          max_tokens: 16,
+          stream: true,
+          ...(includeUsage ? { stream_options: { include_usage: true } } : {}),
+        });
         for await (const _chunk of chunks) {
           // drain
         }
@@ -347,7 +362,9 @@ describe.skipIf(MISSING.length > 0)("observability against a real Prometheus", (
     const rules = await waitFor(
       "rule evaluation",
       async () => {
-        const r = (await promGet(prom, "/api/v1/rules")) as { data?: { groups: { name: string; rules: { name: string; health: string; lastError?: string }[] }[] } };
+        const r = (await promGet(prom, "/api/v1/rules")) as {
+          data?: { groups: { name: string; rules: { name: string; health: string; lastError?: string }[] }[] };
+        };
         const all = r.data?.groups.flatMap((g) => g.rules) ?? [];
         return all.length > 0 && all.every((rule) => rule.health !== "unknown") ? all : undefined;
       },

@@ -100,7 +100,9 @@ describe("nesting depth", () => {
     expect(parseChatRequest(bodyWith(`"metadata":${nested(6)}`), 7).metadata).toEqual([[[[[[]]]]]]);
     expect(refusal(bodyWith(`"metadata":${nested(7)}`), 7).param).toBe("metadata");
     const content = `[{"\\":"\\"{[${"[".repeat(50)}"}]`;
-    expect(parseChatRequest(Buffer.from(`{"model":"chat","messages":[{"role":"user","content":${JSON.stringify(content)}}]}`), 8).messages[0]?.content).toBe(content);
+    expect(parseChatRequest(Buffer.from(`{"model":"chat","messages":[{"role":"user","content":${JSON.stringify(content)}}]}`), 8).messages[0]?.content).toBe(
+      content,
+    );
   });
 
   it("refuses a 4 MB nested body without parsing it", () => {
@@ -152,7 +154,9 @@ describe("upstreamBody on the client's bytes", () => {
       for (const drop of [-1, 2, 3, 4]) {
         for (const space of ["", " ", "\n\t "]) {
           const chosen = [...members.slice(rotate), ...members.slice(0, rotate)].filter(([key]) => key !== members[drop]?.[0]);
-          const raw = Buffer.from(`${space}{${space}${chosen.map(([key, value]) => `"${key}"${space}:${space}${JSON.stringify(value)}`).join(`${space},${space}`)}${space}}${space}`);
+          const raw = Buffer.from(
+            `${space}{${space}${chosen.map(([key, value]) => `"${key}"${space}:${space}${JSON.stringify(value)}`).join(`${space},${space}`)}${space}}${space}`,
+          );
           const out = sent(raw);
           expect(JSON.parse(out), out).toEqual(expected(raw, "up"));
           // Members the gateway does not rewrite leave as they came.
@@ -169,7 +173,12 @@ describe("upstreamBody on the client's bytes", () => {
     const repeated = Buffer.from('{"model":"chat","temperature":2,"messages":[{"role":"user","content":"hi"}],"temperature":0.5}');
     expect(sent(repeated)).toBe('{"model":"up","temperature":0.5,"messages":[{"role":"user","content":"hi"}]}');
     const escaped = Buffer.from('{"model":"chat","messages":[{"role":"user","content":"hi"}],"mod\\u0065ls":["chat"],"stream":true}');
-    expect(JSON.parse(sent(escaped))).toEqual({ model: "up", messages: [{ role: "user", content: "hi" }], stream: true, stream_options: { include_usage: true } });
+    expect(JSON.parse(sent(escaped))).toEqual({
+      model: "up",
+      messages: [{ role: "user", content: "hi" }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     const broken = Buffer.concat([Buffer.from('{"model":"chat","messages":[{"role":"user","content":"a'), Buffer.from([0xff]), Buffer.from('b"}]}')]);
     expect(sent(broken)).toBe('{"model":"up","messages":[{"role":"user","content":"a\uFFFDb"}]}');
   });
@@ -180,7 +189,14 @@ describe("estimateTokensByCharacters", () => {
 
   it("counts tools and tool calls as the characters of their compact JSON", () => {
     const tools = [
-      { type: "function", function: { name: "f", strict: true, parameters: { type: "object", properties: {}, required: [], minimum: -1.5, default: null, enum: [1, 2e21, false] } } },
+      {
+        type: "function",
+        function: {
+          name: "f",
+          strict: true,
+          parameters: { type: "object", properties: {}, required: [], minimum: -1.5, default: null, enum: [1, 2e21, false] },
+        },
+      },
       { type: "function", function: { name: "g", parameters: { type: "object", properties: { nested: { type: "array", items: { type: "string" } } } } } },
     ];
     const toolCalls = [{ id: "call_1", type: "function", function: { name: "f", arguments: "{}" } }];
@@ -204,11 +220,19 @@ describe("profileRequest", () => {
   it("counts legacy functions and images in the estimate and names the capabilities they need", () => {
     const plain = profileRequest(parse(ask), estimateTokensByCharacters);
     expect([...plain.needs]).toEqual([]);
-    const functions = [{ name: "lookup", description: "Looks a word up in the dictionary.", parameters: { type: "object", properties: { word: { type: "string" } } } }];
+    const functions = [
+      { name: "lookup", description: "Looks a word up in the dictionary.", parameters: { type: "object", properties: { word: { type: "string" } } } },
+    ];
     const withFunctions = profileRequest(parse({ ...ask, functions }), estimateTokensByCharacters);
     expect([...withFunctions.needs]).toEqual(["tools"]);
     expect(withFunctions.promptTokens).toBe(Math.ceil((ask.messages[0]!.content.length + JSON.stringify(functions).length) / 4) + 4);
-    const image = { role: "user", content: [{ type: "text", text: "hi" }, { type: "image_url", image_url: { url: "https://example.com/a.png" } }] };
+    const image = {
+      role: "user",
+      content: [
+        { type: "text", text: "hi" },
+        { type: "image_url", image_url: { url: "https://example.com/a.png" } },
+      ],
+    };
     const withImage = profileRequest(parse({ ...ask, messages: [image] }), estimateTokensByCharacters);
     expect([...withImage.needs]).toEqual(["vision"]);
     expect(withImage.promptTokens).toBe(Math.ceil(2 / 4) + 4 + 765);

@@ -71,7 +71,9 @@ describe("SseWriter", () => {
       writer.writeError(new GatewayError(502, "The upstream stream was cut before it finished.", { code: "stream_cut" }));
       writer.end();
     });
-    expect(body).toBe('data: {"error":{"message":"The upstream stream was cut before it finished.","type":"server_error","param":null,"code":"stream_cut"}}\n\n');
+    expect(body).toBe(
+      'data: {"error":{"message":"The upstream stream was cut before it finished.","type":"server_error","param":null,"code":"stream_cut"}}\n\n',
+    );
   });
 
   it("tells its attempt once when the client's buffer is full, and again when it drains", async () => {

@@ -52,7 +52,9 @@ describe("failureFromStatus", () => {
 
   it("sends a context-length 400 only to larger windows, by code or by message", () => {
     expect(failureFromStatus(400, '{"error":{"message":"x","code":"context_length_exceeded"}}', undefined, NOW).fallback).toBe("context_length");
-    expect(failureFromStatus(400, '{"error":{"message":"This model\'s maximum context length is 8192 tokens"}}', undefined, NOW).fallback).toBe("context_length");
+    expect(failureFromStatus(400, '{"error":{"message":"This model\'s maximum context length is 8192 tokens"}}', undefined, NOW).fallback).toBe(
+      "context_length",
+    );
   });
 
   it("returns other 4xx to the client with the provider's status, message and code", () => {

@@ -13,7 +13,9 @@ function scan(chunks: readonly Buffer[], limitBytes = 1024 * 1024): { events: Se
   const events: Seen[] = [];
   let mostHeld = 0;
   for (const chunk of chunks) {
-    scanner.push(chunk, (buffer, start, end, event) => events.push({ text: buffer.toString("utf8", start, end), kind: event.kind, errorMessage: event.errorMessage }));
+    scanner.push(chunk, (buffer, start, end, event) =>
+      events.push({ text: buffer.toString("utf8", start, end), kind: event.kind, errorMessage: event.errorMessage }),
+    );
     mostHeld = Math.max(mostHeld, scanner.pendingBytes);
   }
   return { events, mostHeld };
@@ -66,7 +68,10 @@ describe("SseScanner", () => {
     const long = contentEvent("x".repeat(1024 * 1024));
     for (const chunkSize of [4096, 64 * 1024, 2 * 1024 * 1024]) {
       const { events, mostHeld } = scan(chunked(Buffer.from(`${contentEvent("before")}${long}${contentEvent("after")}`), chunkSize), limitBytes);
-      expect(events.map((event) => event.kind), `${chunkSize}-byte chunks`).toEqual(["content", "malformed", "content"]);
+      expect(
+        events.map((event) => event.kind),
+        `${chunkSize}-byte chunks`,
+      ).toEqual(["content", "malformed", "content"]);
       expect(events[1]?.text).toBe("");
       expect(events[1]?.errorMessage).toBe(`upstream sent a stream event larger than ${limitBytes} bytes`);
       expect(events[2]?.text).toBe(contentEvent("after"));
@@ -76,7 +81,10 @@ describe("SseScanner", () => {
     const small = Buffer.from(`${contentEvent("before")}${contentEvent("y".repeat(300)).replace("\n\n", "\r\n\r\n")}${contentEvent("after")}`);
     for (const chunkSize of [1, 2, 3, 5]) {
       const { events, mostHeld } = scan(chunked(small, chunkSize), 100);
-      expect(events.map((event) => event.kind), `${chunkSize}-byte chunks`).toEqual(["content", "malformed", "content"]);
+      expect(
+        events.map((event) => event.kind),
+        `${chunkSize}-byte chunks`,
+      ).toEqual(["content", "malformed", "content"]);
       expect(events[2]?.text).toBe(contentEvent("after"));
       expect(mostHeld).toBeLessThanOrEqual(100);
     }

@@ -549,7 +549,11 @@ describe("exploration", () => {
   });
 
   it("does not explore with ratio 0, nor for the cheapest and ordered strategies", () => {
-    for (const [strategy, ratio] of [["cheapest-within-target", 0], ["cheapest", 0.5], ["ordered", 0.5]] as const) {
+    for (const [strategy, ratio] of [
+      ["cheapest-within-target", 0],
+      ["cheapest", 0.5],
+      ["ordered", 0.5],
+    ] as const) {
       const h = harness([chosen, stale1]);
       warm(h, "chosen", 300, 100);
       warm(h, "stale1", 2000, 100);

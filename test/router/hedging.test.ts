@@ -106,8 +106,15 @@ describe("a new model", () => {
       const ttftMs = (id === "newcomer" ? 250 : 350) * jitter(rng);
       serve(h, decision, ttftMs);
       // A probe that is slower than its hedge delay is rescued by the hedge on the incumbent.
-      const hedgedMs = decision.probe && decision.hedgeAfterMs !== undefined && ttftMs > decision.hedgeAfterMs ? decision.hedgeAfterMs + 350 * jitter(rng) : ttftMs;
-      served.push({ t: (h.clock.now() - start) / 1000, id, missed: Math.min(ttftMs, hedgedMs) > 800, reason: decision.reason, hedged: decision.probe && decision.hedgeAfterMs !== undefined });
+      const hedgedMs =
+        decision.probe && decision.hedgeAfterMs !== undefined && ttftMs > decision.hedgeAfterMs ? decision.hedgeAfterMs + 350 * jitter(rng) : ttftMs;
+      served.push({
+        t: (h.clock.now() - start) / 1000,
+        id,
+        missed: Math.min(ttftMs, hedgedMs) > 800,
+        reason: decision.reason,
+        hedged: decision.probe && decision.hedgeAfterMs !== undefined,
+      });
       h.clock.advance(50);
     }
     const window = served.filter((s) => s.t >= 2 && s.t < 3);

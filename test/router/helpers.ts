@@ -61,7 +61,10 @@ export interface Harness {
   readonly clock: FakeClock;
 }
 
-export function harness(models: readonly CatalogModel[], options: { seed?: number; stats?: Partial<StatsConfig>; health?: Partial<HealthConfig> } = {}): Harness {
+export function harness(
+  models: readonly CatalogModel[],
+  options: { seed?: number; stats?: Partial<StatsConfig>; health?: Partial<HealthConfig> } = {},
+): Harness {
   const clock = createFakeClock(1_000_000);
   const stats = defaultStats(options.stats);
   const health = defaultHealth(options.health);

@@ -32,7 +32,10 @@ describe("prediction", () => {
     const predicted = predictTtftMs(half, { ttftMs: 400, tokensPerSecond: 100 }, 0, 95, config, 0);
     expect(predicted).toBeCloseTo(0.5 * live + 0.5 * 600, 6);
     const full = statsWith(200, 20, 0);
-    expect(predictTtftMs(full, { ttftMs: 400, tokensPerSecond: 100 }, 0, 95, config, 0)).toBeCloseTo(full.ttftMs.quantile(upperP(0.95, 20, config.confidenceZ)), 9);
+    expect(predictTtftMs(full, { ttftMs: 400, tokensPerSecond: 100 }, 0, 95, config, 0)).toBeCloseTo(
+      full.ttftMs.quantile(upperP(0.95, 20, config.confidenceZ)),
+      9,
+    );
     expect(isCold(full, "ttft", config, 0)).toBe(false);
   });
 

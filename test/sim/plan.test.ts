@@ -38,14 +38,22 @@ const quantile = (values: number[], q: number): number => {
 describe("planResponse", () => {
   it("draws TTFT around the profiled median, with the profiled share of slow tails", () => {
     const drawn = plans(4000, 7);
-    const median = quantile(drawn.map((p) => p.ttftMs), 0.5);
+    const median = quantile(
+      drawn.map((p) => p.ttftMs),
+      0.5,
+    );
     expect(median).toBeGreaterThan(380);
     expect(median).toBeLessThan(425);
     const tails = drawn.filter((p) => p.tail).length / drawn.length;
     expect(tails).toBeGreaterThan(0.035);
     expect(tails).toBeLessThan(0.065);
     // p99 is dominated by the ×4 tail: far above a pure lognormal's 400·e^(2.33·0.3) ≈ 800 ms
-    expect(quantile(drawn.map((p) => p.ttftMs), 0.99)).toBeGreaterThan(1100);
+    expect(
+      quantile(
+        drawn.map((p) => p.ttftMs),
+        0.99,
+      ),
+    ).toBeGreaterThan(1100);
   });
 
   it("adds a tail's addMs after its multiplier, and leaves the other requests as drawn", () => {
@@ -53,13 +61,22 @@ describe("planResponse", () => {
       models: [{ id: "sim/m", ttft: { medianMs: 300, sigma: 0.25, tail: { probability: 0.1 } }, tokensPerSecond: { mean: 100 }, outputTokens: { median: 50 } }],
     });
     const added = parseSimProfiles({
-      models: [{ id: "sim/m", ttft: { medianMs: 300, sigma: 0.25, tail: { probability: 0.1, multiplier: 2, addMs: 1000 } }, tokensPerSecond: { mean: 100 }, outputTokens: { median: 50 } }],
+      models: [
+        {
+          id: "sim/m",
+          ttft: { medianMs: 300, sigma: 0.25, tail: { probability: 0.1, multiplier: 2, addMs: 1000 } },
+          tokensPerSecond: { mean: 100 },
+          outputTokens: { median: 50 },
+        },
+      ],
     });
     const draw = (profiles: typeof base): ResponsePlan[] => {
       const model = profiles.models[0];
       if (model === undefined) throw new Error("no model");
       const rng = createSimRng(21);
-      return Array.from({ length: 2000 }, () => planResponse(model, phaseAt(profiles, model.id, 0), { promptTokens: 1, maxTokens: 10 }, createSimRng(rng.uint32()), options));
+      return Array.from({ length: 2000 }, () =>
+        planResponse(model, phaseAt(profiles, model.id, 0), { promptTokens: 1, maxTokens: 10 }, createSimRng(rng.uint32()), options),
+      );
     };
     const plain = draw(base);
     const slow = draw(added);
@@ -102,7 +119,12 @@ describe("planResponse", () => {
   });
 
   it("draws faults at their probabilities, after the latencies, so latencies do not depend on faults", () => {
-    const faulty = plans(3000, 9, { rateLimit: { probability: 0.1 }, serverError: { probability: 0.1 }, hang: { probability: 0.1 }, cut: { probability: 0.5 } });
+    const faulty = plans(3000, 9, {
+      rateLimit: { probability: 0.1 },
+      serverError: { probability: 0.1 },
+      hang: { probability: 0.1 },
+      cut: { probability: 0.5 },
+    });
     const clean = plans(3000, 9);
     const share = (kind: string) => faulty.filter((p) => p.fault?.kind === kind).length / faulty.length;
     expect(share("rate-limit")).toBeCloseTo(0.1, 1);
@@ -134,7 +156,12 @@ describe("planResponse", () => {
 describe("helpers", () => {
   it("estimates prompt tokens as a quarter of the message characters", () => {
     expect(estimatePromptTokens([{ role: "user", content: "x".repeat(40) }])).toBe(10);
-    expect(estimatePromptTokens([{ role: "system", content: "abc" }, { role: "user", content: [{ type: "text", text: "defgh" }, { type: "image_url" }] }])).toBe(2);
+    expect(
+      estimatePromptTokens([
+        { role: "system", content: "abc" },
+        { role: "user", content: [{ type: "text", text: "defgh" }, { type: "image_url" }] },
+      ]),
+    ).toBe(2);
     expect(estimatePromptTokens("nonsense")).toBe(1);
   });
 

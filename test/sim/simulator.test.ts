@@ -66,7 +66,10 @@ async function readSse(response: Response): Promise<{ data: string[]; broken: bo
   return { data, broken };
 }
 
-type Chunk = { choices: { delta: { content?: string; role?: string }; finish_reason: string | null }[]; usage?: { completion_tokens: number; prompt_tokens: number; total_tokens: number } };
+type Chunk = {
+  choices: { delta: { content?: string; role?: string }; finish_reason: string | null }[];
+  usage?: { completion_tokens: number; prompt_tokens: number; total_tokens: number };
+};
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 
@@ -122,12 +125,20 @@ describe("answers", () => {
     expect(firstMs - (seen[0]?.atMs ?? 0)).toBeLessThan(lastMs - firstMs);
     expect(seen.at(-1)?.chunk.choices[0]?.finish_reason).toBe("stop");
     expect(seen.every((s) => s.chunk.choices.length === 1 && s.chunk.usage == null)).toBe(true);
-    expect(content.map((s) => s.chunk.choices[0]?.delta.content).join("").split(" ")).toHaveLength(40);
+    expect(
+      content
+        .map((s) => s.chunk.choices[0]?.delta.content)
+        .join("")
+        .split(" "),
+    ).toHaveLength(40);
   });
 
   it("ends the raw SSE stream with a usage-only chunk when asked, then [DONE]", async () => {
     const sim = await start();
-    const response = await fetch(`${sim.url}/chat/completions`, ask("qwen/qwen3.5-9b", { stream: true, stream_options: { include_usage: true }, max_completion_tokens: 5 }));
+    const response = await fetch(
+      `${sim.url}/chat/completions`,
+      ask("qwen/qwen3.5-9b", { stream: true, stream_options: { include_usage: true }, max_completion_tokens: 5 }),
+    );
     expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/);
     const { data, broken } = await readSse(response);
     expect(broken).toBe(false);
