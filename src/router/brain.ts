@@ -160,11 +160,12 @@ class BrainImpl implements Brain {
     const chosenRow = table.row(chosen);
     const atRisk = !chosenRow.within;
     // With hedging on, a probe goes only where a hedge can protect it: a request whose latency the target
-    // bounds as it arrives (a stream, or any request under a total target), while the hedge budget holds
-    // a token for its hedge. Probing a slow model then costs hedges, never the target, and the hedges of
-    // probes and of slow first attempts together stay within maxRatio of the decisions.
+    // bounds as it arrives (a stream, or any request under a total target), while the hedge budget can
+    // lend its hedge a token (its debt under one bucket). Probing a slow model then costs hedges, never
+    // the target; ordinary hedges wait while the debt is repaid, so over time hedges stay within maxRatio
+    // of the decisions plus one bucket.
     const hedgeable = route.hedging.enabled && (request.stream || route.target.metric === "total");
-    const mayProbe = !route.hedging.enabled || (hedgeable && routeState.hasHedgeToken(0));
+    const mayProbe = !route.hedging.enabled || (hedgeable && routeState.mayBorrowHedgeToken());
     const newModel = mayProbe ? this.exploreNewModel(route, routeState, chosen) : -1;
     const stale = newModel < 0 && mayProbe ? this.exploreStale(route, routeState, chosen, atRisk, nowMs) : -1;
     const explored = newModel >= 0 ? newModel : stale;

@@ -37,6 +37,8 @@ export interface RouteState {
   spendNewModelToken(): void;
   /** The bucket holds a whole token beyond `reserve` (ordinary hedges leave one token for probes). */
   hasHedgeToken(reserve: number): boolean;
+  /** A probe may borrow its hedge's token: the bucket's debt is under one bucket. */
+  mayBorrowHedgeToken(): boolean;
   /** Spends a hedge token; a probe's hedge, sent even without one, borrows it. */
   takeHedgeToken(): void;
   noteHedge(event: HedgeOutcome | "sent", nowMs: number): void;
@@ -49,6 +51,8 @@ class State implements RouteState {
   private newModelTokens = 0;
   /** The hedge bucket starts with a token for a hedge and one for a probe's: a brownout at start-up is rescued. */
   private hedgeTokens = 2;
+  /** The hedge bucket's size, from the route's maxRatio at the last decision. */
+  private capacity = 1;
   private readonly totals: DecayingTotals;
 
   constructor(halfLifeMs: number) {
@@ -59,7 +63,8 @@ class State implements RouteState {
     this.totals.add(PROMPT_SUM, promptTokens, nowMs);
     this.totals.add(PROMPT_WEIGHT, 1, nowMs);
     this.totals.add(DECISIONS, 1, nowMs);
-    if (route.hedging.enabled) this.hedgeTokens = Math.min(hedgeCapacity(route), this.hedgeTokens + route.hedging.maxRatio);
+    this.capacity = hedgeCapacity(route);
+    if (route.hedging.enabled) this.hedgeTokens = Math.min(this.capacity, this.hedgeTokens + route.hedging.maxRatio);
   }
 
   noteOutput(outputTokens: number | undefined, nowMs: number): void {
@@ -94,6 +99,10 @@ class State implements RouteState {
 
   spendNewModelToken(): void {
     this.newModelTokens = Math.max(0, this.newModelTokens - 1);
+  }
+
+  mayBorrowHedgeToken(): boolean {
+    return this.hedgeTokens > -this.capacity;
   }
 
   hasHedgeToken(reserve: number): boolean {

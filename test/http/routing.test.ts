@@ -21,7 +21,16 @@ async function setup(models: TestModel[], script: Script, route: Record<string, 
   upstream = await startFakeUpstream(script);
   gateway = await startTestGateway(
     testConfig(upstream.url, models, {
-      routes: { chat: { candidates: models.map((model) => model.id), strategy: "cheapest-within-target", exploration: { ratio: 0 }, ...route } },
+      // Deadlines and fallback on their own: hedging and new-model probes have tests of their own (hedging.test.ts).
+      routes: {
+        chat: {
+          candidates: models.map((model) => model.id),
+          strategy: "cheapest-within-target",
+          exploration: { ratio: 0, newModelRatio: 0 },
+          hedging: { enabled: false },
+          ...route,
+        },
+      },
       ...extra,
     }),
   );
