@@ -10,6 +10,7 @@ import { describeChanges, policyWarnings } from "./config/diff.js";
 import { decisionChanges, decisionTables, hypotheticalRequest, renderTable } from "./cli/explain.js";
 import { startGateway, StartupError } from "./gateway.js";
 import { lowerHelperThreads } from "./cli/helper-threads.js";
+import { keepRequestGarbageYoung } from "./cli/young-garbage.js";
 import { createSystemClock } from "./router/clock.js";
 import { createSeededRng } from "./router/rng.js";
 import { createLiveScreen, DurationError, parseDurationMs, PortInUseError, runDemo, type DemoUi, type ScreenSize } from "./demo/index.js";
@@ -53,6 +54,7 @@ async function serveCommand(args: string[]): Promise<number> {
     process.stdout.write("subsecond serve [--config path]\n  Env: SUBSECOND_CONFIG (config path), PORT, HOST; secrets from the env vars the config names.\n");
     return 0;
   }
+  keepRequestGarbageYoung();
   const configPath = values.config ?? process.env.SUBSECOND_CONFIG ?? "config/gateway.yaml";
   const config = await loadConfigFile(configPath);
   const logger = createLogger(config.config.server.logLevel);
@@ -228,6 +230,7 @@ function nextStopSignal(): { signal: Promise<NodeJS.Signals>; dispose(): void } 
 }
 
 async function demoCommand(args: string[]): Promise<number> {
+  keepRequestGarbageYoung();
   const { values } = parseArgs({
     args,
     options: {
