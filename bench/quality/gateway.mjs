@@ -17,7 +17,8 @@ export const TARGET = Object.freeze({ metric: "ttft", percentile: 95, ms: 800 })
  * The gateway config of one run: config/demo.yaml (its catalog, priors, deadlines, stats and
  * exploration settings) with the simulator provider pointed at `simulatorUrl`, the listener on
  * 127.0.0.1:`port`, warnings-only logs, a short drain, and the route `realtime-chat` pinned to
- * `cheapest-within-target` for TARGET (so an edit of the demo's defaults cannot change what is measured).
+ * `cheapest-within-target` for TARGET (so an edit of the demo's defaults cannot change what is measured),
+ * and the default hedge budget.
  * @param {string} demoConfigPath
  * @param {{ simulatorUrl: string, port: number }} where
  * @returns {{ yaml: string, models: { id: string, pricePerMTok: { input: number, output: number } }[] }}
@@ -31,6 +32,9 @@ export function deriveGatewayConfig(demoConfigPath, { simulatorUrl, port }) {
   const route = config.routes?.[ROUTE];
   if (route === undefined) throw new Error(`${demoConfigPath}: no route "${ROUTE}"`);
   config.routes[ROUTE] = { ...route, strategy: "cheapest-within-target", target: { ...TARGET } };
+  // The hedge budget is the product's default (the promise of at most 5 extra attempts per 100 requests),
+  // not the demo's larger one for its compressed story.
+  if (config.defaults !== undefined) delete config.defaults.hedging;
   const models = config.models.map((model) => ({ id: model.id, pricePerMTok: model.pricePerMTok }));
   return { yaml: stringifyYaml(config), models };
 }

@@ -121,6 +121,8 @@ class BrainImpl implements Brain {
   private readonly table = new CandidateTable((model) => this.entryFor(model));
   /** Statistics of no model, for estimates of ids the brain has never seen. */
   private readonly emptyStats: ModelStats;
+  /** The first sync happened: models that arrive later are newcomers. */
+  private synced = false;
   /** The needs of a snapshot's typical request: none. */
   private readonly noNeeds: ReadonlySet<never> = new Set<never>();
 
@@ -139,12 +141,16 @@ class BrainImpl implements Brain {
     const present = new Set(models.map((model) => model.id));
     for (const id of this.entries.keys()) if (!present.has(id)) this.entries.delete(id);
     for (const model of models) {
-      const entry = this.entryFor(model);
+      const known = this.entries.get(model.id);
+      const entry = known ?? this.entryFor(model);
+      // After start, a model the change brings in or reprices may have become the cheapest: a newcomer.
+      if (this.synced && (known === undefined || repriced(known.model, model))) entry.newcomer = true;
       entry.model = model;
       entry.stats.setHalfLife(stats.halfLifeMs, nowMs);
       entry.health.configure(health, stats.halfLifeMs, nowMs);
     }
     for (const route of this.routes.values()) route.setHalfLife(stats.halfLifeMs, nowMs);
+    this.synced = true;
   }
 
   decide(route: RoutePolicy, request: RequestProfile): Decision {
@@ -159,6 +165,7 @@ class BrainImpl implements Brain {
     const chosen = route.strategy === "cheapest-within-target" ? table.spreadNearTies(route, this.rng) : table.at(0);
     const chosenRow = table.row(chosen);
     const atRisk = !chosenRow.within;
+    if (!atRisk) chosenRow.entry.withinAtMs = nowMs;
     // With hedging on, a probe goes only where a hedge can protect it: a request whose latency the target
     // bounds as it arrives (a stream, or any request under a total target), while the hedge budget can
     // lend its hedge a token (its debt under one bucket). Probing a slow model then costs hedges, never
@@ -167,7 +174,7 @@ class BrainImpl implements Brain {
     const hedgeable = route.hedging.enabled && (request.stream || route.target.metric === "total");
     const mayProbe = !route.hedging.enabled || (hedgeable && routeState.mayBorrowHedgeToken());
     const newModel = mayProbe ? this.exploreNewModel(route, routeState, chosen) : -1;
-    const stale = newModel < 0 && mayProbe ? this.exploreStale(route, routeState, chosen, atRisk, nowMs) : -1;
+    const stale = newModel < 0 && mayProbe ? this.exploreStale(route, routeState, chosen, atRisk, outputTokens, nowMs) : -1;
     const explored = newModel >= 0 ? newModel : stale;
     const first = explored >= 0 ? explored : chosen;
     const firstRow = table.row(first);
@@ -381,10 +388,10 @@ class BrainImpl implements Brain {
   }
 
   /** A stale or recovering row to probe instead of `chosen` (spending the route's exploration budget), or -1. */
-  private exploreStale(route: RoutePolicy, routeState: RouteState, chosen: number, atRisk: boolean, nowMs: number): number {
+  private exploreStale(route: RoutePolicy, routeState: RouteState, chosen: number, atRisk: boolean, outputTokens: number, nowMs: number): number {
     if (!EXPLORING.has(route.strategy)) return -1;
     if (routeState.earnExploreToken(route.exploration.ratio) < 1 - TOKEN_EPSILON) return -1;
-    const target = staleTarget(this.table, route, chosen, atRisk, nowMs);
+    const target = staleTarget(this.table, route, chosen, atRisk, outputTokens, this.statsConfig, nowMs);
     if (target >= 0) routeState.spendExploreToken();
     return target;
   }
@@ -407,7 +414,7 @@ class BrainImpl implements Brain {
     let entry = this.entries.get(model.id);
     if (entry === undefined) {
       // Lazily, for models a route names before the first sync: bounded by the catalog all the same.
-      entry = createEntry(model, this.statsConfig, this.healthConfig);
+      entry = createEntry(model, this.statsConfig, this.healthConfig, false);
       this.entries.set(model.id, entry);
     }
     return entry;
@@ -425,6 +432,10 @@ class BrainImpl implements Brain {
   private defaultOutput(request: RequestProfile): number {
     return request.maxOutputTokens !== undefined && request.maxOutputTokens > 0 ? request.maxOutputTokens : this.statsConfig.defaultOutputTokens;
   }
+}
+
+function repriced(before: CatalogModel | undefined, after: CatalogModel): boolean {
+  return before !== undefined && (before.pricePerMTok.input !== after.pricePerMTok.input || before.pricePerMTok.output !== after.pricePerMTok.output);
 }
 
 /** A brain with no statistics yet; call `sync` with the catalog before routing. */

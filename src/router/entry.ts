@@ -16,6 +16,10 @@ export interface Entry {
    * its hedge before its first token counts, or a slow newcomer would stay new for ever.
    */
   lifetimeAttempts: number;
+  /** Brought in or repriced by a config change after start: probed as new until measured (exploration.ts). */
+  newcomer: boolean;
+  /** When a decision last chose the model within its route's target, in ms. */
+  withinAtMs: number;
   /** Consecutive probes under the recovery bar while predicted to miss. */
   recoveryStreak: number;
   /** When the first of those probes reported, in ms. */
@@ -29,9 +33,11 @@ export interface Entry {
   probePredictedMiss: boolean;
 }
 
-export function createEntry(model: CatalogModel, stats: StatsConfig, health: HealthConfig): Entry {
+export function createEntry(model: CatalogModel, stats: StatsConfig, health: HealthConfig, newcomer: boolean): Entry {
   return {
     model,
+    newcomer,
+    withinAtMs: Number.NEGATIVE_INFINITY,
     stats: createModelStats(stats.halfLifeMs),
     health: createModelHealth(health, stats.halfLifeMs),
     lifetimeAttempts: 0,

@@ -27,11 +27,38 @@ export function recoveryBarMs(target: Target): number {
   return target.ms * Math.exp(-normalQuantile(target.percentile / 100) * RECOVERY_SIGMA);
 }
 
+/** How many times `exploration.staleAfterMs` a long shot waits between probes. */
+const LONG_SHOT_STALENESS = 8;
+/** How long a model chosen within target stays worth probing at the route's rate, in ms: a long brownout. */
+const PROMISE_MEMORY_MS = 10 * 60_000;
+
+/**
+ * A candidate worth probing at the route's rate: one chosen within target in the last PROMISE_MEMORY_MS
+ * (a browned-out favourite, whose return is what probes are for), or one whose prior's typical latency
+ * meets the target. The others are long shots: a model that has never looked able to meet the target is
+ * probed LONG_SHOT_STALENESS times less often, so that the probes (each one hedged, from the hedge
+ * budget) go where a return is likely instead of rotating through every slow cheap model.
+ */
+function promising(row: Row, route: RoutePolicy, outputTokens: number, config: StatsConfig, nowMs: number): boolean {
+  if (nowMs - row.entry.withinAtMs < PROMISE_MEMORY_MS) return true;
+  const prior = row.model.prior ?? config.defaultPrior;
+  const typicalMs = prior.ttftMs + (route.target.metric === "total" ? (outputTokens * 1000) / prior.tokensPerSecond : 0);
+  return typicalMs <= route.target.ms;
+}
+
 /** The stalest eligible row worth probing instead of `chosen`, or -1. */
-export function staleTarget(table: CandidateTable, route: RoutePolicy, chosen: number, atRisk: boolean, nowMs: number): number {
+export function staleTarget(
+  table: CandidateTable,
+  route: RoutePolicy,
+  chosen: number,
+  atRisk: boolean,
+  outputTokens: number,
+  config: StatsConfig,
+  nowMs: number,
+): number {
   const chosenCost = table.row(chosen).costUsd;
   const anyPrice = atRisk || route.strategy === "fastest";
-  const staleBeforeMs = nowMs - route.exploration.staleAfterMs;
+  const staleAfterMs = route.exploration.staleAfterMs;
   let best = -1;
   let bestAtMs = Number.POSITIVE_INFINITY;
   let bestCost = Number.POSITIVE_INFINITY;
@@ -46,7 +73,8 @@ export function staleTarget(table: CandidateTable, route: RoutePolicy, chosen: n
     if (row.entry.recoveryStreak > 0) return index;
     // A probe cancelled by its hedge may leave no sample: it still counts, or it would be sent again and again.
     const newestMs = Math.max(row.entry.stats.newestSampleAtMs, row.entry.probedAtMs);
-    if (newestMs > staleBeforeMs) continue;
+    if (newestMs > nowMs - staleAfterMs) continue;
+    if (newestMs > nowMs - staleAfterMs * LONG_SHOT_STALENESS && !promising(row, route, outputTokens, config, nowMs)) continue;
     if (newestMs < bestAtMs || (newestMs === bestAtMs && row.costUsd < bestCost)) {
       best = index;
       bestAtMs = newestMs;
@@ -57,9 +85,11 @@ export function staleTarget(table: CandidateTable, route: RoutePolicy, chosen: n
 }
 
 /**
- * The cheapest eligible row cheaper than `chosen` that has not been measured `minSamples` times in its
- * life (a new model, or one a config change brought in), with fewer than that many attempts in flight;
- * or -1. Probed at `exploration.newModelRatio`, under a hedge, it is measured within seconds.
+ * The cheapest eligible row cheaper than `chosen` that a config change brought in or repriced
+ * (`Entry.newcomer`) and that has not been measured `minSamples` times in its life, with fewer than that
+ * many attempts in flight; or -1. Probed at `exploration.newModelRatio`, under a hedge, it is measured
+ * within seconds. The catalog the gateway starts with is not new: its cheaper models are there because
+ * their priors miss the target, and stale probing (above) measures them at its own pace.
  */
 export function newModelTarget(table: CandidateTable, chosen: number, minSamples: number): number {
   const chosenCost = table.row(chosen).costUsd;
@@ -67,7 +97,7 @@ export function newModelTarget(table: CandidateTable, chosen: number, minSamples
   for (let k = 0; k < table.eligible; k++) {
     const index = table.at(k);
     const row = table.row(index);
-    if (index === chosen || row.halfOpen || !(row.costUsd < chosenCost)) continue;
+    if (index === chosen || row.halfOpen || !row.entry.newcomer || !(row.costUsd < chosenCost)) continue;
     if (row.entry.lifetimeAttempts + row.entry.stats.inFlight >= minSamples) continue;
     if (best < 0 || row.costUsd < table.row(best).costUsd) best = index;
   }

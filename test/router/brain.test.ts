@@ -4,6 +4,9 @@ import { createFakeClock } from "../../src/router/clock.js";
 import { createSeededRng } from "../../src/router/rng.js";
 import { defaultHealth, defaultStats, harness, ids, model, request, route, serve, warm } from "./helpers.js";
 
+/** A catalog prior that meets the routes' 800 ms target. */
+const FAST_PRIOR = { ttftMs: 400, tokensPerSecond: 100 };
+
 describe("filters", () => {
   it("drops models whose context window cannot hold prompt plus max output", () => {
     const small = model("small", { input: 0.01, contextTokens: 8000 });
@@ -437,7 +440,8 @@ describe("circuit breaker in decisions", () => {
 
 describe("exploration", () => {
   it("probes a model in the middle of a recovery streak next, so it is re-admitted in seconds", () => {
-    const slowCheap = ["a", "b", "c", "d"].map((id, i) => model(id, { input: 0.01 * (i + 1), output: 0.01 * (i + 1), rank: i + 2 }));
+    // Their catalog priors meet the target: browned out, not slow by nature, so probed at the route's rate.
+    const slowCheap = ["a", "b", "c", "d"].map((id, i) => model(id, { input: 0.01 * (i + 1), output: 0.01 * (i + 1), rank: i + 2, prior: FAST_PRIOR }));
     const dear = model("dear", { input: 1, output: 1, rank: 1 });
     const h = harness([...slowCheap, dear]);
     for (const m of slowCheap) warm(h, m.id, 1500);
@@ -459,8 +463,9 @@ describe("exploration", () => {
   });
 
   const chosen = model("chosen", { input: 0.5 });
-  const stale1 = model("stale1", { input: 0.01 });
-  const stale2 = model("stale2", { input: 0.02 });
+  // Cheaper models whose priors meet the target: worth probing at the route's rate when stale.
+  const stale1 = model("stale1", { input: 0.01, prior: FAST_PRIOR });
+  const stale2 = model("stale2", { input: 0.02, prior: FAST_PRIOR });
 
   it("the budget binds: 1000 decisions at ratio 0.02 explore exactly 20 times", () => {
     const stale = Array.from({ length: 30 }, (_, i) => model(`stale-${i}`, { input: 0.01 }));
@@ -529,9 +534,38 @@ describe("exploration", () => {
     expect(explores).toBeGreaterThanOrEqual(6);
     expect(maxOutstanding).toBe(1);
   });
+  it("probes a browned-out favourite at the route's rate and a long shot eight times less often", () => {
+    // Neither has a catalog prior (the slow default applies); "favourite" served the route within target
+    // before it slowed down, "longshot" never looked able to meet the target.
+    const favourite = model("favourite", { input: 0.01 });
+    const longshot = model("longshot", { input: 0.02 });
+    const h = harness([chosen, favourite, longshot]);
+    warm(h, "favourite", 300, 50);
+    warm(h, "chosen", 300, 100);
+    warm(h, "longshot", 2000, 50);
+    const policy = route([chosen, favourite, longshot], { exploration: { ratio: 0.5, staleAfterMs: 1000, newModelRatio: 0 } });
+    expect(h.brain.decide(policy, request()).plan[0]?.id).toBe("favourite");
+    warm(h, "favourite", 2000, 100);
+    const probes = new Map<string, number>();
+    for (let i = 0; i < 400; i++) {
+      const decision = h.brain.decide(policy, request());
+      const id = decision.plan[0]?.id ?? "none";
+      if (decision.reason === "explore") probes.set(id, (probes.get(id) ?? 0) + 1);
+      serve(h, decision, id === "chosen" ? 300 : 2000);
+      h.clock.advance(100);
+    }
+    // 40 s: the favourite is stale again a second after each probe, the long shot after eight.
+    expect(probes.get("favourite")).toBeGreaterThanOrEqual(30);
+    expect(probes.get("longshot")).toBeGreaterThanOrEqual(3);
+    expect(probes.get("longshot")).toBeLessThanOrEqual(6);
+  });
+
   it("takes stale candidates in turn, stalest first", () => {
     const h = harness([chosen, stale1, stale2]);
     warm(h, "chosen", 300, 100);
+    warm(h, "stale1", 2000, 20);
+    warm(h, "stale2", 2000, 20);
+    h.clock.advance(2500);
     const policy = route([chosen, stale1, stale2], { exploration: { ratio: 0.5, staleAfterMs: 2000, newModelRatio: 0 } });
     const explored: string[] = [];
     for (let i = 0; i < 40; i++) {

@@ -40,8 +40,9 @@ describe("hedge delay", () => {
   });
 
   it("always protects a probe: the hedge comes while the fastest other candidate can still meet the target", () => {
-    const h = harness([cheap, fast]);
+    const h = harness([fast]);
     warm(h, "fast", 300);
+    h.sync([cheap, fast]);
     const policy = route([cheap, fast], { hedging: hedging({ marginMs: 50 }), exploration: { ratio: 0, staleAfterMs: 2000, newModelRatio: 1 } });
     const decision = h.brain.decide(policy, request());
     expect(decision.plan.map((m) => m.id)).toEqual(["cheap", "fast"]);
@@ -91,11 +92,34 @@ describe("a new model", () => {
   /** Log-normal jitter around 1 (σ = 0.2). */
   const jitter = (rng: Rng) => Math.exp(0.2 * Math.sqrt(-2 * Math.log(Math.max(rng.next(), 1e-12))) * Math.cos(2 * Math.PI * rng.next()));
 
+  it("is one a config change brings in or reprices, not one of the catalog the gateway started with", () => {
+    const incumbent = model("incumbent", { input: 0.1, output: 0.4 });
+    const slow = model("slow", { input: 0.05, output: 0.2 }); // no prior: the slow default, so never chosen unmeasured
+    const h = harness([incumbent, slow]);
+    warm(h, "incumbent", 350, 200);
+    const policy = route([incumbent, slow], { hedging: hedging(), exploration: { ratio: 0, staleAfterMs: 2000, newModelRatio: 0.25 } });
+    const probed = () => {
+      let count = 0;
+      for (let i = 0; i < 40; i++) {
+        const decision = h.brain.decide(policy, request());
+        if (decision.probe) count++;
+        serve(h, decision, 350);
+        h.clock.advance(50);
+      }
+      return count;
+    };
+    expect(probed()).toBe(0);
+    // A catalog refresh halves its price: now it is new, and measured at once.
+    h.sync([incumbent, model("slow", { input: 0.025, output: 0.1 })]);
+    expect(probed()).toBeGreaterThanOrEqual(5);
+  });
+
   it("made cheapest by a config edit serves most traffic within 3 s at 20 req/s, its probes hedged within the target", () => {
     const incumbent = model("incumbent", { input: 0.1, output: 0.4 });
     const newcomer = model("newcomer", { input: 0.05, output: 0.2 }); // no prior: the slow default applies
-    const h = harness([incumbent, newcomer]);
+    const h = harness([incumbent]);
     warm(h, "incumbent", 350, 200);
+    h.sync([incumbent, newcomer]);
     const policy = route([incumbent, newcomer], { hedging: hedging(), exploration: { ratio: 0.02, staleAfterMs: 2000, newModelRatio: 0.25 } });
     const rng = createSeededRng(5);
     const start = h.clock.now();

@@ -59,6 +59,8 @@ export function request(overrides: Partial<RequestProfile> = {}): RequestProfile
 export interface Harness {
   readonly brain: Brain;
   readonly clock: FakeClock;
+  /** A config change: the brain syncs with `models` (those it did not have are newcomers). */
+  readonly sync: (models: readonly CatalogModel[]) => void;
 }
 
 export function harness(
@@ -70,7 +72,7 @@ export function harness(
   const health = defaultHealth(options.health);
   const brain = createBrain({ clock, rng: createSeededRng(options.seed ?? 7), stats, health });
   brain.sync(models, stats, health);
-  return { brain, clock };
+  return { brain, clock, sync: (next) => brain.sync(next, stats, health) };
 }
 
 /** Records `count` successful streamed attempts of `ttftMs` on `modelId`, `spacingMs` apart. */
