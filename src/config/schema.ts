@@ -83,14 +83,16 @@ export const DeadlinesSchema = z
 export const ExplorationSchema = z
   .strictObject({
     ratio: z.number().min(0).max(0.5).default(0.02).describe("Share of requests that may probe a stale, cheaper candidate"),
-    staleAfterMs: positiveMs("A candidate whose newest sample is older than this may be probed").default(2000),
+    staleAfterMs: positiveMs(
+      "A candidate whose newest sample is older than this may be probed; a long shot (not chosen within target in the last 10 minutes, prior missing the target) after 8 times this",
+    ).default(2000),
     newModelRatio: z
       .number()
       .min(0)
       .max(0.5)
       .default(0.25)
       .describe(
-        "Share of requests that may probe a cheaper candidate measured fewer than stats.minSamples times since it joined the catalog (a new model, or one a config change made cheaper), so it is measured within seconds; each such probe is protected by a hedge",
+        "Share of requests that may probe a cheaper candidate that a config change or catalog refresh brought in or repriced after start and that was measured fewer than stats.minSamples times, so it is measured within seconds; each such probe is protected by a hedge",
       ),
   })
   .describe("Bounded exploration of cheaper candidates whose statistics are stale or missing");
