@@ -68,6 +68,10 @@ async function serveCommand(args: string[]): Promise<number> {
   // Traces only when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set: otherwise the SDK is never loaded.
   const tracing = await createTracing(process.env);
   if (tracing) logger.info({ sampler: process.env.OTEL_TRACES_SAMPLER ?? "parentbased_always_on" }, "exporting traces over OTLP/HTTP");
+  // A collector that is down costs its spans, never the drain's outcome (each export is bounded by OTEL_EXPORTER_OTLP_TIMEOUT).
+  const stopTracing = async (): Promise<void> => {
+    await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, "spans still batched could not be exported"));
+  };
   const gateway = await startGateway({
     config,
     configPath,
@@ -79,7 +83,7 @@ async function serveCommand(args: string[]): Promise<number> {
     ...(port !== undefined ? { port } : {}),
     ...(tracing ? { tracing } : {}),
   }).catch(async (error: unknown) => {
-    await tracing?.shutdown();
+    await stopTracing();
     throw error;
   });
   process.on("SIGHUP", () => void gateway.reload());
@@ -92,7 +96,7 @@ async function serveCommand(args: string[]): Promise<number> {
       // The spans of the drained requests are exported before the process exits.
       gateway
         .close()
-        .then(() => tracing?.shutdown())
+        .then(stopTracing)
         .then(
           () => {
             logger.flush();

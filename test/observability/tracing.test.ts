@@ -36,7 +36,12 @@ afterEach(async () => {
 });
 
 /** `node dist/main.js serve` on `raw`, exporting to the receiver; `batchDelayMs` is the span processor's delay. */
-async function startTracedGateway(raw: Record<string, unknown>, otlp: OtlpReceiver, batchDelayMs: number): Promise<{ url: string; client: OpenAI }> {
+async function startTracedGateway(
+  raw: Record<string, unknown>,
+  otlp: OtlpReceiver,
+  batchDelayMs: number,
+  extraEnv: Record<string, string> = {},
+): Promise<{ url: string; client: OpenAI }> {
   const configPath = join(tempDir("subsecond-otel-"), "gateway.yaml");
   writeFileSync(configPath, stringify({ ...raw, server: { host: "127.0.0.1", port: 0, logLevel: "info" } }));
   const env: NodeJS.ProcessEnv = {
@@ -45,6 +50,7 @@ async function startTracedGateway(raw: Record<string, unknown>, otlp: OtlpReceiv
     OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
     OTEL_SERVICE_NAME: "subsecond-under-test",
     OTEL_BSP_SCHEDULE_DELAY: String(batchDelayMs),
+    ...extraEnv,
   };
   for (const name of ["PORT", "HOST", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_SAMPLER", "OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER"])
     delete env[name];
@@ -231,6 +237,21 @@ describe("OpenTelemetry traces", () => {
     expect(gateway?.handle.exit()).toBe("exit code 0");
     const names = receiver.spans.filter((span) => span.traceId === parent.traceId).map((span) => span.name);
     expect(names.sort()).toEqual(["chat chat", "chat only-model"]);
+  });
+});
+
+describe("an unreachable trace collector", () => {
+  it("neither fails a request nor the drain: the gateway exits 0 and says the spans were not exported", async () => {
+    const closed = await startOtlpReceiver();
+    await closed.close();
+    upstream = await startFakeUpstream((request) => ({ kind: "json", body: completion(request.model, "ok") }));
+    const { client } = await startTracedGateway(testConfig(upstream.url, [{ id: "acme/only" }]), closed, 600_000, { OTEL_EXPORTER_OTLP_TIMEOUT: "500" });
+    const answer = await client.chat.completions.create({ model: "chat", messages: [{ role: "user", content: "hi" }] });
+    expect(answer.choices[0]?.message.content).toBe("ok");
+
+    await gateway?.handle.stop(10_000);
+    expect(gateway?.handle.exit()).toBe("exit code 0");
+    expect(gateway?.handle.tail(5)).toContain("spans still batched could not be exported");
   });
 });
 
