@@ -164,6 +164,20 @@ describe("OpenTelemetry traces", () => {
     const exported = receiver.bodies.join("\n");
     expect(exported).not.toContain(PROMPT);
     expect(exported).not.toContain(ANSWER);
+
+    // A request refused before routing still has its server span, unnamed by a route.
+    const refused = remoteParent();
+    const error = await client.chat.completions
+      .create({ model: "no-such-model", messages: [{ role: "user", content: PROMPT }] }, { headers: { traceparent: refused.header } })
+      .catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(OpenAI.NotFoundError);
+    const [span] = await spansOf(receiver, refused.traceId, 1);
+    expect(span).toMatchObject({
+      name: "chat",
+      kind: SERVER,
+      parentSpanId: refused.spanId,
+      attributes: expect.objectContaining({ "http.response.status_code": 404, "error.type": "client_error", "subsecond.attempts": 0 }),
+    });
   });
 
   it("shows a hedge as its own client span beside the superseded first attempt", async () => {
