@@ -7,22 +7,28 @@ import tseslint from "typescript-eslint";
 const rule = (group, message) => ({ group, message });
 const COMPOSITION = ["../main.js", "../gateway.js", "../demo/*", "../cli/*"];
 const PROM_CLIENT = rule(["prom-client"], "only src/metrics imports prom-client.");
+const OTEL = rule(["@opentelemetry/*"], "only src/observability imports OpenTelemetry, loaded when traces are on.");
 
 /** Per part of src/, the imports it may not make (each file matches one entry; later entries win). */
 const boundaries = {
-  "src/**": [PROM_CLIENT],
-  "src/errors.ts": [PROM_CLIENT, rule(["./*", "../*"], "errors.ts is the bottom layer: it imports nothing of the gateway.")],
+  "src/**": [PROM_CLIENT, OTEL],
+  "src/errors.ts": [PROM_CLIENT, OTEL, rule(["./*", "../*"], "errors.ts is the bottom layer: it imports nothing of the gateway.")],
   "src/config/**": [
     PROM_CLIENT,
+    OTEL,
     rule(["../router/*", "../proxy/*", "../http/*", "../metrics/*", "../sim/*", ...COMPOSITION], "config is below router, proxy, http and metrics."),
   ],
   "src/router/**": [
     rule(["../proxy/*", "../http/*", "../metrics/*", "../sim/*", ...COMPOSITION], "the router is below proxy, http and metrics."),
-    rule(["node:*", "hono", "hono/*", "@hono/*", "undici", "prom-client", "pino"], "the router is pure: time and randomness are injected, and it does no I/O."),
+    rule(
+      ["node:*", "hono", "hono/*", "@hono/*", "undici", "prom-client", "pino", "@opentelemetry/*"],
+      "the router is pure: time and randomness are injected, and it does no I/O.",
+    ),
   ],
-  "src/metrics/**": [rule(["../proxy/*", "../http/*", ...COMPOSITION], "metrics are below proxy and http.")],
-  "src/proxy/**": [PROM_CLIENT, rule(["../http/*", ...COMPOSITION], "proxy is below http: the HTTP layer calls it, never the other way.")],
-  "src/http/**": [PROM_CLIENT, rule(COMPOSITION, "http is below the composition root (gateway.ts, main.ts).")],
+  "src/metrics/**": [OTEL, rule(["../proxy/*", "../http/*", ...COMPOSITION], "metrics are below proxy and http.")],
+  "src/proxy/**": [PROM_CLIENT, OTEL, rule(["../http/*", ...COMPOSITION], "proxy is below http: the HTTP layer calls it, never the other way.")],
+  "src/http/**": [PROM_CLIENT, OTEL, rule(COMPOSITION, "http is below the composition root (gateway.ts, main.ts).")],
+  "src/observability/**": [PROM_CLIENT, rule(["../proxy/*", "../http/*", ...COMPOSITION], "observability is below proxy and http: they call it.")],
 };
 
 export default tseslint.config(

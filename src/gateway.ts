@@ -18,6 +18,7 @@ import { closeUnused, createUpstreams, type Upstreams } from "./proxy/upstream.j
 import { createBookkeeping } from "./proxy/bookkeeping.js";
 import type { Runtime } from "./proxy/executor.js";
 import { estimateTokensByCharacters, type TokenEstimator } from "./proxy/chat-request.js";
+import type { Tracing } from "./observability/tracing.js";
 
 export interface GatewayOptions {
   readonly config: LoadedConfig;
@@ -32,6 +33,8 @@ export interface GatewayOptions {
   readonly estimateTokens?: TokenEstimator;
   /** Debounce of file-change bursts before a reload, in ms. */
   readonly reloadDebounceMs?: number;
+  /** Traces of chat requests (its owner shuts it down, after close()); undefined: off. */
+  readonly tracing?: Tracing;
 }
 
 export interface Gateway {
@@ -208,6 +211,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       ready: () => (draining ? { ready: false, reason: "draining" } : notReadyReason ? { ready: false, reason: notReadyReason } : { ready: true }),
       reload,
       catalogRefreshedAt: () => refreshed?.fetchedAt,
+      tracing: options.tracing,
     }),
   );
   await new Promise<void>((resolveListen, reject) => {

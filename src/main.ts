@@ -9,6 +9,7 @@ import { catalogImport } from "./cli/catalog.js";
 import { describeChanges, policyWarnings } from "./config/diff.js";
 import { decisionChanges, decisionTables, hypotheticalRequest, renderTable } from "./cli/explain.js";
 import { startGateway, StartupError } from "./gateway.js";
+import { createTracing } from "./observability/tracing.js";
 import { lowerHelperThreads } from "./cli/helper-threads.js";
 import { keepRequestGarbageYoung } from "./cli/young-garbage.js";
 import { createSystemClock } from "./router/clock.js";
@@ -66,6 +67,13 @@ async function serveCommand(args: string[]): Promise<number> {
   const port = process.env.PORT !== undefined && process.env.PORT !== "" ? Number(process.env.PORT) : undefined;
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
     return fail(`PORT must be an integer from 0 to 65535, got "${process.env.PORT}"`);
+  // Traces only when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set: otherwise the SDK is never loaded.
+  const tracing = await createTracing(process.env);
+  if (tracing) logger.info({ sampler: process.env.OTEL_TRACES_SAMPLER ?? "parentbased_always_on" }, "exporting traces over OTLP/HTTP");
+  // A collector that is down costs its spans, never the drain's outcome (each export is bounded by OTEL_EXPORTER_OTLP_TIMEOUT).
+  const stopTracing = async (): Promise<void> => {
+    await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, "spans still batched could not be exported"));
+  };
   const gateway = await startGateway({
     config,
     configPath,
@@ -75,6 +83,10 @@ async function serveCommand(args: string[]): Promise<number> {
     rng: createSeededRng(Date.now() >>> 0),
     ...(process.env.HOST ? { host: process.env.HOST } : {}),
     ...(port !== undefined ? { port } : {}),
+    ...(tracing ? { tracing } : {}),
+  }).catch(async (error: unknown) => {
+    await stopTracing();
+    throw error;
   });
   process.on("SIGHUP", () => void gateway.reload());
   return await new Promise<number>((resolveExit) => {
@@ -83,17 +95,21 @@ async function serveCommand(args: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, "draining");
-      gateway.close().then(
-        () => {
-          logger.flush();
-          resolveExit(0);
-        },
-        (error: unknown) => {
-          logger.error({ err: error }, "shutdown failed");
-          logger.flush();
-          resolveExit(1);
-        },
-      );
+      // The spans of the drained requests are exported before the process exits.
+      gateway
+        .close()
+        .then(stopTracing)
+        .then(
+          () => {
+            logger.flush();
+            resolveExit(0);
+          },
+          (error: unknown) => {
+            logger.error({ err: error }, "shutdown failed");
+            logger.flush();
+            resolveExit(1);
+          },
+        );
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));

@@ -98,3 +98,20 @@ export function acceptance(rows, soak) {
   } else add("RSS flat (±10%) over the 5-minute soak", null, "run with --soak");
   return checks;
 }
+
+/** With --baseline-dist: what this build may add over the baseline build's gateway at c=1 (issue 27, tracing on), in ms. */
+export const BASELINE_ALLOWANCE_MS = 0.05;
+
+/**
+ * The checks of a --baseline-dist run, where the floor's place is the gateway of another build: this
+ * build's c=1 latency and short-stream TTFC p50 at most BASELINE_ALLOWANCE_MS over that one's.
+ */
+export function baselineChecks(rows) {
+  return ["c=1 latency p50, added", "TTFC p50, added, c=1 (short)"].map((label) => {
+    const x = rows.find((row) => row.label === label);
+    const name = `${label}: this build ≤ baseline + ${BASELINE_ALLOWANCE_MS} ms`;
+    if (!x || !Number.isFinite(x.floor) || !Number.isFinite(x.subsecond)) return { name, result: "SKIP", detail: "not measured" };
+    const detail = `${fmtMs(x.subsecond)} vs ${fmtMs(x.floor)} (${fmtSigned(x.diff)} ms)`;
+    return { name, result: x.diff <= BASELINE_ALLOWANCE_MS ? "PASS" : "FAIL", detail };
+  });
+}

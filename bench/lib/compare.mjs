@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { availableParallelism } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { acceptance } from "./acceptance.mjs";
+import { acceptance, baselineChecks } from "./acceptance.mjs";
 import { holdCpuLatency } from "./host.mjs";
 import { FOREIGN_LIMIT, foreignMax, interferenceOf } from "./interference.mjs";
 import { pct } from "./output.mjs";
@@ -102,6 +102,13 @@ async function runRepeat(r, { options, children, targets, runner, budget, log },
   return rep;
 }
 
+/** What the "floor" and "subsecond" columns measure in this run, when not the defaults; null otherwise. */
+function targetRoles(options) {
+  if (!options.otel && !options.baselineDist) return null;
+  const floor = options.baselineDist ? `the gateway of ${options.baselineDist}, tracing off` : "the floor proxy";
+  return `floor = ${floor}; subsecond = this build${options.otel ? ", exporting every span over OTLP/HTTP to bench/otlp-sink.mjs" : ", tracing off"}`;
+}
+
 /**
  * Runs the comparison, prints the report on stdout and writes the JSON to --out. Returns the exit code:
  * 1 when --strict and a check failed, else 0. `deps` are the run's options, children, targets, phase
@@ -133,9 +140,10 @@ export async function runComparison(deps) {
   const soak = options.soak ? await runSoak(deps, mock) : null;
   await children.stop(mock);
   const decision = await runDecision(deps);
-  const checks = acceptance(rows, soak);
+  const checks = options.baselineDist ? baselineChecks(rows) : acceptance(rows, soak);
   const interference = interferenceOf(reps);
-  process.stdout.write(reportLines({ quick, repeats, rows, reps, interference, soak, decision, checks }).join("\n") + "\n");
+  const roles = targetRoles(options);
+  process.stdout.write(reportLines({ quick, repeats, rows, reps, interference, soak, decision, checks, roles }).join("\n") + "\n");
 
   const result = {
     meta: {
@@ -154,6 +162,8 @@ export async function runComparison(deps) {
       freeze: options.freeze,
       gatewayAsFloor: options.gatewayAsFloor,
       floorPipeline: options.floorPipeline,
+      otel: options.otel,
+      baselineDist: options.baselineDist ?? null,
       gatewayConfig: gwConfig,
       gatewayLogLevel: options.gatewayLogLevel,
       interference,

@@ -1,5 +1,6 @@
 // The command line of bench/run.mjs: its flags, their defaults and checks, and the usage text.
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { BODIES, PHASE_KEYS, durations, phaseTable } from "./workload.mjs";
 
@@ -26,6 +27,10 @@ Targets:
   --gateway-log-level L   the gateway's server.logLevel (default info)
   --gateway-as-floor      the "subsecond" target is a second floor: checks the harness itself
   --floor-pipeline        the floor forwards with stream.pipeline() instead of pipe()
+  --otel                  the gateway exports traces (OTLP/HTTP) to a local sink, bench/otlp-sink.mjs
+  --baseline-dist DIR     the floor's place is taken by the gateway of another build (DIR/main.js, inside
+                          this checkout so it finds node_modules), without tracing: sub-floor is what
+                          this build (and, with --otel, its tracing) adds; checked at c=1, ≤ 0.05 ms p50
 Host:
   --nice=N                the nice value of the bench and its children (default -10; needs root)
   --pm-qos                idle CPUs poll instead of halting while the run lasts (needs root)
@@ -46,6 +51,8 @@ const FLAGS = {
   "node-flags": { type: "string", default: "" },
   "gateway-as-floor": { type: "boolean", default: false },
   "floor-pipeline": { type: "boolean", default: false },
+  otel: { type: "boolean", default: false },
+  "baseline-dist": { type: "string" },
   "gateway-log-level": { type: "string", default: "info" },
   "keep-logs": { type: "boolean", default: false },
   "no-freeze": { type: "boolean", default: false },
@@ -92,6 +99,12 @@ export function parseOptions(argv, root) {
     if (bad.length) throw new UsageError(`unknown phase(s) ${bad.join(", ")}; known: ${PHASE_KEYS.join(", ")}`);
     phases = phases.filter((p) => want.includes(p.key));
   }
+  const baselineDist = values["baseline-dist"] === undefined ? undefined : resolve(values["baseline-dist"]);
+  if (baselineDist !== undefined && !existsSync(join(baselineDist, "main.js"))) throw new UsageError(`--baseline-dist: ${baselineDist}/main.js not found`);
+  if (baselineDist !== undefined && !["debug", "info"].includes(values["gateway-log-level"]))
+    throw new UsageError("--baseline-dist runs two gateways, which find their ports in their listening lines: keep --gateway-log-level at info or debug");
+  if (baselineDist !== undefined && values["gateway-as-floor"])
+    throw new UsageError("--baseline-dist and --gateway-as-floor both take the floor's place: pick one");
   if (!BODIES[values["profile-body"]]) throw new UsageError(`--profile-body must be one of ${Object.keys(BODIES).join(", ")}`);
 
   return {
@@ -111,6 +124,8 @@ export function parseOptions(argv, root) {
     gatewayLogLevel: values["gateway-log-level"],
     gatewayAsFloor: values["gateway-as-floor"],
     floorPipeline: values["floor-pipeline"],
+    otel: values.otel,
+    baselineDist,
     nice: numberFlag(values, "nice", { integer: true, min: -20, max: 19 }),
     pmQos: values["pm-qos"],
     freeze: !values["no-freeze"],

@@ -31,7 +31,7 @@ function table(rows) {
 }
 
 /** The report's lines; rows without a floor or gateway value (phases not run) are left out of the table. */
-export function reportLines({ quick, repeats, rows, reps, interference, soak, decision, checks }) {
+export function reportLines({ quick, repeats, rows, reps, interference, soak, decision, checks, roles }) {
   const perRepeat = (phase) =>
     ["floor", "subsecond"].map((t) => `${t} ${reps.map((rep) => rep.phases[phase]?.[t].rps.toFixed(0) ?? "-").join(", ")}`).join("; ");
   const driver = median(reps.map((rep) => rep.phases.c16?.direct.driverMsPerReq * 1000));
@@ -39,6 +39,7 @@ export function reportLines({ quick, repeats, rows, reps, interference, soak, de
   return [
     "",
     `Subsecond bench (${quick ? "quick" : "full"}): medians over ${repeats} fresh process pairs; latencies in ms; "added" = target − direct of the same repeat; [direct absolute]`,
+    ...(roles ? [roles] : []),
     table(rows.filter((x) => Number.isFinite(x.floor) || Number.isFinite(x.subsecond))),
     "",
     `req/s by repeat, c=16 (V8 fast/slow modes show here): ${perRepeat("c16")}`,

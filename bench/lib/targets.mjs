@@ -56,21 +56,37 @@ export function createTargets({ root, options, children, log }) {
     return { path, models: cfg.models.length };
   }
 
-  /** The floor proxy on core 1, in front of the mock. */
+  /** The trace sink on core 0, started once, when the gateway is to export traces. */
+  let sink;
+  const traceSink = () =>
+    (sink ??= children.waitListening(children.spawnPinned("otlp-sink", 0, ["bench/otlp-sink.mjs"])).catch((error) => {
+      sink = undefined;
+      throw error;
+    }));
+
+  /** The floor proxy on core 1, in front of the mock; with --baseline-dist, the gateway of that build. */
   async function startFloor(name, mockUrl, extraFlags = []) {
+    if (options.baselineDist) return spawnGateway(name, join(options.baselineDist, "main.js"), undefined, extraFlags);
     const argv = ["bench/floor-proxy.mjs", "--upstream", mockUrl, ...(options.floorPipeline ? ["--pipeline"] : [])];
     const rec = children.spawnPinned(name, 1, argv, { flags: [...options.nodeFlags, ...extraFlags] });
     return children.waitListening(rec);
   }
 
-  /** The gateway on core 1 with bench/gateway-bench.yaml (a second floor with --gateway-as-floor). */
+  /** The gateway on core 1 with bench/gateway-bench.yaml (a second floor with --gateway-as-floor), exporting traces with --otel. */
   async function startGateway(name, mockUrl, extraFlags = []) {
     if (options.gatewayAsFloor) return startFloor(name, mockUrl, extraFlags);
+    return spawnGateway(name, "dist/main.js", options.otel ? (await traceSink()).url : undefined, extraFlags);
+  }
+
+  /** `node <main> serve` on core 1 with bench/gateway-bench.yaml; traces go to `traceUrl` when set, else tracing is off. */
+  async function spawnGateway(name, main, traceUrl, extraFlags) {
     const env = { ...process.env, SUBSECOND_API_KEYS: BENCH_KEY };
     delete env.PORT;
     delete env.HOST;
     delete env.SUBSECOND_CONFIG;
-    const rec = children.spawnPinned(name, 1, ["dist/main.js", "serve", "--config", "bench/gateway-bench.yaml"], {
+    for (const key of Object.keys(env)) if (key.startsWith("OTEL_")) delete env[key];
+    if (traceUrl !== undefined) Object.assign(env, { OTEL_EXPORTER_OTLP_ENDPOINT: traceUrl, OTEL_SERVICE_NAME: "subsecond-bench" });
+    const rec = children.spawnPinned(name, 1, [main, "serve", "--config", "bench/gateway-bench.yaml"], {
       env,
       flags: [...options.nodeFlags, ...extraFlags],
     });
@@ -122,5 +138,5 @@ export function createTargets({ root, options, children, log }) {
     return { jsonHeaders: j.headers, streamHeaders: s.headers };
   }
 
-  return { startMock, writeGatewayConfig, startFloor, startGateway, sanity };
+  return { startMock, writeGatewayConfig, startFloor, startGateway, sanity, traceSink };
 }

@@ -9,6 +9,7 @@ import type { Brain } from "../router/brain.js";
 import type { Bookkeeping } from "../proxy/bookkeeping.js";
 import type { TokenEstimator } from "../proxy/chat-request.js";
 import type { Runtime } from "../proxy/executor.js";
+import type { Tracing } from "../observability/tracing.js";
 import { createAuthenticator, type KeySets } from "./auth.js";
 import { CHAT_PATH, createChatHandlers } from "./chat.js";
 import { send, sendError, sendJson } from "./respond.js";
@@ -38,6 +39,8 @@ export interface AppDeps extends KeySets {
   readonly reload: () => Promise<ReloadResult>;
   /** When the catalog was last refreshed from `catalog.refreshUrl`; undefined when it never was. */
   readonly catalogRefreshedAt?: () => Date | undefined;
+  /** Starts each chat request's trace; undefined when tracing is off. */
+  readonly tracing?: Tracing | undefined;
 }
 
 /** Builds the gateway's request listener from explicit dependencies. */

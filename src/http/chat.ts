@@ -3,12 +3,13 @@
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { GatewayError } from "../errors.js";
-import { NO_MODEL, type GatewayMetrics } from "../metrics/metrics.js";
+import { NO_MODEL, type GatewayMetrics, type RequestOutcome } from "../metrics/metrics.js";
 import type { Brain } from "../router/brain.js";
 import type { Bookkeeping } from "../proxy/bookkeeping.js";
 import { parseChatRequest, profileRequest, type TokenEstimator } from "../proxy/chat-request.js";
 import { executeChat, type Runtime } from "../proxy/executor.js";
 import { resolvePlan } from "../proxy/plan.js";
+import type { RequestTrace, Tracing } from "../observability/tracing.js";
 import type { RequestSummary } from "../proxy/recorder.js";
 import { readRequestBody } from "./request-body.js";
 import { sendError } from "./respond.js";
@@ -28,6 +29,8 @@ export interface ChatDeps {
   readonly estimateTokens: TokenEstimator;
   /** Any error as a GatewayError to answer with (unknown ones are logged, never echoed). */
   readonly toGatewayError: (error: unknown, requestId: string) => GatewayError;
+  /** Starts each request's trace; undefined when tracing is off. */
+  readonly tracing?: Tracing | undefined;
 }
 
 /** The chat route's handler, and what answers a request refused before it ran (e.g. by auth). */
@@ -39,6 +42,7 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
 
   const handle = async ({ incoming, outgoing, requestId, startedAt }: RequestContext): Promise<void> => {
     const runtime = deps.runtime();
+    const trace = deps.tracing?.startRequest(incoming.headers, startedAt);
     let stream = false;
     try {
       const body = await readRequestBody(incoming, runtime.config.config.server.bodyLimitBytes);
@@ -46,6 +50,7 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
       stream = request.stream === true;
       const profile = profileRequest(request, deps.estimateTokens);
       const plan = resolvePlan(runtime.config, brain, request, profile);
+      trace?.planned(plan.routeLabel, request.model);
       const passHeaders: Record<string, string> = { "content-type": "application/json", "x-request-id": requestId };
       for (const name of PROPAGATED) {
         const value = incoming.headers[name];
@@ -54,7 +59,7 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
       const { summary, error } = await executeChat(
         { brain, metrics, bookkeeping },
         runtime,
-        { outgoing, requestId, startedAt, passHeaders, body, request, profile },
+        { outgoing, requestId, startedAt, passHeaders, body, request, profile, trace },
         plan,
       );
       const endedAt = performance.now();
@@ -62,7 +67,7 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
       bookkeeping.later(() => accessLog(requestId, startedAt, summary, endedAt));
       if (error !== undefined) sendError(outgoing, error, requestId);
     } catch (thrown) {
-      rejected({ incoming, outgoing, requestId, startedAt }, deps.toGatewayError(thrown, requestId), stream);
+      rejected({ incoming, outgoing, requestId, startedAt }, deps.toGatewayError(thrown, requestId), stream, trace);
     }
   };
 
@@ -70,11 +75,14 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
    * Answers a request refused before routing, or a bug (the executor returns upstream failures, it does
    * not throw them): counted without a route or model (labels never take request values).
    */
-  function rejected({ outgoing, requestId, startedAt }: RequestContext, error: GatewayError, stream = false): void {
+  function rejected({ outgoing, requestId, startedAt }: RequestContext, error: GatewayError, stream = false, trace?: RequestTrace): void {
     sendError(outgoing, error, requestId);
-    const outcome = error.status >= 500 ? "gateway_error" : "client_error";
-    metrics.request("none", NO_MODEL, outcome, stream, (performance.now() - startedAt) / 1000);
-    accessLog(requestId, startedAt, { route: "none", model: NO_MODEL, attempts: 0, reason: "", outcome, status: error.status, ttftMs: undefined });
+    const outcome: RequestOutcome = error.status >= 500 ? "gateway_error" : "client_error";
+    const endedAt = performance.now();
+    metrics.request("none", NO_MODEL, outcome, stream, (endedAt - startedAt) / 1000);
+    const summary = { route: "none", model: NO_MODEL, attempts: 0, reason: "", outcome, status: error.status, ttftMs: undefined };
+    trace?.ended(summary, endedAt);
+    accessLog(requestId, startedAt, summary, endedAt);
   }
 
   return { handle, rejected };

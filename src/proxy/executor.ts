@@ -6,6 +6,7 @@ import { performance } from "node:perf_hooks";
 import type { GatewayError } from "../errors.js";
 import type { LoadedConfig } from "../config/load.js";
 import { NO_MODEL } from "../metrics/metrics.js";
+import type { RequestTrace } from "../observability/tracing.js";
 import type { CatalogModel, RequestProfile } from "../router/types.js";
 import type { ChatRequest } from "./chat-request.js";
 import { emptyPlanError, failedRequestOutcome, finalError, type AttemptFailure } from "./failures.js";
@@ -34,6 +35,8 @@ export interface ChatExchange {
   readonly body: Buffer;
   readonly request: ChatRequest;
   readonly profile: RequestProfile;
+  /** The request's trace; undefined when tracing is off. */
+  readonly trace: RequestTrace | undefined;
 }
 
 /** How a request ended: `error` is for the caller to send; without it the response has been written. */
@@ -44,7 +47,7 @@ export interface ChatOutcome {
 
 /** Serves one chat completion on `plan`. */
 export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange: ChatExchange, plan: RequestPlan): Promise<ChatOutcome> {
-  const recorder = new AttemptRecorder(deps, plan, exchange.profile, exchange.startedAt);
+  const recorder = new AttemptRecorder(deps, plan, exchange.profile, exchange.startedAt, exchange.trace);
   const race = new Race(deps.brain, recorder, exchange, plan, (model) => usableProvider(runtime, model), runtime.config.config.server.eventLimitBytes);
   const { outgoing } = exchange;
   // `on`, not `once`: the finally below removes it, and `once` would wrap it in another closure.

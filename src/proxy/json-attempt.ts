@@ -33,6 +33,9 @@ export interface JsonAnswer {
   readonly totalMs: number;
   /** performance.now() when the answer was complete: the gateway's time from there on is overhead. */
   readonly receivedAt: number;
+  /** The choices' `finish_reason`s and the answer's `model`, for the trace. */
+  readonly finishReasons: readonly string[] | undefined;
+  readonly responseModel: string | undefined;
 }
 
 export type JsonResult = JsonAnswer | AttemptFailed;
@@ -92,11 +95,15 @@ export class JsonAttempt implements UpstreamListener {
   #answer(bytes: Buffer): JsonResult {
     const receivedAt = performance.now();
     let usage: Usage | undefined;
+    let finishReasons: string[] | undefined;
+    let responseModel: string | undefined;
     try {
-      const parsed = JSON.parse(bytes.toString("utf8")) as { usage?: unknown; error?: unknown };
+      const parsed = JSON.parse(bytes.toString("utf8")) as { usage?: unknown; error?: unknown; model?: unknown; choices?: unknown };
       // A 200 whose body is an error (some providers do that) is an upstream error.
       if (parsed.error !== undefined && parsed.error !== null) return this.#failed(failureFromStatus(502, bytes.toString("utf8"), undefined, Date.now()));
       usage = readUsage(parsed.usage);
+      if (typeof parsed.model === "string") responseModel = parsed.model;
+      if (Array.isArray(parsed.choices)) finishReasons = finishReasonsOf(parsed.choices);
     } catch {
       return this.#failed(upstreamFailure("upstream sent invalid JSON", "upstream_invalid"));
     }
@@ -108,6 +115,8 @@ export class JsonAttempt implements UpstreamListener {
       usage,
       totalMs: receivedAt - this.#startedAt,
       receivedAt,
+      finishReasons,
+      responseModel,
     };
   }
 
@@ -133,4 +142,14 @@ export class JsonAttempt implements UpstreamListener {
   readonly #onDeadline = (): void => {
     this.call.abort(new DeadlineError("total", this.spec.totalMs));
   };
+}
+
+/** The `finish_reason` of each choice that has one. */
+function finishReasonsOf(choices: readonly unknown[]): string[] {
+  const reasons: string[] = [];
+  for (const choice of choices) {
+    const reason = typeof choice === "object" && choice !== null ? (choice as { finish_reason?: unknown }).finish_reason : undefined;
+    if (typeof reason === "string") reasons.push(reason);
+  }
+  return reasons;
 }

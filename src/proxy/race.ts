@@ -137,7 +137,7 @@ export class Race {
         model,
         provider,
         body: upstreamBody(exchange.body, exchange.request, model.upstreamModel),
-        passHeaders: exchange.passHeaders,
+        passHeaders: this.recorder.upstreamHeaders(model, exchange.passHeaders),
         probe,
         events,
         responseHeaders: () => this.#routingHeaders(model),
@@ -201,7 +201,15 @@ export class Race {
     this.#win(launched);
     const { model, probe } = launched;
     writeJsonAnswer(this.exchange.outgoing, answer.bytes, answer.contentType, this.#routingHeaders(model));
-    const record = { model, probe, outcome: "ok" as const, totalMs: answer.totalMs, ...(answer.usage ? { usage: answer.usage } : {}) };
+    const record = {
+      model,
+      probe,
+      outcome: "ok" as const,
+      totalMs: answer.totalMs,
+      ...(answer.usage ? { usage: answer.usage } : {}),
+      finishReasons: answer.finishReasons,
+      responseModel: answer.responseModel,
+    };
     this.recorder.attemptFinished(record);
     const endedAt = performance.now();
     this.recorder.addOverhead(endedAt - answer.receivedAt);
@@ -221,7 +229,15 @@ export class Race {
   #recordSuperseded(launched: Launched, result: Result): void {
     if (result.kind === "answer") {
       const { model, probe } = launched;
-      this.recorder.attemptFinished({ model, probe, outcome: "ok", totalMs: result.totalMs, ...(result.usage ? { usage: result.usage } : {}) });
+      this.recorder.attemptFinished({
+        model,
+        probe,
+        outcome: "ok",
+        totalMs: result.totalMs,
+        ...(result.usage ? { usage: result.usage } : {}),
+        finishReasons: result.finishReasons,
+        responseModel: result.responseModel,
+      });
     } else if (result.kind === "failed") {
       this.recorder.attemptFinished({ ...result.record, outcome: "superseded", elapsedMs: result.elapsedMs });
     }

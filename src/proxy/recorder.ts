@@ -3,6 +3,7 @@
 import { performance } from "node:perf_hooks";
 import type { FallbackReason, GatewayMetrics, RequestOutcome } from "../metrics/metrics.js";
 import { costUsd, type Brain, type HedgeOutcome } from "../router/brain.js";
+import type { RequestTrace } from "../observability/tracing.js";
 import type { AttemptOutcome, CatalogModel, RequestProfile } from "../router/types.js";
 import type { Bookkeeping } from "./bookkeeping.js";
 import type { RequestPlan } from "./plan.js";
@@ -26,6 +27,9 @@ export interface AttemptRecord {
   readonly ttftRecorded?: boolean;
   /** How long the attempt ran, in ms (superseded attempts). */
   readonly elapsedMs?: number;
+  /** The answer's `finish_reason`s and the `model` it names, for the trace. */
+  readonly finishReasons?: readonly string[];
+  readonly responseModel?: string;
 }
 
 /** A finished request, as the access log prints it. */
@@ -64,6 +68,8 @@ export class AttemptRecorder {
     private readonly profile: RequestProfile,
     /** performance.now() when the request arrived. */
     private readonly startedAt: number,
+    /** The request's trace; undefined when tracing is off. */
+    private readonly trace: RequestTrace | undefined,
   ) {
     this.reason = plan.decision.reason;
     this.#overheadMs = performance.now() - startedAt;
@@ -73,11 +79,27 @@ export class AttemptRecorder {
     this.#overheadMs += ms;
   }
 
-  /** An attempt on `model` is about to be sent; a hedge runs beside the first attempt, not after it. */
-  started(model: CatalogModel, probe: boolean, hedge: boolean): void {
+  /**
+   * An attempt on `model` is about to be sent; a hedge runs beside the first attempt, not after it, and
+   * a continuation resumes a stream another attempt began.
+   */
+  started(model: CatalogModel, probe: boolean, hedge: boolean, continuation = false): void {
     this.attempts++;
     if (!hedge && this.attempts > 1) this.reason = "fallback";
     this.deps.brain.attemptStarted(model.id, probe);
+    this.trace?.attemptStarted(model, {
+      attempt: this.attempts,
+      reason: hedge ? "hedge" : this.reason,
+      hedge,
+      probe,
+      continuation,
+      predictedMs: this.#predictedMs(model),
+    });
+  }
+
+  /** The client's headers for the attempt on `model`, with its trace context when tracing is on. */
+  upstreamHeaders(model: CatalogModel, base: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+    return this.trace === undefined ? base : this.trace.upstreamHeaders(model, base);
   }
 
   /** An attempt's first content arrived `ttftMs` after it started: the brain learns it now. */
@@ -133,6 +155,7 @@ export class AttemptRecorder {
       ...(record.elapsedMs !== undefined ? { elapsedMs: record.elapsedMs } : {}),
       probe: record.probe,
     });
+    this.trace?.attemptEnded(record);
     if (record.outcome === "cancelled") return;
     const outcome = record.outcome;
     // A superseded attempt reported no usage, but the provider read its prompt: hedging is metered.
@@ -166,6 +189,14 @@ export class AttemptRecorder {
         if (measuredMs !== undefined) metrics.targetResult(routeLabel, measuredMs <= target.ms);
       }
     });
-    return { route: routeLabel, model, attempts: this.attempts, reason: this.reason, outcome, status, ttftMs };
+    const summary = { route: routeLabel, model, attempts: this.attempts, reason: this.reason, outcome, status, ttftMs };
+    this.trace?.ended(summary, endedAt);
+    return summary;
+  }
+
+  /** The brain's prediction for `model` at the route's percentile, in ms: the decision's for its first model. */
+  #predictedMs(model: CatalogModel): number {
+    const { decision, target } = this.plan;
+    return model === decision.plan[0] ? decision.predictedMs : this.deps.brain.estimateMs(model.id, target.metric, target.percentile);
   }
 }

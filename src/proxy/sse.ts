@@ -27,6 +27,9 @@ export interface SseEvent {
   readonly usage: Usage | undefined;
   /** Error message of an in-band error. */
   readonly errorMessage: string | undefined;
+  /** The last `finish_reason` of a finishing chunk, and the `model` it names (for traces). */
+  readonly finishReason: string | undefined;
+  readonly responseModel: string | undefined;
 }
 
 /** Called per complete event with its byte range in `buffer` (end exclusive, separator included). */
@@ -58,11 +61,18 @@ function errorMessageOf(value: unknown): string {
 }
 
 // The events most chunks are, shared rather than allocated per chunk.
-const COMMENT: SseEvent = { kind: "comment", finished: false, usage: undefined, errorMessage: undefined };
-const DONE: SseEvent = { kind: "done", finished: false, usage: undefined, errorMessage: undefined };
-const CONTENT: SseEvent = { kind: "content", finished: false, usage: undefined, errorMessage: undefined };
-const PREAMBLE: SseEvent = { kind: "preamble", finished: false, usage: undefined, errorMessage: undefined };
-const MALFORMED: SseEvent = { kind: "malformed", finished: false, usage: undefined, errorMessage: "upstream sent a malformed stream chunk" };
+const COMMENT: SseEvent = { kind: "comment", finished: false, usage: undefined, errorMessage: undefined, finishReason: undefined, responseModel: undefined };
+const DONE: SseEvent = { kind: "done", finished: false, usage: undefined, errorMessage: undefined, finishReason: undefined, responseModel: undefined };
+const CONTENT: SseEvent = { kind: "content", finished: false, usage: undefined, errorMessage: undefined, finishReason: undefined, responseModel: undefined };
+const PREAMBLE: SseEvent = { kind: "preamble", finished: false, usage: undefined, errorMessage: undefined, finishReason: undefined, responseModel: undefined };
+const MALFORMED: SseEvent = {
+  kind: "malformed",
+  finished: false,
+  usage: undefined,
+  errorMessage: "upstream sent a malformed stream chunk",
+  finishReason: undefined,
+  responseModel: undefined,
+};
 
 /** Classifies the JSON payload of one `data:` field. */
 export function classifyPayload(text: string): SseEvent {
@@ -77,21 +87,28 @@ export function classifyPayload(text: string): SseEvent {
   const chunk = payload as Record<string, unknown>;
   const usage = readUsage(chunk.usage);
   if (chunk.error !== undefined && chunk.error !== null) {
-    return { kind: "error", finished: false, usage, errorMessage: errorMessageOf(chunk.error) };
+    return { kind: "error", finished: false, usage, errorMessage: errorMessageOf(chunk.error), finishReason: undefined, responseModel: undefined };
   }
   const choices = chunk.choices;
   if (!Array.isArray(choices) || choices.length === 0) {
-    return usage ? { kind: "usage", finished: false, usage, errorMessage: undefined } : PREAMBLE;
+    return usage ? { kind: "usage", finished: false, usage, errorMessage: undefined, finishReason: undefined, responseModel: undefined } : PREAMBLE;
   }
   let content = false;
-  let finished = false;
+  let finishReason: string | undefined;
   for (const choice of choices as unknown[]) {
     if (typeof choice !== "object" || choice === null) continue;
-    const { delta, finish_reason: finishReason } = choice as { delta?: Record<string, unknown>; finish_reason?: unknown };
-    if (finishReason === "error") {
-      return { kind: "error", finished: false, usage, errorMessage: 'upstream ended the stream with finish_reason "error"' };
+    const { delta, finish_reason: reason } = choice as { delta?: Record<string, unknown>; finish_reason?: unknown };
+    if (reason === "error") {
+      return {
+        kind: "error",
+        finished: false,
+        usage,
+        errorMessage: 'upstream ended the stream with finish_reason "error"',
+        finishReason: undefined,
+        responseModel: undefined,
+      };
     }
-    if (typeof finishReason === "string") finished = true;
+    if (typeof reason === "string") finishReason = reason;
     if (
       delta &&
       (nonEmpty(delta.content) ||
@@ -104,8 +121,9 @@ export function classifyPayload(text: string): SseEvent {
       content = true;
     }
   }
-  if (!finished && usage === undefined) return content ? CONTENT : PREAMBLE;
-  return { kind: content ? "content" : "preamble", finished, usage, errorMessage: undefined };
+  if (finishReason === undefined && usage === undefined) return content ? CONTENT : PREAMBLE;
+  const responseModel = finishReason !== undefined && typeof chunk.model === "string" ? chunk.model : undefined;
+  return { kind: content ? "content" : "preamble", finished: finishReason !== undefined, usage, errorMessage: undefined, finishReason, responseModel };
 }
 
 function startsWith(buffer: Buffer, at: number, end: number, prefix: Buffer): boolean {
@@ -136,7 +154,14 @@ function parseEvent(buffer: Buffer, start: number, end: number): SseEvent {
   if (data === undefined) return COMMENT;
   const event = classifyPayload(data);
   if (errorEvent && event.kind !== "error") {
-    return { kind: "error", finished: false, usage: event.usage, errorMessage: "upstream sent an error event" };
+    return {
+      kind: "error",
+      finished: false,
+      usage: event.usage,
+      errorMessage: "upstream sent an error event",
+      finishReason: undefined,
+      responseModel: undefined,
+    };
   }
   return event;
 }
@@ -253,6 +278,13 @@ export class SseScanner {
 
   /** Made when needed, so a stream of ordinary events allocates nothing for it. */
   private oversize(): SseEvent {
-    return { kind: "malformed", finished: false, usage: undefined, errorMessage: `upstream sent a stream event larger than ${this.limitBytes} bytes` };
+    return {
+      kind: "malformed",
+      finished: false,
+      usage: undefined,
+      errorMessage: `upstream sent a stream event larger than ${this.limitBytes} bytes`,
+      finishReason: undefined,
+      responseModel: undefined,
+    };
   }
 }

@@ -58,6 +58,9 @@ export class StreamAttempt implements UpstreamListener {
   #ttftMs: number | undefined;
   #usage: Usage | undefined;
   #sawFinish = false;
+  /** The finishing chunks' `finish_reason`s and the `model` they name, for the trace. */
+  #finishReasons: string[] | undefined;
+  #responseModel: string | undefined;
   #sawDone = false;
   /** Why the stream ends after content, from an in-band error or a malformed event. */
   #endedInBand: string | undefined;
@@ -177,6 +180,8 @@ export class StreamAttempt implements UpstreamListener {
         ...(outcome === "ok" ? { totalMs } : {}),
         ...(usage ? { usage } : {}),
         ttftRecorded: this.#ttftLearned,
+        finishReasons: this.#finishReasons,
+        responseModel: this.#responseModel,
       },
     });
   }
@@ -284,7 +289,11 @@ export class StreamAttempt implements UpstreamListener {
       default:
         writer.forward(buffer, start, end);
     }
-    if (event.finished) this.#sawFinish = true;
+    if (event.finishReason !== undefined) {
+      this.#sawFinish = true;
+      (this.#finishReasons ??= []).push(event.finishReason);
+      if (event.responseModel !== undefined) this.#responseModel = event.responseModel;
+    }
   };
 
   /** The first content: the brain learns it, and the attempt commits unless another one answers the client. */
