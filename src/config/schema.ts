@@ -201,7 +201,7 @@ export const HealthSchema = z
     errorRateMinSamples: z.number().positive().default(10).describe("Samples needed before errorRate applies"),
     openMs: positiveMs("How long an open circuit rejects traffic before a half-open probe").default(10000),
     cooldownBaseMs: positiveMs("First cooldown after a 429 without Retry-After (doubles, with jitter)").default(1000),
-    cooldownMaxMs: positiveMs("Longest cooldown after 429s").default(60000),
+    cooldownMaxMs: positiveMs("Longest cooldown after 429s, a provider's Retry-After included").default(60000),
   })
   .describe("Circuit breaker and rate-limit cooldown, per model entry");
 

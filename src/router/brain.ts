@@ -31,7 +31,8 @@
 // and the rest when the attempt ends (`attemptFinished`). When nothing is usable: unusable.ts.
 import type { HealthConfig, StatsConfig } from "../config/schema.js";
 import { CandidateTable, type Row } from "./candidates.js";
-import { createEntry, type Entry } from "./entry.js";
+import { createEntry, sameEntry, type Entry } from "./entry.js";
+import { createModelHealth } from "./health.js";
 import { applyRecoveryRule, newModelTarget, reserveProbe, staleTarget } from "./exploration.js";
 import { chooseHedge, hedgeDelayMs, hedgeTailPercentile, type HedgeChoice } from "./hedging.js";
 import { createModelStats, type ModelStats } from "./model-stats.js";
@@ -140,6 +141,7 @@ class BrainImpl implements Brain {
     for (const id of this.entries.keys()) if (!present.has(id)) this.entries.delete(id);
     for (const model of models) {
       const entry = this.entryFor(model);
+      if (entry.model !== undefined && !sameEntry(entry.model, model)) entry.health = createModelHealth(health, stats.halfLifeMs);
       entry.model = model;
       entry.stats.setHalfLife(stats.halfLifeMs, nowMs);
       entry.health.configure(health, stats.halfLifeMs, nowMs);
