@@ -16,6 +16,7 @@ import { configWithCatalog } from "./catalog/import.js";
 import { createCatalogRefresher, type RefreshedCatalog } from "./catalog/refresh.js";
 import { closeUnused, createUpstreams, type Upstreams } from "./proxy/upstream.js";
 import { createBookkeeping } from "./proxy/bookkeeping.js";
+import { configuredSecrets, createScrubber, scrubbingLogger } from "./proxy/scrubber.js";
 import type { Runtime } from "./proxy/executor.js";
 import { estimateTokensByCharacters, type TokenEstimator } from "./proxy/chat-request.js";
 
@@ -79,8 +80,10 @@ export function missingProviderKeys(config: LoadedConfig, upstreams: Upstreams):
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
-  const { logger, env } = options;
-  let runtime: Runtime = { config: options.config, upstreams: createUpstreams(options.config.config.providers, env) };
+  const { env } = options;
+  const scrubberOf = (config: LoadedConfig) => createScrubber(configuredSecrets(config.config, env));
+  let runtime: Runtime = { config: options.config, upstreams: createUpstreams(options.config.config.providers, env), scrubber: scrubberOf(options.config) };
+  const logger = scrubbingLogger(options.logger, () => runtime.scrubber);
   const missing = missingProviderKeys(runtime.config, runtime.upstreams);
   if (missing.length > 0) {
     await closeUnused(runtime.upstreams, undefined);
@@ -142,7 +145,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const previous = runtime;
       const stillMissing = missingProviderKeys(next, upstreams);
       // Atomic swap: requests in flight keep the runtime object they started with.
-      runtime = { config: next, upstreams };
+      runtime = { config: next, upstreams, scrubber: scrubberOf(next) };
       brain.sync(next.models, next.config.stats, next.config.health);
       clientKeys = keySet(next.config.auth.apiKeysEnv, env);
       adminKeys = keySet(next.config.auth.adminKeysEnv, env);

@@ -54,13 +54,14 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
       const { summary, error } = await executeChat(
         { brain, metrics, bookkeeping },
         runtime,
-        { outgoing, requestId, startedAt, passHeaders, body, request, profile },
+        { outgoing, requestId, startedAt, passHeaders, body, request, profile, scrubber: runtime.scrubber },
         plan,
       );
       const endedAt = performance.now();
       // Queued after the executor's own bookkeeping.
       bookkeeping.later(() => accessLog(requestId, startedAt, summary, endedAt));
-      if (error !== undefined) sendError(outgoing, error, requestId);
+      // An error may carry a provider's words: they may echo a key the gateway sent.
+      if (error !== undefined) sendError(outgoing, runtime.scrubber.error(error), requestId);
     } catch (thrown) {
       rejected({ incoming, outgoing, requestId, startedAt }, deps.toGatewayError(thrown, requestId), stream);
     }

@@ -12,12 +12,15 @@ import { emptyPlanError, failedRequestOutcome, finalError, type AttemptFailure }
 import type { RequestPlan } from "./plan.js";
 import { Race } from "./race.js";
 import { AttemptRecorder, type RecorderDeps, type RequestSummary } from "./recorder.js";
+import type { Scrubber } from "./scrubber.js";
 import type { UpstreamProvider, Upstreams } from "./upstream.js";
 
 /** The config and connections a request runs on; swapped atomically on reload. */
 export interface Runtime {
   readonly config: LoadedConfig;
   readonly upstreams: Upstreams;
+  /** Keeps this config's secrets out of what is relayed from upstreams. */
+  readonly scrubber: Scrubber;
 }
 
 export type ExecutorDeps = RecorderDeps;
@@ -34,6 +37,8 @@ export interface ChatExchange {
   readonly body: Buffer;
   readonly request: ChatRequest;
   readonly profile: RequestProfile;
+  /** The runtime's scrubber, for upstream text relayed as it arrives (in-band error events). */
+  readonly scrubber: Scrubber;
 }
 
 /** How a request ended: `error` is for the caller to send; without it the response has been written. */
