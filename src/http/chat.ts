@@ -3,14 +3,14 @@
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { GatewayError } from "../errors.js";
-import { NO_MODEL, type GatewayMetrics } from "../metrics/metrics.js";
+import { NO_MODEL, type GatewayMetrics, type RequestOutcome } from "../metrics/metrics.js";
 import type { Brain } from "../router/brain.js";
 import type { Bookkeeping } from "../proxy/bookkeeping.js";
 import { parseChatRequest, profileRequest, type TokenEstimator } from "../proxy/chat-request.js";
 import { executeChat, type Runtime } from "../proxy/executor.js";
 import { resolvePlan } from "../proxy/plan.js";
 import type { RequestSummary } from "../proxy/recorder.js";
-import { readRequestBody } from "./request-body.js";
+import { UploadAbortedError, readRequestBody } from "./request-body.js";
 import { sendError } from "./respond.js";
 import type { RequestContext, Route } from "./router.js";
 
@@ -63,7 +63,8 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
       // An error may carry a provider's words: they may echo a key the gateway sent.
       if (error !== undefined) sendError(outgoing, runtime.scrubber.error(error), requestId);
     } catch (thrown) {
-      rejected({ incoming, outgoing, requestId, startedAt }, deps.toGatewayError(thrown, requestId), stream);
+      if (thrown instanceof UploadAbortedError) count(requestId, startedAt, "cancelled", 499, stream);
+      else rejected({ incoming, outgoing, requestId, startedAt }, deps.toGatewayError(thrown, requestId), stream);
     }
   };
 
@@ -73,9 +74,13 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
    */
   function rejected({ outgoing, requestId, startedAt }: RequestContext, error: GatewayError, stream = false): void {
     sendError(outgoing, error, requestId);
-    const outcome = error.status >= 500 ? "gateway_error" : "client_error";
+    count(requestId, startedAt, error.status >= 500 ? "gateway_error" : "client_error", error.status, stream);
+  }
+
+  /** One request that ended before routing, in the metrics and the access log alike. */
+  function count(requestId: string, startedAt: number, outcome: RequestOutcome, status: number, stream: boolean): void {
     metrics.request("none", NO_MODEL, outcome, stream, (performance.now() - startedAt) / 1000);
-    accessLog(requestId, startedAt, { route: "none", model: NO_MODEL, attempts: 0, reason: "", outcome, status: error.status, ttftMs: undefined });
+    accessLog(requestId, startedAt, { route: "none", model: NO_MODEL, attempts: 0, reason: "", outcome, status, ttftMs: undefined });
   }
 
   return { handle, rejected };

@@ -2,6 +2,16 @@
 import type { IncomingMessage } from "node:http";
 import { GatewayError } from "../errors.js";
 
+/** The client closed the connection before its body had arrived: its cancellation, not a fault. */
+export class UploadAbortedError extends Error {
+  readonly code = "upload_aborted";
+  constructor() {
+    super("the client closed the connection during the upload");
+    this.name = "UploadAbortedError";
+  }
+}
+
+/** The body, whole; throws a 413 GatewayError past `limitBytes`, `UploadAbortedError` when the client leaves first. */
 export async function readRequestBody(incoming: IncomingMessage, limitBytes: number): Promise<Buffer> {
   const declared = Number(incoming.headers["content-length"]);
   if (declared > limitBytes) {
@@ -36,17 +46,20 @@ export async function readRequestBody(incoming: IncomingMessage, limitBytes: num
       cleanup();
       resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
     };
-    const onError = (error: Error) => {
+    // Node reports a connection closed mid-body as an "aborted" error, then 'close'.
+    const onAborted = () => {
       cleanup();
-      reject(error);
+      reject(new UploadAbortedError());
     };
     const cleanup = () => {
       incoming.off("data", onData);
       incoming.off("end", onEnd);
-      incoming.off("error", onError);
+      incoming.off("error", onAborted);
+      incoming.off("close", onAborted);
     };
     incoming.on("data", onData);
     incoming.on("end", onEnd);
-    incoming.on("error", onError);
+    incoming.on("error", onAborted);
+    incoming.on("close", onAborted);
   });
 }
