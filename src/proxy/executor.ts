@@ -98,9 +98,13 @@ async function runPlan(deps: ExecutorDeps, race: Race, recorder: AttemptRecorder
       return { summary: recorder.finish(served.record.model.id, served.outcome, served.status, served.endedAt), error: undefined };
     }
     if (race.clientGone) break;
-    // A non-retryable 4xx goes straight back with the provider's status, message and code.
+    // A non-retryable 4xx goes straight back with the provider's status, message and code; so does the
+    // gateway's own failure to connect (out of file descriptors), which no other candidate would escape.
     const final = round.failed.find(({ failure }) => failure.fallback === undefined);
-    if (final !== undefined) return { summary: recorder.finish(final.model.id, "client_error", final.failure.error.status), error: final.failure.error };
+    if (final !== undefined) {
+      const outcome = final.failure.outcome === "gateway_error" ? "gateway_error" : "client_error";
+      return { summary: recorder.finish(final.model.id, outcome, final.failure.error.status), error: final.failure.error };
+    }
     for (const { model: failed, failure } of round.failed) {
       if (failure.fallback === "context_length") contextLimit = Math.max(contextLimit, failed.contextTokens);
       if (failure.fallback !== undefined) recorder.fallback(failed, failure.fallback);

@@ -278,7 +278,7 @@ class BrainImpl implements Brain {
     const { stats, health } = entry;
     if (stats.inFlight > 0) stats.inFlight--;
     if (probe) health.probeFinished();
-    if (report.outcome !== "client_error") entry.lifetimeAttempts++;
+    if (report.outcome !== "client_error" && report.outcome !== "gateway_error") entry.lifetimeAttempts++;
     const recordedTtftMs = this.learn(entry, report, probe, nowMs);
     if (probe) applyRecoveryRule(entry, report, report.ttftMs ?? (Number.isNaN(recordedTtftMs) ? undefined : recordedTtftMs), this.statsConfig, nowMs);
   }
@@ -368,7 +368,8 @@ class BrainImpl implements Brain {
         }
         return Number.NaN;
       case "client_error":
-        // The request's fault, not the model's: nothing is learnt about its health or latency.
+      case "gateway_error":
+        // The request's fault or the gateway's, not the model's: nothing is learnt about its health or latency.
         return Number.NaN;
     }
   }
