@@ -2,10 +2,11 @@
 import { watch, type FSWatcher } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import type { AddressInfo } from "node:net";
-import { createServer, type Server, type ServerResponse } from "node:http";
+import type { Server, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { createRequestListener, hashKey, type ReloadResult } from "./http/app.js";
+import { createGatewayServer } from "./http/server.js";
 import { Registry, createMetrics, type GatewayMetrics } from "./metrics/metrics.js";
 import { createBrain, type Brain } from "./router/brain.js";
 import type { Clock, Rng } from "./router/types.js";
@@ -147,6 +148,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Atomic swap: requests in flight keep the runtime object they started with.
       runtime = { config: next, upstreams, scrubber: scrubberOf(next) };
       brain.sync(next.models, next.config.stats, next.config.health);
+      configureServer(next.config.server);
       clientKeys = keySet(next.config.auth.apiKeysEnv, env);
       adminKeys = keySet(next.config.auth.adminKeysEnv, env);
       notReadyReason = stillMissing.length > 0 ? stillMissing.join("; ") : undefined;
@@ -198,7 +200,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       ),
   });
 
-  const httpServer = createServer(
+  const { server: httpServer, configure: configureServer } = createGatewayServer(
     createRequestListener({
       runtime: () => runtime,
       brain,
@@ -212,6 +214,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       reload,
       catalogRefreshedAt: () => refreshed?.fetchedAt,
     }),
+    server,
   );
   await new Promise<void>((resolveListen, reject) => {
     httpServer.once("error", reject);
@@ -220,8 +223,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       resolveListen();
     });
   });
-  httpServer.keepAliveTimeout = 65_000;
-  httpServer.headersTimeout = 66_000;
   // In-flight requests, so a drain can end as soon as the last one finishes.
   let inFlight = 0;
   let onDrained: (() => void) | undefined;

@@ -11,6 +11,18 @@ export class UploadAbortedError extends Error {
   }
 }
 
+/** Requests whose body was taken whole, though the parser may not have marked them complete yet. */
+const taken = new WeakSet<IncomingMessage>();
+
+/**
+ * Whether part of the request's body may still be on its way: it has one (RFC 9112 §6.3), the parser has
+ * not seen its end, and `readRequestBody` has not taken it whole.
+ */
+export function bodyUnread(incoming: IncomingMessage): boolean {
+  const hasBody = Number(incoming.headers["content-length"]) > 0 || incoming.headers["transfer-encoding"] !== undefined;
+  return hasBody && !incoming.complete && !taken.has(incoming);
+}
+
 /** The body, whole; throws a 413 GatewayError past `limitBytes`, `UploadAbortedError` when the client leaves first. */
 export async function readRequestBody(incoming: IncomingMessage, limitBytes: number): Promise<Buffer> {
   const declared = Number(incoming.headers["content-length"]);
@@ -26,6 +38,7 @@ export async function readRequestBody(incoming: IncomingMessage, limitBytes: num
       // The parser has not marked the message complete yet, and a paused stream would then never emit
       // 'end' or 'close'. Flowing, it ends as soon as the parser gets there.
       incoming.resume();
+      taken.add(incoming);
       return body;
     }
   }
@@ -44,6 +57,7 @@ export async function readRequestBody(incoming: IncomingMessage, limitBytes: num
     };
     const onEnd = () => {
       cleanup();
+      taken.add(incoming);
       resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
     };
     // Node reports a connection closed mid-body as an "aborted" error, then 'close'.

@@ -2,7 +2,7 @@
 // cap (issue 25, items 6 and 10).
 import { afterEach, describe, expect, it } from "vitest";
 import { connect, type Socket } from "node:net";
-import { startFakeUpstream, type FakeUpstream } from "../helpers/fake-upstream.js";
+import { startFakeUpstream, streamOf, type FakeUpstream, type Script } from "../helpers/fake-upstream.js";
 import { capturingLogger, startTestGateway, testConfig, type TestGateway } from "../helpers/gateway.js";
 
 let upstream: FakeUpstream | undefined;
@@ -19,8 +19,8 @@ afterEach(async () => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function setup(extra: Record<string, unknown> = {}, env: Record<string, string> = {}) {
-  upstream = await startFakeUpstream(() => ({ kind: "json" }));
+async function setup(extra: Record<string, unknown> = {}, env: Record<string, string> = {}, script: Script = () => ({ kind: "json" })) {
+  upstream = await startFakeUpstream(script);
   const log = capturingLogger();
   gateway = await startTestGateway(testConfig(upstream.url, [{ id: "acme/a" }], extra), { env, logger: log.logger });
   return { gateway, log };
@@ -71,5 +71,91 @@ describe("a client that aborts mid-upload", () => {
     expect(requestLines[0]).toMatchObject({ outcome: "cancelled", status: 499, level: 30 });
     expect(log.lines.filter((line) => (line.level as number) >= 50)).toEqual([]);
     expect(upstream?.requests).toHaveLength(0);
+  });
+});
+
+/** Writes `piece` every `everyMs` until the connection closes. */
+function trickle(socket: Socket, piece: string, everyMs: number): void {
+  const timer = setInterval(() => {
+    if (socket.writable) socket.write(piece);
+  }, everyMs);
+  socket.once("close", () => clearInterval(timer));
+}
+
+/** When the connection closed, in ms after `since`; Infinity when it was still open after `waitMs`. */
+async function closedWithin(client: RawClient, since: number, waitMs: number): Promise<number> {
+  const at = await Promise.race([client.closed, sleep(waitMs).then(() => Number.POSITIVE_INFINITY)]);
+  return at - since;
+}
+
+describe("connection bounds", () => {
+  it("answers a slow unauthenticated upload with 401 and closes its connection at once", async () => {
+    const { gateway } = await setup({ auth: { apiKeysEnv: "TEST_CLIENT_KEYS" } }, { TEST_CLIENT_KEYS: "client-key" });
+    const client = await rawClient(gateway.url);
+    const started = performance.now();
+    client.socket.write(chatHead(1_000_000) + '{"model":"chat",');
+    trickle(client.socket, "x".repeat(100), 50);
+    expect(await closedWithin(client, started, 2000)).toBeLessThan(1000);
+    expect(client.received()).toMatch(/^HTTP\/1\.1 401 /);
+    expect(client.received()).toMatch(/connection: close/i);
+    expect(client.received()).toContain('"code":"missing_api_key"');
+  });
+
+  it("keeps the connection of a refused request whose body had arrived", async () => {
+    const { gateway } = await setup();
+    const client = await rawClient(gateway.url);
+    const body = '{"model":"chat","messages":"not a list"}';
+    client.socket.write(chatHead(Buffer.byteLength(body)) + body);
+    await sleep(300);
+    expect(client.received()).toMatch(/^HTTP\/1\.1 400 /);
+    expect(client.received()).not.toMatch(/connection: close/i);
+    expect(client.socket.destroyed).toBe(false);
+  });
+
+  it("closes a connection whose headers trickle in past server.headersTimeoutMs, with a 408", async () => {
+    const { gateway } = await setup({ server: { host: "127.0.0.1", port: 0, logLevel: "silent", headersTimeoutMs: 300, requestTimeoutMs: 600 } });
+    const client = await rawClient(gateway.url);
+    const started = performance.now();
+    client.socket.write("POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n");
+    trickle(client.socket, "x-slow: 1\r\n", 50);
+    const closedAfter = await closedWithin(client, started, 2000);
+    expect(closedAfter).toBeGreaterThanOrEqual(250);
+    expect(closedAfter).toBeLessThan(1000);
+    expect(client.received()).toMatch(/^HTTP\/1\.1 408 /);
+  });
+
+  it("does not cut a streamed answer that lasts longer than server.requestTimeoutMs", async () => {
+    const { gateway } = await setup(
+      { server: { host: "127.0.0.1", port: 0, logLevel: "silent", headersTimeoutMs: 200, requestTimeoutMs: 300 } },
+      {},
+      (request) => ({ kind: "sse", steps: streamOf(request.model, ["a", "b", "c", "d", "e", "f", "g", "h"], 100) }),
+    );
+    let text = "";
+    for await (const chunk of await gateway.client.chat.completions.create({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] })) {
+      text += chunk.choices[0]?.delta.content ?? "";
+    }
+    expect(text).toBe("abcdefgh");
+  });
+
+  it("answers a connection beyond server.maxConnections with a 503 in OpenAI's shape, and closes it", async () => {
+    const { gateway } = await setup({ server: { host: "127.0.0.1", port: 0, logLevel: "silent", maxConnections: 2 } });
+    const held = [await rawClient(gateway.url), await rawClient(gateway.url)];
+    await sleep(50);
+    const extra = await rawClient(gateway.url);
+    const started = performance.now();
+    extra.socket.write("GET /v1/models HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n");
+    expect(await closedWithin(extra, started, 2000)).toBeLessThan(1000);
+    expect(extra.received()).toMatch(/^HTTP\/1\.1 503 /);
+    expect(extra.received()).toMatch(/connection: close/i);
+    const body = JSON.parse(extra.received().slice(extra.received().indexOf("\r\n\r\n") + 4)) as { error: { code: string; type: string } };
+    expect(body.error).toMatchObject({ code: "too_many_connections", type: "server_error" });
+
+    const silent = await rawClient(gateway.url);
+    expect(await closedWithin(silent, performance.now(), 2000)).toBeLessThan(1500);
+
+    held[0]?.socket.destroy();
+    await held[0]?.closed;
+    await sleep(50);
+    expect((await fetch(`${gateway.url}/v1/models`)).status).toBe(200);
   });
 });
