@@ -212,6 +212,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       adminKeys: () => adminKeys,
       ready: () => (draining ? { ready: false, reason: "draining" } : notReadyReason ? { ready: false, reason: notReadyReason } : { ready: true }),
       reload,
+      bindHost: host,
       catalogRefreshedAt: () => refreshed?.fetchedAt,
     }),
     server,
