@@ -2,10 +2,11 @@
 import { watch, type FSWatcher } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import type { AddressInfo } from "node:net";
-import { createServer, type Server, type ServerResponse } from "node:http";
+import type { Server, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { createRequestListener, hashKey, type ReloadResult } from "./http/app.js";
+import { createGatewayServer } from "./http/server.js";
 import { Registry, createMetrics, type GatewayMetrics } from "./metrics/metrics.js";
 import { createBrain, type Brain } from "./router/brain.js";
 import type { Clock, Rng } from "./router/types.js";
@@ -16,6 +17,7 @@ import { configWithCatalog } from "./catalog/import.js";
 import { createCatalogRefresher, type RefreshedCatalog } from "./catalog/refresh.js";
 import { closeUnused, createUpstreams, type Upstreams } from "./proxy/upstream.js";
 import { createBookkeeping } from "./proxy/bookkeeping.js";
+import { configuredSecrets, createScrubber, scrubbingLogger } from "./proxy/scrubber.js";
 import type { Runtime } from "./proxy/executor.js";
 import { estimateTokensByCharacters, type TokenEstimator } from "./proxy/chat-request.js";
 import type { Tracing } from "./observability/tracing.js";
@@ -82,8 +84,10 @@ export function missingProviderKeys(config: LoadedConfig, upstreams: Upstreams):
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
-  const { logger, env } = options;
-  let runtime: Runtime = { config: options.config, upstreams: createUpstreams(options.config.config.providers, env) };
+  const { env } = options;
+  const scrubberOf = (config: LoadedConfig) => createScrubber(configuredSecrets(config.config, env));
+  let runtime: Runtime = { config: options.config, upstreams: createUpstreams(options.config.config.providers, env), scrubber: scrubberOf(options.config) };
+  const logger = scrubbingLogger(options.logger, () => runtime.scrubber);
   const missing = missingProviderKeys(runtime.config, runtime.upstreams);
   if (missing.length > 0) {
     await closeUnused(runtime.upstreams, undefined);
@@ -145,8 +149,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const previous = runtime;
       const stillMissing = missingProviderKeys(next, upstreams);
       // Atomic swap: requests in flight keep the runtime object they started with.
-      runtime = { config: next, upstreams };
+      runtime = { config: next, upstreams, scrubber: scrubberOf(next) };
       brain.sync(next.models, next.config.stats, next.config.health);
+      configureServer(next.config.server);
       clientKeys = keySet(next.config.auth.apiKeysEnv, env);
       adminKeys = keySet(next.config.auth.adminKeysEnv, env);
       notReadyReason = stillMissing.length > 0 ? stillMissing.join("; ") : undefined;
@@ -198,7 +203,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       ),
   });
 
-  const httpServer = createServer(
+  const { server: httpServer, configure: configureServer } = createGatewayServer(
     createRequestListener({
       runtime: () => runtime,
       brain,
@@ -210,9 +215,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       adminKeys: () => adminKeys,
       ready: () => (draining ? { ready: false, reason: "draining" } : notReadyReason ? { ready: false, reason: notReadyReason } : { ready: true }),
       reload,
+      bindHost: host,
       catalogRefreshedAt: () => refreshed?.fetchedAt,
       tracing: options.tracing,
     }),
+    server,
   );
   await new Promise<void>((resolveListen, reject) => {
     httpServer.once("error", reject);
@@ -221,8 +228,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       resolveListen();
     });
   });
-  httpServer.keepAliveTimeout = 65_000;
-  httpServer.headersTimeout = 66_000;
   // In-flight requests, so a drain can end as soon as the last one finishes.
   let inFlight = 0;
   let onDrained: (() => void) | undefined;

@@ -203,7 +203,7 @@ export const HealthSchema = z
     errorRateMinSamples: z.number().positive().default(10).describe("Samples needed before errorRate applies"),
     openMs: positiveMs("How long an open circuit rejects traffic before a half-open probe").default(10000),
     cooldownBaseMs: positiveMs("First cooldown after a 429 without Retry-After (doubles, with jitter)").default(1000),
-    cooldownMaxMs: positiveMs("Longest cooldown after 429s").default(60000),
+    cooldownMaxMs: positiveMs("Longest cooldown after 429s, a provider's Retry-After included").default(60000),
   })
   .describe("Circuit breaker and rate-limit cooldown, per model entry");
 
@@ -235,6 +235,23 @@ export const ServerSchema = z
         "Deepest nesting of arrays and objects accepted in a request body (the body's object is level 1); a deeper body is refused with a 400 before it is parsed. At least 8, which ordinary requests (content parts, tool schemas) need; at most 1000, well within what re-serialising a body can recurse",
       ),
     drainTimeoutMs: positiveMs("On SIGTERM, how long in-flight requests may take to finish").default(10000),
+    headersTimeoutMs: positiveMs(
+      "How long a client may take to send a request's headers (from its first byte, or from connecting); a slower one gets a 408 and its connection is closed",
+    ).default(10000),
+    requestTimeoutMs: positiveMs(
+      "How long a client may take to send a whole request, headers and body; a slower upload gets a 408 and its connection is closed. Responses are not bounded by it, however long they stream",
+    ).default(30000),
+    keepAliveTimeoutMs: positiveMs(
+      "How long an idle keep-alive connection is kept; longer than a load balancer's idle timeout (60 s on AWS ALB), so that the balancer closes first",
+    ).default(65000),
+    maxConnections: z
+      .number()
+      .int()
+      .positive()
+      .default(1024)
+      .describe(
+        "Client connections held at once; a connection beyond it gets a 503 to its request and is closed, or is closed after 1 s without one. Raise it with the process's file-descriptor limit (ulimit -n)",
+      ),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info").describe("Log verbosity"),
     helperThreadNice: z
       .number()
@@ -245,6 +262,10 @@ export const ServerSchema = z
       .describe(
         "Linux: how many nice levels below the event loop the helper threads (V8's compiler and GC, libuv's pool) run, so a core they share serves requests first (0: the same level); read at start-up",
       ),
+  })
+  .refine((server) => server.headersTimeoutMs <= server.requestTimeoutMs, {
+    path: ["headersTimeoutMs"],
+    message: "must not exceed server.requestTimeoutMs (the headers are part of the request)",
   })
   .describe("HTTP listener, and what one request or upstream stream may cost it");
 

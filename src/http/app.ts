@@ -12,6 +12,7 @@ import type { Runtime } from "../proxy/executor.js";
 import type { Tracing } from "../observability/tracing.js";
 import { createAuthenticator, type KeySets } from "./auth.js";
 import { CHAT_PATH, createChatHandlers } from "./chat.js";
+import { createOpenRequestCheck } from "./open-mode.js";
 import { send, sendError, sendJson } from "./respond.js";
 import { createRouter, type Route } from "./router.js";
 
@@ -37,6 +38,8 @@ export interface AppDeps extends KeySets {
   /** False while draining or when the loaded config cannot serve. */
   readonly ready: () => { ready: boolean; reason?: string };
   readonly reload: () => Promise<ReloadResult>;
+  /** The address the server binds (`server.host`): open mode answers requests addressed to it. */
+  readonly bindHost: string;
   /** When the catalog was last refreshed from `catalog.refreshUrl`; undefined when it never was. */
   readonly catalogRefreshedAt?: () => Date | undefined;
   /** Starts each chat request's trace; undefined when tracing is off. */
@@ -131,7 +134,7 @@ export function createRequestListener(deps: AppDeps): RequestListener {
 
   return createRouter({
     routes,
-    authenticate: createAuthenticator(deps),
+    authenticate: createAuthenticator(deps, createOpenRequestCheck(deps.bindHost)),
     toGatewayError,
     onBug: (error) => logger.error({ err: error }, "answering an error failed"),
   });

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { LRUCache } from "lru-cache";
 import { GatewayError } from "../errors.js";
+import type { OpenRequestCheck } from "./open-mode.js";
 
 /** Who may call an endpoint: any client key, an admin key, or anyone. */
 export type Access = "client" | "admin" | "public";
@@ -28,7 +29,8 @@ function bearerToken(incoming: IncomingMessage): string | undefined {
 /** Checks a request's key for `access`; throws a 401/403 GatewayError. */
 export type Authenticator = (incoming: IncomingMessage, access: Access) => void;
 
-export function createAuthenticator(keys: KeySets): Authenticator {
+/** `checkOpen` vets the requests that need no key (open mode, see open-mode.ts). */
+export function createAuthenticator(keys: KeySets, checkOpen: OpenRequestCheck): Authenticator {
   // Tokens already found valid for the current key set, so the hot path hashes a client's key once,
   // not per request. Bounded; only valid tokens enter; a reload that changes the keys starts it afresh.
   let acceptedFor: ReadonlySet<string> | undefined;
@@ -36,7 +38,10 @@ export function createAuthenticator(keys: KeySets): Authenticator {
 
   const client = (incoming: IncomingMessage) => {
     const clientKeys = keys.clientKeys();
-    if (clientKeys.size === 0) return;
+    if (clientKeys.size === 0) {
+      checkOpen(incoming);
+      return;
+    }
     const token = bearerToken(incoming);
     if (token === undefined) {
       throw new GatewayError(401, "Missing API key: send `Authorization: Bearer <gateway key>`.", { code: "missing_api_key" });
@@ -53,7 +58,10 @@ export function createAuthenticator(keys: KeySets): Authenticator {
   const admin = (incoming: IncomingMessage) => {
     const adminKeys = keys.adminKeys();
     if (adminKeys.size === 0) {
-      if (keys.clientKeys().size === 0) return;
+      if (keys.clientKeys().size === 0) {
+        checkOpen(incoming);
+        return;
+      }
       throw new GatewayError(403, "Admin endpoints are disabled: no admin keys are configured (auth.adminKeysEnv).", { code: "admin_disabled" });
     }
     const token = bearerToken(incoming);

@@ -11,7 +11,7 @@ import { executeChat, type Runtime } from "../proxy/executor.js";
 import { resolvePlan } from "../proxy/plan.js";
 import type { RequestTrace, Tracing } from "../observability/tracing.js";
 import type { RequestSummary } from "../proxy/recorder.js";
-import { readRequestBody } from "./request-body.js";
+import { UploadAbortedError, readRequestBody } from "./request-body.js";
 import { sendError } from "./respond.js";
 import type { RequestContext, Route } from "./router.js";
 
@@ -59,15 +59,17 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
       const { summary, error } = await executeChat(
         { brain, metrics, bookkeeping },
         runtime,
-        { outgoing, requestId, startedAt, passHeaders, body, request, profile, trace },
+        { outgoing, requestId, startedAt, passHeaders, body, request, profile, trace, scrubber: runtime.scrubber },
         plan,
       );
       const endedAt = performance.now();
       // Queued after the executor's own bookkeeping.
       bookkeeping.later(() => accessLog(requestId, startedAt, summary, endedAt));
-      if (error !== undefined) sendError(outgoing, error, requestId);
+      // An error may carry a provider's words: they may echo a key the gateway sent.
+      if (error !== undefined) sendError(outgoing, runtime.scrubber.error(error), requestId);
     } catch (thrown) {
-      rejected({ incoming, outgoing, requestId, startedAt }, deps.toGatewayError(thrown, requestId), stream, trace);
+      if (thrown instanceof UploadAbortedError) count(requestId, startedAt, "cancelled", 499, stream, trace);
+      else rejected({ incoming, outgoing, requestId, startedAt }, deps.toGatewayError(thrown, requestId), stream, trace);
     }
   };
 
@@ -77,10 +79,14 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
    */
   function rejected({ outgoing, requestId, startedAt }: RequestContext, error: GatewayError, stream = false, trace?: RequestTrace): void {
     sendError(outgoing, error, requestId);
-    const outcome: RequestOutcome = error.status >= 500 ? "gateway_error" : "client_error";
+    count(requestId, startedAt, error.status >= 500 ? "gateway_error" : "client_error", error.status, stream, trace);
+  }
+
+  /** One request that ended before routing, in the metrics, its trace and the access log alike. */
+  function count(requestId: string, startedAt: number, outcome: RequestOutcome, status: number, stream: boolean, trace?: RequestTrace): void {
     const endedAt = performance.now();
     metrics.request("none", NO_MODEL, outcome, stream, (endedAt - startedAt) / 1000);
-    const summary = { route: "none", model: NO_MODEL, attempts: 0, reason: "", outcome, status: error.status, ttftMs: undefined };
+    const summary = { route: "none", model: NO_MODEL, attempts: 0, reason: "", outcome, status, ttftMs: undefined };
     trace?.ended(summary, endedAt);
     accessLog(requestId, startedAt, summary, endedAt);
   }

@@ -2,6 +2,28 @@
 import type { IncomingMessage } from "node:http";
 import { GatewayError } from "../errors.js";
 
+/** The client closed the connection before its body had arrived: its cancellation, not a fault. */
+export class UploadAbortedError extends Error {
+  readonly code = "upload_aborted";
+  constructor() {
+    super("the client closed the connection during the upload");
+    this.name = "UploadAbortedError";
+  }
+}
+
+/** Requests whose body was taken whole, though the parser may not have marked them complete yet. */
+const taken = new WeakSet<IncomingMessage>();
+
+/**
+ * Whether part of the request's body may still be on its way: it has one (RFC 9112 §6.3), the parser has
+ * not seen its end, and `readRequestBody` has not taken it whole.
+ */
+export function bodyUnread(incoming: IncomingMessage): boolean {
+  const hasBody = Number(incoming.headers["content-length"]) > 0 || incoming.headers["transfer-encoding"] !== undefined;
+  return hasBody && !incoming.complete && !taken.has(incoming);
+}
+
+/** The body, whole; throws a 413 GatewayError past `limitBytes`, `UploadAbortedError` when the client leaves first. */
 export async function readRequestBody(incoming: IncomingMessage, limitBytes: number): Promise<Buffer> {
   const declared = Number(incoming.headers["content-length"]);
   if (declared > limitBytes) {
@@ -16,6 +38,7 @@ export async function readRequestBody(incoming: IncomingMessage, limitBytes: num
       // The parser has not marked the message complete yet, and a paused stream would then never emit
       // 'end' or 'close'. Flowing, it ends as soon as the parser gets there.
       incoming.resume();
+      taken.add(incoming);
       return body;
     }
   }
@@ -34,19 +57,23 @@ export async function readRequestBody(incoming: IncomingMessage, limitBytes: num
     };
     const onEnd = () => {
       cleanup();
+      taken.add(incoming);
       resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
     };
-    const onError = (error: Error) => {
+    // Node reports a connection closed mid-body as an "aborted" error, then 'close'.
+    const onAborted = () => {
       cleanup();
-      reject(error);
+      reject(new UploadAbortedError());
     };
     const cleanup = () => {
       incoming.off("data", onData);
       incoming.off("end", onEnd);
-      incoming.off("error", onError);
+      incoming.off("error", onAborted);
+      incoming.off("close", onAborted);
     };
     incoming.on("data", onData);
     incoming.on("end", onEnd);
-    incoming.on("error", onError);
+    incoming.on("error", onAborted);
+    incoming.on("close", onAborted);
   });
 }

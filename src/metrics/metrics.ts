@@ -98,7 +98,7 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
   });
   const attempts = new Counter<"model" | "outcome">({
     name: "subsecond_upstream_attempts_total",
-    help: "Upstream attempts by model entry and outcome (ok, timeout, error, rate_limited, client_error, superseded: cancelled because another attempt of the request delivered first).",
+    help: "Upstream attempts by model entry and outcome (ok, timeout, error, rate_limited, client_error, superseded: cancelled because another attempt of the request delivered first, gateway_error: the gateway could not connect for lack of local resources).",
     labelNames: ["model", "outcome"],
     registers,
   });

@@ -13,12 +13,15 @@ import { emptyPlanError, failedRequestOutcome, finalError, type AttemptFailure }
 import type { RequestPlan } from "./plan.js";
 import { Race } from "./race.js";
 import { AttemptRecorder, type RecorderDeps, type RequestSummary } from "./recorder.js";
+import type { Scrubber } from "./scrubber.js";
 import type { UpstreamProvider, Upstreams } from "./upstream.js";
 
 /** The config and connections a request runs on; swapped atomically on reload. */
 export interface Runtime {
   readonly config: LoadedConfig;
   readonly upstreams: Upstreams;
+  /** Keeps this config's secrets out of what is relayed from upstreams. */
+  readonly scrubber: Scrubber;
 }
 
 export type ExecutorDeps = RecorderDeps;
@@ -37,6 +40,8 @@ export interface ChatExchange {
   readonly profile: RequestProfile;
   /** The request's trace; undefined when tracing is off. */
   readonly trace: RequestTrace | undefined;
+  /** The runtime's scrubber, for upstream text relayed as it arrives (in-band error events). */
+  readonly scrubber: Scrubber;
 }
 
 /** How a request ended: `error` is for the caller to send; without it the response has been written. */
@@ -96,9 +101,13 @@ async function runPlan(deps: ExecutorDeps, race: Race, recorder: AttemptRecorder
       return { summary: recorder.finish(served.record.model.id, served.outcome, served.status, served.endedAt), error: undefined };
     }
     if (race.clientGone) break;
-    // A non-retryable 4xx goes straight back with the provider's status, message and code.
+    // A non-retryable 4xx goes straight back with the provider's status, message and code; so does the
+    // gateway's own failure to connect (out of file descriptors), which no other candidate would escape.
     const final = round.failed.find(({ failure }) => failure.fallback === undefined);
-    if (final !== undefined) return { summary: recorder.finish(final.model.id, "client_error", final.failure.error.status), error: final.failure.error };
+    if (final !== undefined) {
+      const outcome = final.failure.outcome === "gateway_error" ? "gateway_error" : "client_error";
+      return { summary: recorder.finish(final.model.id, outcome, final.failure.error.status), error: final.failure.error };
+    }
     for (const { model: failed, failure } of round.failed) {
       if (failure.fallback === "context_length") contextLimit = Math.max(contextLimit, failed.contextTokens);
       if (failure.fallback !== undefined) recorder.fallback(failed, failure.fallback);

@@ -51,7 +51,17 @@ export function failureFromStatus(status: number, text: string, retryAfter: stri
   return { outcome: "client_error", fallback: undefined, error, retryAfterMs: undefined };
 }
 
-/** A transport failure: a deadline or undici timeout (504), or a connection error (502, with its code). */
+/**
+ * Errors of the gateway's own machine when it opens a connection: no file descriptor (EMFILE, ENFILE),
+ * no local port (EADDRNOTAVAIL), no buffer or memory. Not the model's fault, and no other candidate
+ * would fare better.
+ */
+const LOCAL_RESOURCE_ERRORS: ReadonlySet<string> = new Set(["EMFILE", "ENFILE", "EADDRNOTAVAIL", "ENOBUFS", "ENOMEM"]);
+
+/**
+ * A transport failure: a deadline or undici timeout (504), a connection error (502, with its code), or
+ * a local resource error (503 `gateway_overloaded`, the gateway's own, returned without a fallback).
+ */
 export function transportFailure(error: Error, kind: TransportErrorKind): AttemptFailure {
   if (kind === "timeout") {
     return {
@@ -62,6 +72,14 @@ export function transportFailure(error: Error, kind: TransportErrorKind): Attemp
     };
   }
   const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && LOCAL_RESOURCE_ERRORS.has(code)) {
+    return {
+      outcome: "gateway_error",
+      fallback: undefined,
+      error: new GatewayError(503, `The gateway is out of local resources (${code}); retry shortly.`, { type: "server_error", code: "gateway_overloaded" }),
+      retryAfterMs: undefined,
+    };
+  }
   return upstreamFailure(`upstream connection failed${typeof code === "string" ? ` (${code})` : ""}`, "upstream_unavailable");
 }
 

@@ -152,6 +152,7 @@ export class Race {
             lateAfterMs: target.metric === "ttft" ? target.ms : undefined,
             eventLimitBytes: this.eventLimitBytes,
             clientWantsUsage: exchange.request.stream_options?.include_usage === true,
+            scrubber: exchange.scrubber,
           })
         : new JsonAttempt({ ...spec, totalMs: Math.min(deadlines.totalMs, remainingMs) });
     });

@@ -7,6 +7,7 @@ import type { RequestOutcome } from "../metrics/metrics.js";
 import { failedAttempt, type AttemptFailed, type AttemptServed, type AttemptSpec } from "./attempt.js";
 import { SseWriter } from "./client-sse.js";
 import { failureFromStatus, transportFailure, upstreamFailure, type AttemptFailure } from "./failures.js";
+import type { Scrubber } from "./scrubber.js";
 import { SseScanner, type SseEvent, type Usage } from "./sse.js";
 import {
   BodyCollector,
@@ -41,6 +42,8 @@ export interface StreamSpec extends AttemptSpec {
   readonly eventLimitBytes: number;
   /** The client asked for the usage chunk (`stream_options.include_usage`). */
   readonly clientWantsUsage: boolean;
+  /** Scrubs an in-band error event relayed after content. */
+  readonly scrubber: Scrubber;
 }
 
 export type StreamResult = AttemptFailed | AttemptServed;
@@ -282,8 +285,10 @@ export class StreamAttempt implements UpstreamListener {
       case "malformed":
         if (!writer.committed) this.#failureBeforeContent = upstreamFailure(event.errorMessage ?? "upstream stream error");
         else if (event.kind === "error") {
-          writer.forward(buffer, start, end);
-          this.#endedInBand = event.errorMessage ?? "upstream error";
+          const scrubbed = this.spec.scrubber.bytes(buffer, start, end);
+          if (scrubbed === undefined) writer.forward(buffer, start, end);
+          else writer.forward(scrubbed, 0, scrubbed.length);
+          this.#endedInBand = this.spec.scrubber.text(event.errorMessage ?? "upstream error");
         } else this.#endedInBand = event.errorMessage ?? "malformed chunk";
         break;
       default:

@@ -31,7 +31,8 @@
 // and the rest when the attempt ends (`attemptFinished`). When nothing is usable: unusable.ts.
 import type { HealthConfig, StatsConfig } from "../config/schema.js";
 import { CandidateTable, type Row } from "./candidates.js";
-import { createEntry, type Entry } from "./entry.js";
+import { createEntry, sameEntry, type Entry } from "./entry.js";
+import { createModelHealth } from "./health.js";
 import { applyRecoveryRule, newModelTarget, reserveProbe, staleTarget } from "./exploration.js";
 import { chooseHedge, hedgeDelayMs, hedgeTailPercentile, type HedgeChoice } from "./hedging.js";
 import { createModelStats, type ModelStats } from "./model-stats.js";
@@ -145,6 +146,7 @@ class BrainImpl implements Brain {
       const entry = known ?? this.entryFor(model);
       // After start, a model the change brings in or reprices may have become the cheapest: a newcomer.
       if (this.synced && (known === undefined || repriced(known.model, model))) entry.newcomer = true;
+      if (entry.model !== undefined && !sameEntry(entry.model, model)) entry.health = createModelHealth(health, stats.halfLifeMs);
       entry.model = model;
       entry.stats.setHalfLife(stats.halfLifeMs, nowMs);
       entry.health.configure(health, stats.halfLifeMs, nowMs);
@@ -283,7 +285,7 @@ class BrainImpl implements Brain {
     const { stats, health } = entry;
     if (stats.inFlight > 0) stats.inFlight--;
     if (probe) health.probeFinished();
-    if (report.outcome !== "client_error") entry.lifetimeAttempts++;
+    if (report.outcome !== "client_error" && report.outcome !== "gateway_error") entry.lifetimeAttempts++;
     const recordedTtftMs = this.learn(entry, report, probe, nowMs);
     if (probe) applyRecoveryRule(entry, report, report.ttftMs ?? (Number.isNaN(recordedTtftMs) ? undefined : recordedTtftMs), this.statsConfig, nowMs);
   }
@@ -373,7 +375,8 @@ class BrainImpl implements Brain {
         }
         return Number.NaN;
       case "client_error":
-        // The request's fault, not the model's: nothing is learnt about its health or latency.
+      case "gateway_error":
+        // The request's fault or the gateway's, not the model's: nothing is learnt about its health or latency.
         return Number.NaN;
     }
   }

@@ -9,7 +9,8 @@ import type { CatalogModel } from "./types.js";
 export interface Entry {
   model: CatalogModel | undefined;
   readonly stats: ModelStats;
-  readonly health: ModelHealth;
+  /** Replaced by a fresh one when a reload changes the model's entry (`sameEntry`). */
+  health: ModelHealth;
   /**
    * Attempts that said something about the model since the entry was created (not decayed; a client's
    * error says nothing): under stats.minSamples, it is new. Attempts, not samples: a probe cancelled by
@@ -48,4 +49,24 @@ export function createEntry(model: CatalogModel, stats: StatsConfig, health: Hea
     probeBarMs: 0,
     probePredictedMiss: false,
   };
+}
+
+/**
+ * Whether a reload left a model's entry as it was. A changed entry (another provider, upstream name,
+ * price, window, ...) is a new deal: its health starts afresh, so a fix to a stuck entry takes effect.
+ */
+export function sameEntry(a: CatalogModel, b: CatalogModel): boolean {
+  return (
+    a.provider === b.provider &&
+    a.upstreamModel === b.upstreamModel &&
+    a.rank === b.rank &&
+    a.score === b.score &&
+    a.pricePerMTok.input === b.pricePerMTok.input &&
+    a.pricePerMTok.output === b.pricePerMTok.output &&
+    a.contextTokens === b.contextTokens &&
+    a.capabilities.size === b.capabilities.size &&
+    [...a.capabilities].every((capability) => b.capabilities.has(capability)) &&
+    a.prior?.ttftMs === b.prior?.ttftMs &&
+    a.prior?.tokensPerSecond === b.prior?.tokensPerSecond
+  );
 }

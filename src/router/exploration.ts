@@ -125,7 +125,7 @@ export function applyRecoveryRule(entry: Entry, report: AttemptReport, ttftMs: n
   const metric = entry.probeMetric;
   if (metric === undefined) return;
   entry.probeMetric = undefined;
-  if (report.outcome === "client_error" || report.outcome === "rate_limited" || report.outcome === "superseded") return;
+  if (report.outcome === "client_error" || report.outcome === "gateway_error" || report.outcome === "rate_limited" || report.outcome === "superseded") return;
   const measuredMs = metric === "ttft" ? ttftMs : report.totalMs;
   if (report.outcome === "ok" && measuredMs === undefined) return;
   // The bar is for a tiny prompt: the probe's own prompt is read first (prefillTokensPerSecond).

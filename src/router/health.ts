@@ -49,8 +49,8 @@ export interface ModelHealth {
   recordTimeout(nowMs: number, probe: boolean): void;
   /**
    * A 429. Cools down for `retryAfterMs` (ms) when the provider said; otherwise for
-   * `cooldownBaseMs · 2^(n−1)` for the n-th 429 in a row, capped at `cooldownMaxMs`, with "equal jitter"
-   * (a uniform draw in [½, 1] of that) so that replicas and models do not retry in lockstep.
+   * `cooldownBaseMs · 2^(n−1)` for the n-th 429 in a row, with "equal jitter" (a uniform draw in [½, 1]
+   * of that) so that replicas and models do not retry in lockstep. Either way at most `cooldownMaxMs`.
    */
   recordRateLimited(nowMs: number, retryAfterMs: number | undefined, rng: Rng): void;
   /** Applies new settings; `halfLifeMs` (ms) is the decay of the error-rate window (the stats half-life). */
@@ -151,8 +151,9 @@ class Health implements ModelHealth {
     this.rateLimitStreak++;
     let coolMs: number;
     if (retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs >= 0) {
-      // The provider knows its quota window: honour it exactly, however long (RFC 9110 §10.2.3).
-      coolMs = retryAfterMs;
+      // The provider knows its quota window (RFC 9110 §10.2.3), but one answer must not take the model
+      // out for longer than the operator allows: `Retry-After: 99999999` would be three years.
+      coolMs = Math.min(retryAfterMs, this.config.cooldownMaxMs);
     } else {
       const exponent = Math.min(this.rateLimitStreak - 1, 52);
       const ceilingMs = Math.min(this.config.cooldownMaxMs, this.config.cooldownBaseMs * 2 ** exponent);

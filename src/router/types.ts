@@ -61,9 +61,10 @@ export interface Decision {
 
 /**
  * How an attempt ended. `superseded`: cancelled because another attempt of the request delivered first
- * (a hedge race); neither the model's success nor its failure.
+ * (a hedge race); neither the model's success nor its failure. `gateway_error`: the gateway itself could
+ * not make the call (out of file descriptors or local ports); nothing is learnt about the model.
  */
-export type AttemptOutcome = "ok" | "timeout" | "error" | "rate_limited" | "client_error" | "superseded";
+export type AttemptOutcome = "ok" | "timeout" | "error" | "rate_limited" | "client_error" | "superseded" | "gateway_error";
 
 /** What happened to one upstream attempt; fed back to the brain. */
 export interface AttemptReport {

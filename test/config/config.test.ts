@@ -71,6 +71,12 @@ describe("config validation", () => {
     expect(issuesOf(config)).toEqual([expect.stringMatching(/^routes\.realtime-chat: Unrecognized key: "targett"/)]);
   });
 
+  it("refuses a headers timeout longer than the request timeout that contains it", () => {
+    const config = base();
+    config.server = { headersTimeoutMs: 20_000, requestTimeoutMs: 10_000 };
+    expect(issuesOf(config)).toEqual([expect.stringMatching(/^server\.headersTimeoutMs: must not exceed server\.requestTimeoutMs/)]);
+  });
+
   it("rejects inline secrets and says to use apiKeyEnv", () => {
     const config = base();
     config.providers.openrouter.apiKey = "sk-or-secret";

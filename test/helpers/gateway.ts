@@ -1,5 +1,5 @@
 // Starts a real gateway on 127.0.0.1:0 for a test, with a config built around a fake upstream.
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import OpenAI from "openai";
 import { parseConfig, type LoadedConfig } from "../../src/config/load.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
@@ -51,7 +51,15 @@ export const PROVIDER_KEY = "sk-provider-secret";
 
 export async function startTestGateway(
   raw: Record<string, unknown>,
-  options: { env?: Record<string, string>; clientKey?: string; configPath?: string; config?: LoadedConfig; estimateTokens?: TokenEstimator } = {},
+  options: {
+    env?: Record<string, string>;
+    clientKey?: string;
+    configPath?: string;
+    config?: LoadedConfig;
+    estimateTokens?: TokenEstimator;
+    /** Where the gateway logs; silent by default. */
+    logger?: Logger;
+  } = {},
 ): Promise<TestGateway> {
   const config = options.config ?? parseConfig(raw, "test");
   const gateway = await startGateway({
@@ -59,11 +67,18 @@ export async function startTestGateway(
     ...(options.configPath ? { configPath: options.configPath } : {}),
     ...(options.estimateTokens ? { estimateTokens: options.estimateTokens } : {}),
     env: { FAKE_PROVIDER_KEY: PROVIDER_KEY, ...options.env },
-    logger: pino({ level: "silent" }),
+    logger: options.logger ?? pino({ level: "silent" }),
     clock: createSystemClock(),
     rng: createSeededRng(42),
     reloadDebounceMs: 50,
   });
   const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: options.clientKey ?? "client-key", maxRetries: 0, timeout: 15_000 });
   return { gateway, url: gateway.url, client, close: () => gateway.close() };
+}
+
+/** A logger that keeps every line it writes, parsed, for assertions on the log. */
+export function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, lines };
 }

@@ -71,6 +71,15 @@ describe("transportFailure", () => {
     expect(refused.error.status).toBe(502);
     expect(refused.error.message).toBe("upstream connection failed (ECONNREFUSED)");
   });
+
+  it("makes the gateway's own lack of file descriptors or ports a 503 of its own, without a fallback", () => {
+    for (const code of ["EMFILE", "ENFILE", "EADDRNOTAVAIL"]) {
+      const failure = transportFailure(Object.assign(new Error(`connect ${code}`), { code }), "error");
+      expect(failure).toMatchObject({ outcome: "gateway_error", fallback: undefined });
+      expect(failure.error.status).toBe(503);
+      expect(failure.error.code).toBe("gateway_overloaded");
+    }
+  });
 });
 
 describe("finalError", () => {

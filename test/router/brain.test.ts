@@ -300,10 +300,11 @@ describe("rate limits (429)", () => {
     expect(decision.excludedBy).toBe("cooling");
   });
 
-  it("client errors never count against a model", () => {
+  it("client errors and the gateway's own errors never count against a model", () => {
     const a = model("a");
     const h = harness([a], { health: { consecutiveFailures: 2 } });
     for (let i = 0; i < 20; i++) h.brain.attemptFinished({ modelId: "a", route: "r", outcome: "client_error" });
+    for (let i = 0; i < 20; i++) h.brain.attemptFinished({ modelId: "a", route: "r", outcome: "gateway_error" });
     expect(h.brain.state("a")).toBe("ok");
     expect(ids(h.brain.decide(route([a]), request()))).toEqual(["a"]);
   });
