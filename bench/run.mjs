@@ -6,6 +6,7 @@
 // test on core 1. While one target is measured the other proxy is SIGSTOPped, so the two proxies never
 // share core 1. Every child is spawned by this process, tracked by PID, and killed by PID on exit,
 // error or signal. The work itself lives in bench/lib/; this file only wires it and owns the process.
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -23,6 +24,12 @@ import { runProfile } from "./lib/profile.mjs";
 import { createTargets } from "./lib/targets.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+// The fault soak is a run of its own, with its own flags.
+if (process.argv.includes("--soak-faults")) {
+  const soak = spawnSync(process.execPath, [join(ROOT, "bench/soak-faults.mjs"), ...process.argv.slice(2)], { stdio: "inherit" });
+  process.exit(soak.status ?? 2);
+}
 
 function readOptions() {
   try {

@@ -7,6 +7,7 @@ import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { createRequestListener, hashKey, type ReloadResult } from "./http/app.js";
 import { createGatewayServer } from "./http/server.js";
+import { answerClientError } from "./http/client-error.js";
 import { Registry, createMetrics, type GatewayMetrics } from "./metrics/metrics.js";
 import { createBrain, type Brain } from "./router/brain.js";
 import type { Clock, Rng } from "./router/types.js";
@@ -18,6 +19,7 @@ import { createCatalogRefresher, type RefreshedCatalog } from "./catalog/refresh
 import { closeUnused, createUpstreams, type Upstreams } from "./proxy/upstream.js";
 import { createBookkeeping } from "./proxy/bookkeeping.js";
 import { configuredSecrets, createScrubber, scrubbingLogger } from "./proxy/scrubber.js";
+import { BufferedAnswers, ShutdownSignal } from "./proxy/protections.js";
 import type { Runtime } from "./proxy/executor.js";
 import { estimateTokensByCharacters, type TokenEstimator } from "./proxy/chat-request.js";
 import type { Tracing } from "./observability/tracing.js";
@@ -54,6 +56,9 @@ export interface Gateway {
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+
+/** After a drain's timeout cut the requests still running, how long their error events get to leave, in ms. */
+const CUT_FLUSH_MS = 1000;
 
 /** A problem that stops the gateway from starting (message says what to do). */
 export class StartupError extends Error {
@@ -129,6 +134,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   metrics.registerRoutes(runtime.config.routes.keys());
 
   let draining = false;
+  const shutdown = new ShutdownSignal();
   let notReadyReason: string | undefined;
   let reloading: Promise<ReloadResult> | undefined;
 
@@ -209,6 +215,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       brain,
       metrics,
       bookkeeping,
+      buffered: new BufferedAnswers(),
+      shutdown,
       logger,
       estimateTokens: options.estimateTokens ?? estimateTokensByCharacters,
       clientKeys: () => clientKeys,
@@ -228,6 +236,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       resolveListen();
     });
   });
+  httpServer.on("clientError", answerClientError);
   // In-flight requests, so a drain can end as soon as the last one finishes.
   let inFlight = 0;
   let onDrained: (() => void) | undefined;
@@ -237,6 +246,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (--inFlight === 0) onDrained?.();
     });
   });
+  /** True once no request is in flight, false if some still are after `ms`. */
+  const drainedWithin = (ms: number): Promise<boolean> =>
+    new Promise<boolean>((resolveDrain) => {
+      if (inFlight === 0) resolveDrain(true);
+      onDrained = () => resolveDrain(true);
+      setTimeout(() => resolveDrain(false), ms).unref();
+    });
   const address = httpServer.address() as AddressInfo;
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
   if (clientKeys.size === 0) {
@@ -264,14 +280,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     refresher.close();
     const drainMs = runtime.config.config.server.drainTimeoutMs;
     const started = performance.now();
+    // Still listening while draining: /readyz answers 503 (a load balancer's cue to stop sending here), and
+    // what still arrives is served.
+    const drained = await drainedWithin(drainMs);
     const closed = new Promise<void>((resolveClose) => httpServer.close(() => resolveClose()));
-    const drained = new Promise<boolean>((resolveDrain) => {
-      if (inFlight === 0) resolveDrain(true);
-      onDrained = () => resolveDrain(true);
-      setTimeout(() => resolveDrain(false), drainMs).unref();
-    });
-    if (!(await drained)) logger.warn({ drainMs, inFlight }, "drain timeout: closing connections with requests still in flight");
-    // Idle keep-alive connections (and unfinished ones after the timeout) are closed now.
+    if (!drained) {
+      logger.warn({ drainMs, inFlight }, "drain timeout: ending the requests still in flight");
+      // Streams end with an error event, requests without an answer yet get a 503.
+      shutdown.cutAll();
+      await drainedWithin(CUT_FLUSH_MS);
+    }
+    // Idle keep-alive connections (and those of clients that did not take their error) are closed now.
     httpServer.closeAllConnections();
     await closed;
     await closeUnused(runtime.upstreams, undefined);

@@ -17,6 +17,10 @@ Comparison (the default mode):
   --soak                  then a soak at c=64 through a fresh gateway, RSS every 5 s
   --soak-seconds S        the soak's length (default 300)
   --strict                exit 1 when an acceptance check fails
+Fault soak (bench/soak-faults.mjs, also npm run bench:soak):
+  --soak-faults           a healthy and a faulty model, slow readers, secrets and RSS checked;
+                          its flags: --seconds S (180), --concurrency N (32), --slow-readers N (4),
+                          --fault-share F (0.3), --out FILE, --keep-logs
 Profile mode:
   --profile               CPU-profile the gateway and the floor, each alone at c=16, and print
                           their top self-time functions and packages

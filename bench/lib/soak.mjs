@@ -1,7 +1,7 @@
 // --soak: minutes at c=64 through a fresh gateway, its RSS sampled every 5 s, and whether it stayed flat.
 import { runLoad, summarize } from "../load.mjs";
 import { memMB } from "./proc.mjs";
-import { median } from "./stats.mjs";
+import { rssTrend } from "./stats.mjs";
 import { BENCH_KEY, BODIES } from "./workload.mjs";
 
 /**
@@ -40,20 +40,7 @@ export async function runSoak({ options, targets, runner, children, log }, mock)
   clearInterval(timer);
   sample();
   await children.stop(gw);
-  const settled = samples.filter((p) => p.tSec >= SOAK_SETTLE_S);
-  const pts = settled.length >= 2 ? settled : samples;
-  // The median of the first 30 s after settling, so that one GC-timed sample does not set the baseline.
-  const startMB = median(pts.filter((p) => p.tSec <= pts[0].tSec + 30).map((p) => p.rssMB));
-  const endMB = pts[pts.length - 1].rssMB;
-  const peakMB = Math.max(...samples.map((p) => p.rssMB));
-  const n = pts.length;
-  const mx = pts.reduce((acc, p) => acc + p.tSec, 0) / n;
-  const my = pts.reduce((acc, p) => acc + p.rssMB, 0) / n;
-  const slope = pts.reduce((acc, p) => acc + (p.tSec - mx) * (p.rssMB - my), 0) / pts.reduce((acc, p) => acc + (p.tSec - mx) ** 2, 0);
-  const spanS = pts[pts.length - 1].tSec - pts[0].tSec;
-  const fitChangePct = ((slope * spanS) / startMB) * 100;
-  const endVsStartPct = ((endMB - startMB) / startMB) * 100;
-  const peakVsStartPct = ((Math.max(...pts.map((p) => p.rssMB)) - startMB) / startMB) * 100;
+  const trend = rssTrend(samples, SOAK_SETTLE_S);
   return {
     seconds: soakSeconds,
     concurrency: 64,
@@ -61,16 +48,9 @@ export async function runSoak({ options, targets, runner, children, log }, mock)
     rps: (a.completed + b.completed) / soakSeconds,
     errors: a.errors + b.errors,
     latencyJson: summarize(a.lat),
-    startMB,
-    peakMB,
-    endMB,
-    slopeMBPerMin: slope * 60,
-    fitChangePct,
-    endVsStartPct,
-    peakVsStartPct,
+    ...trend,
     settleSeconds: SOAK_SETTLE_S,
     rssAtLoadStartMB: samples[0].rssMB,
-    flat: Math.abs(endVsStartPct) <= 10 && Math.abs(fitChangePct) <= 10,
     samples,
   };
 }

@@ -81,3 +81,34 @@ export function aggregate(reps) {
   }
   return rows;
 }
+
+/**
+ * Whether RSS samples `{ tSec, rssMB }` stayed flat once the heap has sized itself (`settleS` seconds
+ * in): the reference is the median of the first 30 s after settling, so that one GC-timed sample does
+ * not set it; flat when both the end and a least-squares fit moved by at most 10% from it.
+ */
+export function rssTrend(samples, settleS) {
+  const settled = samples.filter((p) => p.tSec >= settleS);
+  const pts = settled.length >= 2 ? settled : samples;
+  const startMB = median(pts.filter((p) => p.tSec <= pts[0].tSec + 30).map((p) => p.rssMB));
+  const endMB = pts[pts.length - 1].rssMB;
+  const peakMB = Math.max(...samples.map((p) => p.rssMB));
+  const n = pts.length;
+  const mx = pts.reduce((acc, p) => acc + p.tSec, 0) / n;
+  const my = pts.reduce((acc, p) => acc + p.rssMB, 0) / n;
+  const slope = pts.reduce((acc, p) => acc + (p.tSec - mx) * (p.rssMB - my), 0) / pts.reduce((acc, p) => acc + (p.tSec - mx) ** 2, 0);
+  const spanS = pts[pts.length - 1].tSec - pts[0].tSec;
+  const fitChangePct = ((slope * spanS) / startMB) * 100;
+  const endVsStartPct = ((endMB - startMB) / startMB) * 100;
+  const peakVsStartPct = ((Math.max(...pts.map((p) => p.rssMB)) - startMB) / startMB) * 100;
+  return {
+    startMB,
+    peakMB,
+    endMB,
+    slopeMBPerMin: slope * 60,
+    fitChangePct,
+    endVsStartPct,
+    peakVsStartPct,
+    flat: Math.abs(endVsStartPct) <= 10 && Math.abs(fitChangePct) <= 10,
+  };
+}

@@ -77,6 +77,9 @@ export const DeadlinesSchema = z
     idleMs: positiveMs("Streaming: per-attempt limit on silence between chunks").default(10000),
     totalMs: positiveMs("Non-streaming: per-attempt limit on the whole response").default(30000),
     budgetMs: positiveMs("Limit across all attempts of one request").default(30000),
+    streamTotalMs: positiveMs(
+      "Streaming: per-attempt limit on the whole stream; past it the stream ends with an error event (before any content, the next candidate takes over)",
+    ).default(600000),
   })
   .describe("Per-attempt deadlines and the request-wide budget");
 
@@ -234,7 +237,6 @@ export const ServerSchema = z
       .describe(
         "Deepest nesting of arrays and objects accepted in a request body (the body's object is level 1); a deeper body is refused with a 400 before it is parsed. At least 8, which ordinary requests (content parts, tool schemas) need; at most 1000, well within what re-serialising a body can recurse",
       ),
-    drainTimeoutMs: positiveMs("On SIGTERM, how long in-flight requests may take to finish").default(10000),
     headersTimeoutMs: positiveMs(
       "How long a client may take to send a request's headers (from its first byte, or from connecting); a slower one gets a 408 and its connection is closed",
     ).default(10000),
@@ -252,6 +254,24 @@ export const ServerSchema = z
       .describe(
         "Client connections held at once; a connection beyond it gets a 503 to its request and is closed, or is closed after 1 s without one. Raise it with the process's file-descriptor limit (ulimit -n)",
       ),
+    answerLimitBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(64 * 1024 * 1024)
+      .describe("Largest non-streaming upstream answer buffered, in bytes; a larger one fails the attempt (the next candidate takes over)"),
+    bufferedAnswersLimitBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(256 * 1024 * 1024)
+      .describe(
+        "Bytes of non-streaming answers the whole gateway may hold at once (read from upstreams, not yet sent to their clients); an attempt that would go beyond it fails without blame on its model (fallback reason buffer_full)",
+      ),
+    slowReaderGraceMs: positiveMs(
+      "How long a client may leave its stream unread (its buffer full, the upstream read paused) before the gateway ends the stream and releases the upstream connection",
+    ).default(5000),
+    drainTimeoutMs: positiveMs("On SIGTERM, how long in-flight requests may take to finish; streams still running then end with an error event").default(10000),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info").describe("Log verbosity"),
     helperThreadNice: z
       .number()

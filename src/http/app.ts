@@ -4,11 +4,8 @@
 import type { RequestListener } from "node:http";
 import type { Logger } from "pino";
 import { GatewayError } from "../errors.js";
-import type { GatewayMetrics } from "../metrics/metrics.js";
-import type { Brain } from "../router/brain.js";
-import type { Bookkeeping } from "../proxy/bookkeeping.js";
 import type { TokenEstimator } from "../proxy/chat-request.js";
-import type { Runtime } from "../proxy/executor.js";
+import type { ExecutorDeps, Runtime } from "../proxy/executor.js";
 import type { Tracing } from "../observability/tracing.js";
 import { createAuthenticator, type KeySets } from "./auth.js";
 import { CHAT_PATH, createChatHandlers } from "./chat.js";
@@ -26,13 +23,9 @@ export interface ReloadResult {
 }
 
 /** Everything the app needs, passed in so a test can build one app per test. */
-export interface AppDeps extends KeySets {
+export interface AppDeps extends KeySets, ExecutorDeps {
   /** The current config and connections; read once per request, swapped whole on reload. */
   readonly runtime: () => Runtime;
-  readonly brain: Brain;
-  readonly metrics: GatewayMetrics;
-  /** Served requests' metrics and access-log lines, run a moment after the response. */
-  readonly bookkeeping: Bookkeeping;
   readonly logger: Logger;
   readonly estimateTokens: TokenEstimator;
   /** False while draining or when the loaded config cannot serve. */

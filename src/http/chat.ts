@@ -3,11 +3,9 @@
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { GatewayError } from "../errors.js";
-import { NO_MODEL, type GatewayMetrics, type RequestOutcome } from "../metrics/metrics.js";
-import type { Brain } from "../router/brain.js";
-import type { Bookkeeping } from "../proxy/bookkeeping.js";
+import { NO_MODEL, type RequestOutcome } from "../metrics/metrics.js";
 import { parseChatRequest, profileRequest, type TokenEstimator } from "../proxy/chat-request.js";
-import { executeChat, type Runtime } from "../proxy/executor.js";
+import { executeChat, type ExecutorDeps, type Runtime } from "../proxy/executor.js";
 import { resolvePlan } from "../proxy/plan.js";
 import type { RequestTrace, Tracing } from "../observability/tracing.js";
 import type { RequestSummary } from "../proxy/recorder.js";
@@ -20,11 +18,8 @@ export const CHAT_PATH = "/v1/chat/completions";
 /** Client headers propagated to providers (DESIGN.md "Headers"); everything else stays here. */
 const PROPAGATED = ["traceparent", "tracestate"] as const;
 
-export interface ChatDeps {
+export interface ChatDeps extends ExecutorDeps {
   readonly runtime: () => Runtime;
-  readonly brain: Brain;
-  readonly metrics: GatewayMetrics;
-  readonly bookkeeping: Bookkeeping;
   readonly logger: Logger;
   readonly estimateTokens: TokenEstimator;
   /** Any error as a GatewayError to answer with (unknown ones are logged, never echoed). */
@@ -35,7 +30,7 @@ export interface ChatDeps {
 
 /** The chat route's handler, and what answers a request refused before it ran (e.g. by auth). */
 export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "rejected"> {
-  const { brain, metrics, bookkeeping, logger } = deps;
+  const { brain, metrics, bookkeeping, logger, buffered, shutdown } = deps;
   const accessLog = (requestId: string, startedAt: number, summary: Partial<RequestSummary> & { status: number }, endedAt = performance.now()) => {
     logger.info({ reqId: requestId, method: "POST", path: CHAT_PATH, durationMs: Math.round((endedAt - startedAt) * 100) / 100, ...summary }, "request");
   };
@@ -57,7 +52,7 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
         if (typeof value === "string") passHeaders[name] = value;
       }
       const { summary, error } = await executeChat(
-        { brain, metrics, bookkeeping },
+        { brain, metrics, bookkeeping, buffered, shutdown },
         runtime,
         { outgoing, requestId, startedAt, passHeaders, body, request, profile, trace, scrubber: runtime.scrubber },
         plan,

@@ -12,9 +12,9 @@ const HEDGE_OUTCOMES: readonly HedgeOutcome[] = ["won", "lost", "failed", "over_
  * Final outcome of a client request (label `outcome` of subsecond_requests_total). `gateway_error` is an
  * unexpected error of the gateway's own (a 500): neither the client's fault nor a provider's.
  */
-export type RequestOutcome = "ok" | "client_error" | "upstream_error" | "gateway_error" | "timeout" | "unavailable" | "cancelled";
+export type RequestOutcome = "ok" | "client_error" | "upstream_error" | "gateway_error" | "timeout" | "unavailable" | "cancelled" | "slow_reader";
 /** Why an attempt was abandoned for the next candidate (label `reason` of subsecond_fallbacks_total). */
-export type FallbackReason = "timeout" | "error" | "rate_limited" | "context_length" | "circuit_open";
+export type FallbackReason = "timeout" | "error" | "rate_limited" | "context_length" | "circuit_open" | "buffer_full";
 export type ConfigReloadResult = "success" | "failure";
 
 /** Label value for requests that named a concrete catalog id. */
@@ -76,7 +76,7 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
   // Timer: from the request reaching the handler to the last byte handed to the client (or the error).
   const requests = new Counter<"route" | "model" | "outcome">({
     name: "subsecond_requests_total",
-    help: "Client requests by route, serving model and final outcome (ok, client_error, upstream_error, gateway_error, timeout, unavailable, cancelled).",
+    help: "Client requests by route, serving model and final outcome (ok, client_error, upstream_error, gateway_error, timeout, unavailable, cancelled, slow_reader: the client left its stream unread past server.slowReaderGraceMs).",
     labelNames: ["route", "model", "outcome"],
     registers,
   });
@@ -104,7 +104,7 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
   });
   const fallbacks = new Counter<"route" | "from_model" | "reason">({
     name: "subsecond_fallbacks_total",
-    help: "Moves from one candidate to the next within a request, by the model left and why (timeout, error, rate_limited, context_length, circuit_open).",
+    help: "Moves from one candidate to the next within a request, by the model left and why (timeout, error, rate_limited, context_length, circuit_open, buffer_full: the gateway-wide budget of buffered answers was spent).",
     labelNames: ["route", "from_model", "reason"],
     registers,
   });

@@ -27,6 +27,8 @@ export class SseWriter {
   constructor(
     private readonly outgoing: ServerResponse,
     private readonly flow: FlowListener,
+    /** A client that has not read the end of its stream this long after `end` is disconnected. */
+    private readonly dropAfterMs: number,
   ) {}
 
   /** Queues `buffer[start, end)`; ranges that continue the queued one merge into a single write. */
@@ -89,8 +91,13 @@ export class SseWriter {
     this.outgoing.write(renderErrorEvent(error));
   }
 
+  /** Ends the stream; a client that is not reading gets `dropAfterMs` more, then its connection is closed. */
   end(): void {
     this.outgoing.end();
+    if (!this.#blocked) return;
+    const { outgoing } = this;
+    const drop = setTimeout(() => outgoing.destroy(), this.dropAfterMs);
+    outgoing.once("close", () => clearTimeout(drop));
   }
 
   /** Stops listening to the client's buffer; the attempt is over. */

@@ -11,6 +11,7 @@ import type { CatalogModel, RequestProfile } from "../router/types.js";
 import type { ChatRequest } from "./chat-request.js";
 import { emptyPlanError, failedRequestOutcome, finalError, type AttemptFailure } from "./failures.js";
 import type { RequestPlan } from "./plan.js";
+import { SHUTDOWN_ERROR, attemptLimits, type BufferedAnswers, type ShutdownSignal } from "./protections.js";
 import { Race } from "./race.js";
 import { AttemptRecorder, type RecorderDeps, type RequestSummary } from "./recorder.js";
 import type { Scrubber } from "./scrubber.js";
@@ -24,7 +25,12 @@ export interface Runtime {
   readonly scrubber: Scrubber;
 }
 
-export type ExecutorDeps = RecorderDeps;
+export interface ExecutorDeps extends RecorderDeps {
+  /** Bytes of non-streaming answers held, gateway-wide. */
+  readonly buffered: BufferedAnswers;
+  /** Fires when a drain runs out of time. */
+  readonly shutdown: ShutdownSignal;
+}
 
 /** One client request, read and profiled, with the response to write. */
 export interface ChatExchange {
@@ -53,14 +59,18 @@ export interface ChatOutcome {
 /** Serves one chat completion on `plan`. */
 export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange: ChatExchange, plan: RequestPlan): Promise<ChatOutcome> {
   const recorder = new AttemptRecorder(deps, plan, exchange.profile, exchange.startedAt, exchange.trace);
-  const race = new Race(deps.brain, recorder, exchange, plan, (model) => usableProvider(runtime, model), runtime.config.config.server.eventLimitBytes);
+  const limits = attemptLimits(runtime.config.config.server, deps.buffered);
+  const race = new Race(deps.brain, recorder, exchange, plan, (model) => usableProvider(runtime, model), limits);
   const { outgoing } = exchange;
   // `on`, not `once`: the finally below removes it, and `once` would wrap it in another closure.
   outgoing.on("close", race.onClientClose);
+  deps.shutdown.on(race.onShutdown);
+  if (deps.shutdown.cut) race.onShutdown();
   try {
     return await runPlan(deps, race, recorder, exchange, plan);
   } finally {
     outgoing.off("close", race.onClientClose);
+    deps.shutdown.off(race.onShutdown);
     recorder.countDecision();
   }
 }
@@ -77,7 +87,7 @@ async function runPlan(deps: ExecutorDeps, race: Race, recorder: AttemptRecorder
   /** Models whose window is at most this are skipped: a larger one failed on context length. */
   let contextLimit = 0;
   let budgetSpent = false;
-  for (let index = 0; index < decision.plan.length && recorder.attempts < maxAttempts && !race.clientGone; index++) {
+  for (let index = 0; index < decision.plan.length && recorder.attempts < maxAttempts && !race.stopped; index++) {
     const model = decision.plan[index] as CatalogModel;
     if (race.tried.has(model.id) || (contextLimit > 0 && model.contextTokens <= contextLimit)) continue;
     const provider = race.provider(model);
@@ -100,7 +110,7 @@ async function runPlan(deps: ExecutorDeps, race: Race, recorder: AttemptRecorder
       const { served } = round;
       return { summary: recorder.finish(served.record.model.id, served.outcome, served.status, served.endedAt), error: undefined };
     }
-    if (race.clientGone) break;
+    if (race.stopped) break;
     // A non-retryable 4xx goes straight back with the provider's status, message and code; so does the
     // gateway's own failure to connect (out of file descriptors), which no other candidate would escape.
     const final = round.failed.find(({ failure }) => failure.fallback === undefined);
@@ -114,6 +124,7 @@ async function runPlan(deps: ExecutorDeps, race: Race, recorder: AttemptRecorder
     }
   }
   if (race.clientGone) return { summary: recorder.finish(NO_MODEL, "cancelled", 499), error: undefined };
+  if (race.shutDown) return { summary: recorder.finish(NO_MODEL, "unavailable", SHUTDOWN_ERROR.status), error: SHUTDOWN_ERROR };
   const early = emptyPlanError(decision, exchange.profile);
   if (early !== undefined) return { summary: recorder.finish(NO_MODEL, early.status === 429 ? "unavailable" : "client_error", early.status), error: early };
   const failures: readonly AttemptFailure[] = race.failures;

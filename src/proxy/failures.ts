@@ -6,7 +6,8 @@ import type { AttemptOutcome, Decision, RequestProfile } from "../router/types.j
 
 /** Why one attempt did not produce the answer. */
 export interface AttemptFailure {
-  readonly outcome: AttemptOutcome;
+  /** `cancelled`: the gateway's own limit stopped it; nothing is learnt about the model. */
+  readonly outcome: AttemptOutcome | "cancelled";
   /** Why the next candidate is tried; undefined when the failure goes back to the client as is. */
   readonly fallback: FallbackReason | undefined;
   readonly error: GatewayError;
@@ -58,6 +59,16 @@ export function failureFromStatus(status: number, text: string, retryAfter: stri
  */
 const LOCAL_RESOURCE_ERRORS: ReadonlySet<string> = new Set(["EMFILE", "ENFILE", "EADDRNOTAVAIL", "ENOBUFS", "ENOMEM"]);
 
+/** The gateway-wide budget of buffered answers was spent: the next candidate may find room. */
+export function bufferFullFailure(limitBytes: number): AttemptFailure {
+  return {
+    outcome: "cancelled",
+    fallback: "buffer_full",
+    error: new GatewayError(503, `The gateway holds its limit of ${limitBytes} bytes of answers; retry shortly.`, { code: "gateway_overloaded" }),
+    retryAfterMs: undefined,
+  };
+}
+
 /**
  * A transport failure: a deadline or undici timeout (504), a connection error (502, with its code), or
  * a local resource error (503 `gateway_overloaded`, the gateway's own, returned without a fallback).
@@ -102,6 +113,7 @@ export function finalError(failures: readonly AttemptFailure[], budgetSpent: boo
       shouldRetry: false,
     });
   }
+  if (failures.every((f) => f.fallback === "buffer_full")) return (failures[0] as AttemptFailure).error;
   const last = failures[failures.length - 1] as AttemptFailure;
   if (last.fallback === "context_length") return last.error;
   return new GatewayError(502, `Every attempt failed; last: ${last.error.message}`, { code: "upstream_error", shouldRetry: false });
@@ -109,7 +121,7 @@ export function finalError(failures: readonly AttemptFailure[], budgetSpent: boo
 
 /** The `outcome` label of a request that ends with `error` after `failures`. */
 export function failedRequestOutcome(error: GatewayError, failures: readonly AttemptFailure[]): RequestOutcome {
-  if (failures.length === 0 || error.status === 429) return "unavailable";
+  if (failures.length === 0 || error.status === 429 || failures.every((f) => f.fallback === "buffer_full")) return "unavailable";
   if (error.status === 504) return "timeout";
   return error.status < 500 ? "client_error" : "upstream_error";
 }

@@ -1,9 +1,11 @@
-// One non-streaming attempt: sends the request and collects the whole answer under the total deadline.
-// It writes nothing to the client: the executor sends the answer it returns.
+// One non-streaming attempt: sends the request and collects the whole answer under the total deadline,
+// within its own size limit and the gateway-wide budget of buffered answers. It writes nothing to the
+// client: the race sends the answer it returns, and releases its bytes once sent.
 import { performance } from "node:perf_hooks";
 import { GatewayError } from "../errors.js";
 import { failedAttempt, type AttemptFailed, type AttemptSpec } from "./attempt.js";
-import { failureFromStatus, transportFailure, upstreamFailure, type AttemptFailure } from "./failures.js";
+import { bufferFullFailure, failureFromStatus, transportFailure, upstreamFailure, type AttemptFailure } from "./failures.js";
+import type { AttemptLimits } from "./protections.js";
 import { readUsage, type Usage } from "./sse.js";
 import {
   BodyCollector,
@@ -16,11 +18,17 @@ import {
   type UpstreamListener,
 } from "./upstream.js";
 
-/** Largest non-streaming upstream answer buffered, in bytes. */
-const JSON_BODY_LIMIT = 64 * 1024 * 1024;
-
 export interface JsonSpec extends AttemptSpec {
   readonly totalMs: number;
+  readonly limits: AttemptLimits;
+}
+
+/** The gateway-wide budget of buffered answers is spent. */
+class BufferFullError extends Error {
+  constructor(readonly limit: number) {
+    super(`buffered answers at their limit of ${limit} bytes`);
+    this.name = "BufferFullError";
+  }
 }
 
 /** A complete, valid answer, not yet sent. */
@@ -36,6 +44,8 @@ export interface JsonAnswer {
   /** The choices' `finish_reason`s and the answer's `model`, for the trace. */
   readonly finishReasons: readonly string[] | undefined;
   readonly responseModel: string | undefined;
+  /** Returns its bytes to the gateway-wide budget; call it once the answer is sent or dropped. */
+  readonly release: () => void;
 }
 
 export type JsonResult = JsonAnswer | AttemptFailed;
@@ -49,9 +59,13 @@ export class JsonAttempt implements UpstreamListener {
   #startedAt = 0;
   #status = 0;
   #headers: UpstreamHeaders = {};
-  #body = new BodyCollector(JSON_BODY_LIMIT);
+  #body: BodyCollector;
+  /** Bytes of the answer taken from the gateway-wide budget. */
+  #reserved = 0;
 
-  constructor(private readonly spec: JsonSpec) {}
+  constructor(private readonly spec: JsonSpec) {
+    this.#body = new BodyCollector(spec.limits.answerLimitBytes);
+  }
 
   /** Starts the call; resolves once, with the answer or the failure. */
   run(): Promise<JsonResult> {
@@ -71,9 +85,17 @@ export class JsonAttempt implements UpstreamListener {
   }
 
   onData(chunk: Buffer): void {
+    if (this.#settled) return;
     // An error body past its limit is cut short in the message; an answer past its limit fails.
-    if (!this.#body.add(chunk) && this.#ok()) {
-      this.call.abort(new GatewayError(502, `upstream answer larger than ${JSON_BODY_LIMIT} bytes`, { code: "upstream_too_large" }));
+    const fits = this.#body.add(chunk);
+    if (!this.#ok()) return;
+    const { limits } = this.spec;
+    if (!fits) {
+      this.call.abort(new GatewayError(502, `upstream answer larger than ${limits.answerLimitBytes} bytes`, { code: "upstream_too_large" }));
+    } else if (limits.buffered.reserve(chunk.length, limits.bufferedAnswersLimitBytes)) {
+      this.#reserved += chunk.length;
+    } else {
+      this.call.abort(new BufferFullError(limits.bufferedAnswersLimitBytes));
     }
   }
 
@@ -82,7 +104,8 @@ export class JsonAttempt implements UpstreamListener {
   }
 
   onError(error: Error): void {
-    if (error instanceof GatewayError) this.#settle(this.#failed({ outcome: "error", fallback: "error", error, retryAfterMs: undefined }));
+    if (error instanceof BufferFullError) this.#settle(this.#failed(bufferFullFailure(error.limit)));
+    else if (error instanceof GatewayError) this.#settle(this.#failed({ outcome: "error", fallback: "error", error, retryAfterMs: undefined }));
     else if (this.#status !== 0 && !this.#ok() && !(error instanceof DeadlineError) && !(error instanceof ClientGoneError)) {
       // The error status is known even when its body was cut.
       this.#settle(this.#failed(this.#providerFailure()));
@@ -117,6 +140,7 @@ export class JsonAttempt implements UpstreamListener {
       receivedAt,
       finishReasons,
       responseModel,
+      release: this.#release,
     };
   }
 
@@ -136,8 +160,14 @@ export class JsonAttempt implements UpstreamListener {
     if (this.#settled) return;
     this.#settled = true;
     clearTimeout(this.#timer);
+    if (result.kind !== "answer") this.#release();
     this.#resolve(result);
   }
+
+  readonly #release = (): void => {
+    this.spec.limits.buffered.release(this.#reserved);
+    this.#reserved = 0;
+  };
 
   readonly #onDeadline = (): void => {
     this.call.abort(new DeadlineError("total", this.spec.totalMs));

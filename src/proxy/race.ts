@@ -12,6 +12,7 @@ import type { ChatExchange } from "./executor.js";
 import type { AttemptFailure } from "./failures.js";
 import { JsonAttempt, type JsonAnswer, type JsonResult } from "./json-attempt.js";
 import type { RequestPlan } from "./plan.js";
+import { ShutdownError, type AttemptLimits } from "./protections.js";
 import type { AttemptRecorder } from "./recorder.js";
 import { StreamAttempt, type StreamResult } from "./stream-attempt.js";
 import { ClientGoneError, SupersededError, type UpstreamProvider } from "./upstream.js";
@@ -65,6 +66,8 @@ export class Race {
   /** Every failure so far, for the final status. */
   readonly failures: AttemptFailure[] = [];
   clientGone = false;
+  /** A drain ran out of time: the request ends now, with a 503 or an error event. */
+  shutDown = false;
   #running: Launched[] = [];
   #winner: Launched | undefined;
   #hedge: Launched | undefined;
@@ -81,8 +84,7 @@ export class Race {
     private readonly exchange: ChatExchange,
     private readonly plan: RequestPlan,
     readonly provider: (model: CatalogModel) => UpstreamProvider | undefined,
-    /** `server.eventLimitBytes`. */
-    private readonly eventLimitBytes: number,
+    private readonly limits: AttemptLimits,
   ) {}
 
   /**
@@ -100,7 +102,7 @@ export class Race {
         const { launched, result } = await this.#next();
         this.#running = this.#running.filter((running) => running !== launched);
         if (result.kind === "answer") return { served: this.#answer(launched, result), failed };
-        this.recorder.attemptFinished(this.clientGone && result.kind === "failed" ? { ...result.record, outcome: "cancelled" } : result.record);
+        this.recorder.attemptFinished(this.stopped && result.kind === "failed" ? { ...result.record, outcome: "cancelled" } : result.record);
         if (result.kind === "served") return { served: result, failed };
         launched.failed = true;
         this.failures.push(result.failure);
@@ -112,6 +114,17 @@ export class Race {
       this.#endRound();
     }
   }
+
+  /** The client left or the gateway is shutting down: no further attempt starts. */
+  get stopped(): boolean {
+    return this.clientGone || this.shutDown;
+  }
+
+  /** The drain ran out of time: every attempt in flight is aborted. */
+  readonly onShutdown = (): void => {
+    this.shutDown = true;
+    for (const running of this.#running) running.attempt.call.abort(new ShutdownError());
+  };
 
   /** The client left: every attempt in flight is aborted. */
   readonly onClientClose = (): void => {
@@ -128,7 +141,7 @@ export class Race {
   }
 
   #launch(model: CatalogModel, provider: UpstreamProvider, probe: boolean, hedge: boolean, budgetEnd: number): void {
-    const { exchange, plan } = this;
+    const { exchange, plan, limits } = this;
     this.tried.add(model.id);
     this.recorder.started(model, probe, hedge);
     const remainingMs = budgetEnd - performance.now();
@@ -149,12 +162,14 @@ export class Race {
             outgoing: exchange.outgoing,
             firstTokenMs: Math.min(deadlines.firstTokenMs, remainingMs),
             idleMs: deadlines.idleMs,
+            streamTotalMs: deadlines.streamTotalMs,
             lateAfterMs: target.metric === "ttft" ? target.ms : undefined,
-            eventLimitBytes: this.eventLimitBytes,
+            eventLimitBytes: limits.eventLimitBytes,
+            slowReaderGraceMs: limits.slowReaderGraceMs,
             clientWantsUsage: exchange.request.stream_options?.include_usage === true,
             scrubber: exchange.scrubber,
           })
-        : new JsonAttempt({ ...spec, totalMs: Math.min(deadlines.totalMs, remainingMs) });
+        : new JsonAttempt({ ...spec, totalMs: Math.min(deadlines.totalMs, remainingMs), limits });
     });
     if (hedge) {
       this.#hedge = launched;
@@ -168,7 +183,7 @@ export class Race {
   #hedgeDue(probe: boolean, budgetEnd: number): void {
     this.#hedgeTimer = undefined;
     const policy = this.plan.policy;
-    if (policy === undefined || this.#winner !== undefined || this.clientGone || this.#running.length === 0) return;
+    if (policy === undefined || this.#winner !== undefined || this.stopped || this.#running.length === 0) return;
     if (this.recorder.attempts >= this.plan.maxAttempts || budgetEnd - performance.now() <= 0) return;
     const choice = this.brain.hedge(policy, this.exchange.profile, this.tried, performance.now() - this.#roundStartedAt, probe);
     if ("refused" in choice) {
@@ -201,7 +216,11 @@ export class Race {
   #answer(launched: Launched, answer: JsonAnswer): AttemptServed {
     this.#win(launched);
     const { model, probe } = launched;
-    writeJsonAnswer(this.exchange.outgoing, answer.bytes, answer.contentType, this.#routingHeaders(model));
+    const { outgoing } = this.exchange;
+    writeJsonAnswer(outgoing, answer.bytes, answer.contentType, this.#routingHeaders(model));
+    // Its bytes stay held until the client has them (or has gone).
+    if (outgoing.writableFinished || outgoing.destroyed) answer.release();
+    else outgoing.once("close", answer.release);
     const record = {
       model,
       probe,
@@ -229,6 +248,7 @@ export class Race {
   /** A cancelled loser: a complete answer still counts as one; otherwise it ran at least this long. */
   #recordSuperseded(launched: Launched, result: Result): void {
     if (result.kind === "answer") {
+      result.release();
       const { model, probe } = launched;
       this.recorder.attemptFinished({
         model,

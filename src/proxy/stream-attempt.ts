@@ -1,5 +1,6 @@
 // One streaming attempt: sends the request, scans the SSE answer, holds events until the first content,
-// then relays to the client through its SseWriter, under a first-token deadline and an idle deadline.
+// then relays to the client through its SseWriter, under a first-token deadline, an idle deadline, a total
+// deadline and, while the client does not read, the slow-reader grace.
 import type { ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { GatewayError } from "../errors.js";
@@ -8,6 +9,7 @@ import { failedAttempt, type AttemptFailed, type AttemptServed, type AttemptSpec
 import { SseWriter } from "./client-sse.js";
 import { failureFromStatus, transportFailure, upstreamFailure, type AttemptFailure } from "./failures.js";
 import type { Scrubber } from "./scrubber.js";
+import { SHUTDOWN_ERROR, ShutdownError, SlowReaderError } from "./protections.js";
 import { SseScanner, type SseEvent, type Usage } from "./sse.js";
 import {
   BodyCollector,
@@ -38,8 +40,12 @@ export interface StreamSpec extends AttemptSpec {
   readonly idleMs: number;
   /** When the first content is still missing this long after the start, the attempt reports it late (`events.late`). */
   readonly lateAfterMs: number | undefined;
+  /** Longest the whole stream may take (`deadlines.streamTotalMs`). */
+  readonly streamTotalMs: number;
   /** Largest SSE event read (`server.eventLimitBytes`); a larger one fails the attempt. */
   readonly eventLimitBytes: number;
+  /** How long the client may leave its stream unread (`server.slowReaderGraceMs`). */
+  readonly slowReaderGraceMs: number;
   /** The client asked for the usage chunk (`stream_options.include_usage`). */
   readonly clientWantsUsage: boolean;
   /** Scrubs an in-band error event relayed after content. */
@@ -55,6 +61,7 @@ export class StreamAttempt implements UpstreamListener {
   readonly #writer: SseWriter;
   #resolve!: (result: StreamResult) => void;
   #timer: NodeJS.Timeout | undefined;
+  #totalTimer: NodeJS.Timeout | undefined;
   #settled = false;
   #startedAt = 0;
   #committedAt = 0;
@@ -76,7 +83,7 @@ export class StreamAttempt implements UpstreamListener {
   #failed: ErrorAnswer | undefined;
 
   constructor(private readonly spec: StreamSpec) {
-    this.#writer = new SseWriter(spec.outgoing, this.#flow);
+    this.#writer = new SseWriter(spec.outgoing, this.#flow, spec.slowReaderGraceMs);
     this.#scanner = new SseScanner(spec.eventLimitBytes);
   }
 
@@ -89,18 +96,21 @@ export class StreamAttempt implements UpstreamListener {
       this.spec.events.addOverhead(performance.now() - this.#startedAt);
       if (this.#settled) return;
       const { firstTokenMs, lateAfterMs } = this.spec;
+      this.#totalTimer = setTimeout(this.#onStreamTotal, this.spec.streamTotalMs);
       this.#timer =
         lateAfterMs !== undefined && lateAfterMs < firstTokenMs ? setTimeout(this.#onLate, lateAfterMs) : setTimeout(this.#onFirstTokenDeadline, firstTokenMs);
     });
   }
 
-  /** The writer's flow listener: a blocked client pauses the upstream read and its idle deadline. */
+  /** The writer's flow listener: a blocked client pauses the upstream read, and has the slow-reader grace instead of the idle deadline. */
   readonly #flow = {
     onBlocked: (): void => {
       this.call.pause();
       clearTimeout(this.#timer);
+      this.#timer = setTimeout(this.#onSlowReader, this.spec.slowReaderGraceMs);
     },
     onDrain: (): void => {
+      clearTimeout(this.#timer);
       this.#timer = setTimeout(this.#onIdle, this.spec.idleMs);
       this.call.resume();
     },
@@ -197,11 +207,13 @@ export class StreamAttempt implements UpstreamListener {
       return;
     }
     if (!this.#writer.committed) {
-      const deadlineMs = reason instanceof DeadlineError ? this.spec.firstTokenMs : undefined;
+      const deadlineMs = reason instanceof DeadlineError ? reason.afterMs : undefined;
       this.#settle(this.#failedBeforeContent(transportFailure(reason, classifyTransportError(reason)), deadlineMs));
       return;
     }
-    this.#settle(reason instanceof ClientGoneError ? this.#cancelled() : this.#cutAfterContent(reason));
+    if (reason instanceof ClientGoneError) this.#settle(this.#cancelled());
+    else if (reason instanceof SlowReaderError || reason instanceof ShutdownError) this.#settle(this.#endedByGateway(reason));
+    else this.#settle(this.#cutAfterContent(reason));
   }
 
   /** Ends the attempt on what the stream said so far, and stops reading the rest. */
@@ -237,14 +249,38 @@ export class StreamAttempt implements UpstreamListener {
     };
   }
 
-  /** The upstream broke or stalled after content reached the client: an in-band error ends the stream. */
-  #cutAfterContent(reason: Error): AttemptServed {
-    const stalled = reason instanceof DeadlineError;
-    const { idleMs } = this.spec;
+  /**
+   * The gateway ended the stream, the model did nothing wrong: the client left it unread for the whole
+   * grace (the upstream connection goes back to the pool), or a drain ran out of time. An error event
+   * ends it; a client that still does not read is disconnected after the grace.
+   */
+  #endedByGateway(reason: SlowReaderError | ShutdownError): AttemptServed {
+    const slow = reason instanceof SlowReaderError;
     this.#writer.writeError(
-      stalled
-        ? new GatewayError(502, `The upstream stream stalled for ${idleMs} ms.`, { code: "stream_stalled" })
-        : new GatewayError(502, `The upstream stream failed: ${reason.message}`, { code: "stream_cut" }),
+      slow
+        ? new GatewayError(408, `The client did not read its stream for ${reason.graceMs} ms; the gateway ended it.`, { code: "slow_reader" })
+        : SHUTDOWN_ERROR,
+    );
+    this.#writer.end();
+    return {
+      kind: "served",
+      outcome: slow ? "slow_reader" : "unavailable",
+      status: 200,
+      endedAt: performance.now(),
+      record: { model: this.spec.model, probe: this.spec.probe, outcome: "cancelled" },
+    };
+  }
+
+  /** The upstream broke, stalled or ran past the total deadline after content reached the client: an in-band error ends the stream. */
+  #cutAfterContent(reason: Error): AttemptServed {
+    const deadline = reason instanceof DeadlineError ? reason : undefined;
+    const stalled = deadline !== undefined;
+    this.#writer.writeError(
+      deadline?.deadline === "total"
+        ? new GatewayError(504, `The stream ran past its total deadline of ${Math.round(deadline.afterMs)} ms.`, { code: "stream_timeout" })
+        : deadline
+          ? new GatewayError(502, `The upstream stream stalled for ${Math.round(deadline.afterMs)} ms.`, { code: "stream_stalled" })
+          : new GatewayError(502, `The upstream stream failed: ${reason.message}`, { code: "stream_cut" }),
     );
     this.#writer.end();
     return {
@@ -257,7 +293,7 @@ export class StreamAttempt implements UpstreamListener {
         probe: this.spec.probe,
         outcome: stalled ? "timeout" : "error",
         ...(this.#ttftMs !== undefined ? { ttftMs: this.#ttftMs } : {}),
-        ...(stalled ? { deadlineMs: idleMs, timeoutMetric: "total" as const } : {}),
+        ...(stalled ? { deadlineMs: deadline.afterMs, timeoutMetric: "total" as const } : {}),
         ttftRecorded: this.#ttftLearned,
       },
     };
@@ -322,8 +358,9 @@ export class StreamAttempt implements UpstreamListener {
     if (this.#ttftMs !== undefined) return;
     this.#ttftMs = this.#committedAt - this.#startedAt;
     clearTimeout(this.#timer);
-    // A paused upstream waits for the client, not the other way round: the drain arms the idle timer.
-    if (!this.call.paused) this.#timer = setTimeout(this.#onIdle, this.spec.idleMs);
+    // A paused upstream waits for the client, not the other way round: the client has the slow-reader
+    // grace, and its drain arms the idle timer.
+    this.#timer = this.call.paused ? setTimeout(this.#onSlowReader, this.spec.slowReaderGraceMs) : setTimeout(this.#onIdle, this.spec.idleMs);
     this.spec.events.committed(this.#committedAt);
   }
 
@@ -341,6 +378,7 @@ export class StreamAttempt implements UpstreamListener {
     if (this.#settled) return;
     this.#settled = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#totalTimer);
     this.#writer.release();
     this.#resolve(result);
   }
@@ -359,5 +397,13 @@ export class StreamAttempt implements UpstreamListener {
 
   readonly #onIdle = (): void => {
     this.call.abort(new DeadlineError("idle", this.spec.idleMs));
+  };
+
+  readonly #onStreamTotal = (): void => {
+    this.call.abort(new DeadlineError("total", this.spec.streamTotalMs));
+  };
+
+  readonly #onSlowReader = (): void => {
+    this.call.abort(new SlowReaderError(this.spec.slowReaderGraceMs));
   };
 }

@@ -30,6 +30,10 @@ export type Behavior =
   | { kind: "json"; body?: Record<string, unknown>; status?: number; delayMs?: number; headers?: Record<string, string> }
   | { kind: "error"; status: number; body?: unknown; headers?: Record<string, string>; delayMs?: number }
   | { kind: "sse"; steps: SseStep[]; end?: "done" | "close" | "cut" | "hang"; headers?: Record<string, string>; headerDelayMs?: number }
+  /** Content chunks of `eventBytes` characters (default 16), `gapMs` apart (default as fast as the connection takes them), until the gateway closes. */
+  | { kind: "endless"; eventBytes?: number; gapMs?: number }
+  /** A 200 JSON answer's headers and its first `bytes` bytes, then nothing more. */
+  | { kind: "partial"; bytes: number }
   | { kind: "hang" }
   | { kind: "reset" };
 
@@ -124,6 +128,27 @@ async function playSse(res: ServerResponse, socket: Socket, behavior: Extract<Be
   }
 }
 
+/** Streams content forever, waiting for the socket to drain, until the connection closes. */
+async function playEndless(res: ServerResponse, behavior: Extract<Behavior, { kind: "endless" }>, received: ReceivedRequest): Promise<void> {
+  res.writeHead(200, { "content-type": "text/event-stream" });
+  res.write(`data: ${JSON.stringify(chunk(received.model, { role: "assistant", content: "" }))}\n\n`);
+  const event = `data: ${JSON.stringify(chunk(received.model, { content: "x".repeat(behavior.eventBytes ?? 16) }))}\n\n`;
+  while (!received.closedEarly) {
+    if (res.write(event)) {
+      if (behavior.gapMs !== undefined) await sleep(behavior.gapMs);
+    } else
+      await new Promise<void>((resolve) => {
+        const go = () => {
+          res.off("drain", go);
+          res.off("close", go);
+          resolve();
+        };
+        res.on("drain", go);
+        res.on("close", go);
+      });
+  }
+}
+
 export async function startFakeUpstream(script: Script): Promise<FakeUpstream> {
   const requests: ReceivedRequest[] = [];
   const sockets = new Set<Socket>();
@@ -179,6 +204,13 @@ export async function startFakeUpstream(script: Script): Promise<FakeUpstream> {
             return;
           case "sse":
             await playSse(res, req.socket, behavior, received);
+            return;
+          case "endless":
+            await playEndless(res, behavior, received);
+            return;
+          case "partial":
+            res.writeHead(200, { "content-type": "application/json" });
+            res.write(`{"padding":"${"x".repeat(Math.max(0, behavior.bytes - 13))}`);
             return;
           case "hang":
             return;

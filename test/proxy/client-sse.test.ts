@@ -34,7 +34,7 @@ describe("SseWriter", () => {
   it("holds events until the commit, then sends the headers, the held events and what follows", async () => {
     const read = Buffer.from('data: {"role":"assistant"}\n\ndata: {"content":"Hi"}\n\n');
     const { response, body } = await exchange((outgoing) => {
-      const writer = new SseWriter(outgoing, noFlow);
+      const writer = new SseWriter(outgoing, noFlow, 5000);
       writer.forward(read, 0, 27);
       writer.flush();
       expect(writer.heldBytes).toBe(27);
@@ -54,7 +54,7 @@ describe("SseWriter", () => {
   it("merges ranges that continue one another and keeps gaps out", async () => {
     const read = Buffer.from("data: a\n\ndata: usage\n\ndata: b\n\n");
     const { body } = await exchange((outgoing) => {
-      const writer = new SseWriter(outgoing, noFlow);
+      const writer = new SseWriter(outgoing, noFlow, 5000);
       writer.commit({});
       writer.forward(read, 0, 9);
       writer.forward(read, 22, read.length);
@@ -66,7 +66,7 @@ describe("SseWriter", () => {
 
   it("ends a stream with an error event in OpenAI's shape and no [DONE]", async () => {
     const { body } = await exchange((outgoing) => {
-      const writer = new SseWriter(outgoing, noFlow);
+      const writer = new SseWriter(outgoing, noFlow, 5000);
       writer.commit({});
       writer.writeError(new GatewayError(502, "The upstream stream was cut before it finished.", { code: "stream_cut" }));
       writer.end();
@@ -80,13 +80,17 @@ describe("SseWriter", () => {
     const events: string[] = [];
     const chunk = Buffer.alloc(1 << 20, 97);
     const { body } = await exchange((outgoing) => {
-      const writer = new SseWriter(outgoing, {
-        onBlocked: () => events.push("blocked"),
-        onDrain: () => {
-          events.push("drain");
-          writer.end();
+      const writer = new SseWriter(
+        outgoing,
+        {
+          onBlocked: () => events.push("blocked"),
+          onDrain: () => {
+            events.push("drain");
+            writer.end();
+          },
         },
-      });
+        5000,
+      );
       writer.commit({});
       for (let i = 0; i < 4; i++) {
         writer.forward(chunk, 0, chunk.length);
