@@ -80,7 +80,7 @@ describe("slow readers", () => {
     // Twice as many clients as the provider has connections; none reads a byte of its answer.
     for (let k = 0; k < 4; k++) {
       const socket = connect(Number(port), "127.0.0.1", () => {
-        socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+        socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
         socket.pause();
       });
       sockets.push(socket);
@@ -240,7 +240,7 @@ describe("drain", () => {
 describe("errors of node:http's parser", () => {
   it("answer in OpenAI's shape: 431 for headers too large, 400 for a request that is not HTTP", async () => {
     await setup(() => ({ kind: "json" }), [{ id: "acme/ok" }]);
-    const large = await rawExchange(`GET /healthz HTTP/1.1\r\nhost: x\r\nx-large: ${"a".repeat(20_000)}\r\n\r\n`);
+    const large = await rawExchange(`GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nx-large: ${"a".repeat(20_000)}\r\n\r\n`);
     expect(large.startsWith("HTTP/1.1 431 ")).toBe(true);
     expect(JSON.parse(large.slice(large.indexOf("\r\n\r\n") + 4))).toEqual({
       error: { message: "The request's headers are too large.", type: "invalid_request_error", param: null, code: "headers_too_large" },
