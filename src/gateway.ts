@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
+import { addHealthEvent, createEventLog } from "./events/event-log.js";
 import { createRequestListener, hashKey, type ReloadResult } from "./http/app.js";
 import { Registry, createMetrics, type GatewayMetrics } from "./metrics/metrics.js";
 import { createBrain, type Brain } from "./router/brain.js";
@@ -78,6 +79,13 @@ export function missingProviderKeys(config: LoadedConfig, upstreams: Upstreams):
     .map((provider) => `providers.${provider.name}.apiKeyEnv: environment variable ${provider.missingKeyEnv} is not set`);
 }
 
+/** The first few lines of a list, for an event's one-line detail. */
+function summarize(lines: readonly string[], none: string): string {
+  if (lines.length === 0) return none;
+  const shown = lines.slice(0, 3).join("; ");
+  return lines.length > 3 ? `${shown}; and ${lines.length - 3} more` : shown;
+}
+
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { logger, env } = options;
   let runtime: Runtime = { config: options.config, upstreams: createUpstreams(options.config.config.providers, env) };
@@ -98,7 +106,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     );
   }
 
-  const brain = createBrain({ clock: options.clock, rng: options.rng, stats: options.config.config.stats, health: options.config.config.health });
+  const events = createEventLog();
+  const brain = createBrain({
+    clock: options.clock,
+    rng: options.rng,
+    stats: options.config.config.stats,
+    health: options.config.config.health,
+    onHealthChange: (modelId, change) => addHealthEvent(events, modelId, change),
+  });
   brain.sync(runtime.config.models, options.config.config.stats, options.config.config.health);
   const registry = new Registry();
   const bookkeeping = createBookkeeping((error) => logger.error({ err: error }, "request bookkeeping failed"));
@@ -154,8 +169,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (!next.config.catalog) refreshed = undefined;
       refresher.configure(next.config.catalog);
       const summary = { hash: next.hash, previousHash: previous.config.hash, models: next.models.length, routes: next.routes.size };
-      if (catalog) logger.info({ ...summary, url: catalog.url, changes: describeChanges(previous.config, next) }, "catalog refreshed");
+      const changes = describeChanges(previous.config, next);
+      if (catalog) logger.info({ ...summary, url: catalog.url, changes }, "catalog refreshed");
       else logger.info(summary, "config reloaded");
+      events.add(catalog ? "catalog.ok" : "reload.ok", {
+        detail: `config ${next.hash.slice(0, 12)}: ${summarize(changes, "no change to models, providers or routes")}`,
+      });
       if (notReadyReason) logger.error({ problems: stillMissing }, "config reloaded but provider keys are missing; /readyz reports not ready");
       return { ok: true, hash: next.hash, errors: [] };
     } catch (error) {
@@ -163,6 +182,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const errors = error instanceof InvalidFileError ? error.issues.map((issue) => `${issue.path}: ${issue.message}`) : [String(error)];
       if (catalog) logger.error({ url: catalog.url, errors }, "catalog refresh rejected; the current catalog keeps serving");
       else logger.error({ file: options.configPath, errors }, "config reload rejected; the previous config keeps serving");
+      events.add(catalog ? "catalog.failed" : "reload.failed", { detail: `rejected, the current config keeps serving: ${summarize(errors, "")}` });
       return { ok: false, hash: runtime.config.hash, errors };
     }
   };
@@ -185,7 +205,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const refresher = createCatalogRefresher({
     env,
     logger,
-    countReload: (result) => metrics.configReload(result),
+    countReload: (result) => {
+      metrics.configReload(result);
+      if (result === "failure")
+        events.add("catalog.failed", { detail: "the catalog could not be fetched or read; the current one keeps serving (see the log)" });
+    },
     apply: (catalog) =>
       serialized(() =>
         replaceConfig(async () => {
@@ -201,6 +225,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       brain,
       metrics,
       bookkeeping,
+      events,
       logger,
       estimateTokens: options.estimateTokens ?? estimateTokensByCharacters,
       clientKeys: () => clientKeys,

@@ -4,6 +4,7 @@
 import type { RequestListener } from "node:http";
 import type { Logger } from "pino";
 import { GatewayError } from "../errors.js";
+import type { EventLog } from "../events/event-log.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { Brain } from "../router/brain.js";
 import type { Bookkeeping } from "../proxy/bookkeeping.js";
@@ -13,6 +14,7 @@ import { createAuthenticator, type KeySets } from "./auth.js";
 import { CHAT_PATH, createChatHandlers } from "./chat.js";
 import { send, sendError, sendJson } from "./respond.js";
 import { createRouter, type Route } from "./router.js";
+import { createStatusRoutes } from "./status-routes.js";
 
 export { hashKey } from "./auth.js";
 
@@ -31,6 +33,8 @@ export interface AppDeps extends KeySets {
   readonly metrics: GatewayMetrics;
   /** Served requests' metrics and access-log lines, run a moment after the response. */
   readonly bookkeeping: Bookkeeping;
+  /** Recent events, for GET /admin/events and the status page. */
+  readonly events: EventLog;
   readonly logger: Logger;
   readonly estimateTokens: TokenEstimator;
   /** False while draining or when the loaded config cannot serve. */
@@ -98,13 +102,17 @@ export function createRequestListener(deps: AppDeps): RequestListener {
       access: "admin",
       handle({ outgoing, requestId }) {
         const { config } = deps.runtime();
-        const routes = [...config.routes.values()].map((route) => ({
-          name: route.name,
-          strategy: route.strategy,
-          target: route.target,
-          hedging: { ...route.hedging, ...brain.routeStats(route.name) },
-          candidates: brain.snapshot(route),
-        }));
+        const routes = [...config.routes.values()].map((route) => {
+          const { attainment, ...hedgeStats } = brain.routeStats(route.name);
+          return {
+            name: route.name,
+            strategy: route.strategy,
+            target: route.target,
+            attainment,
+            hedging: { ...route.hedging, ...hedgeStats },
+            candidates: brain.snapshot(route),
+          };
+        });
         const catalogRefreshedAt = deps.catalogRefreshedAt?.()?.toISOString() ?? null;
         sendJson(outgoing, 200, { configHash: config.hash, catalogRefreshedAt, defaultRoute: config.defaultRoute, routes }, requestId);
       },
@@ -124,6 +132,7 @@ export function createRequestListener(deps: AppDeps): RequestListener {
           );
       },
     },
+    ...createStatusRoutes(deps),
   ];
 
   return createRouter({

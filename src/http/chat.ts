@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import { GatewayError } from "../errors.js";
 import { NO_MODEL, type GatewayMetrics } from "../metrics/metrics.js";
 import type { Brain } from "../router/brain.js";
+import type { EventLog } from "../events/event-log.js";
 import type { Bookkeeping } from "../proxy/bookkeeping.js";
 import { parseChatRequest, profileRequest, type TokenEstimator } from "../proxy/chat-request.js";
 import { executeChat, type Runtime } from "../proxy/executor.js";
@@ -24,6 +25,7 @@ export interface ChatDeps {
   readonly brain: Brain;
   readonly metrics: GatewayMetrics;
   readonly bookkeeping: Bookkeeping;
+  readonly events: EventLog;
   readonly logger: Logger;
   readonly estimateTokens: TokenEstimator;
   /** Any error as a GatewayError to answer with (unknown ones are logged, never echoed). */
@@ -32,7 +34,7 @@ export interface ChatDeps {
 
 /** The chat route's handler, and what answers a request refused before it ran (e.g. by auth). */
 export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "rejected"> {
-  const { brain, metrics, bookkeeping, logger } = deps;
+  const { brain, metrics, bookkeeping, events, logger } = deps;
   const accessLog = (requestId: string, startedAt: number, summary: Partial<RequestSummary> & { status: number }, endedAt = performance.now()) => {
     logger.info({ reqId: requestId, method: "POST", path: CHAT_PATH, durationMs: Math.round((endedAt - startedAt) * 100) / 100, ...summary }, "request");
   };
@@ -52,7 +54,7 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
         if (typeof value === "string") passHeaders[name] = value;
       }
       const { summary, error } = await executeChat(
-        { brain, metrics, bookkeeping },
+        { brain, metrics, bookkeeping, events },
         runtime,
         { outgoing, requestId, startedAt, passHeaders, body, request, profile },
         plan,

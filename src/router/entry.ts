@@ -1,7 +1,7 @@
 // What the brain keeps per model entry: its live statistics, its health, and the state of the
 // recovery rule (predict.ts) and of new-model probing.
 import type { HealthConfig, StatsConfig } from "../config/schema.js";
-import { createModelHealth, type ModelHealth } from "./health.js";
+import { createModelHealth, type HealthListener, type ModelHealth } from "./health.js";
 import { createModelStats, type ModelStats } from "./model-stats.js";
 import type { LatencyMetric } from "./predict.js";
 import type { CatalogModel } from "./types.js";
@@ -29,11 +29,12 @@ export interface Entry {
   probePredictedMiss: boolean;
 }
 
-export function createEntry(model: CatalogModel, stats: StatsConfig, health: HealthConfig): Entry {
+/** A fresh entry for `model`; `onHealthChange` hears of its health changes. */
+export function createEntry(model: CatalogModel, stats: StatsConfig, health: HealthConfig, onHealthChange?: HealthListener): Entry {
   return {
     model,
     stats: createModelStats(stats.halfLifeMs),
-    health: createModelHealth(health, stats.halfLifeMs),
+    health: createModelHealth(health, stats.halfLifeMs, onHealthChange),
     lifetimeAttempts: 0,
     recoveryStreak: 0,
     recoverySinceMs: 0,
