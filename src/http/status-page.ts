@@ -36,7 +36,7 @@ th, td { padding: .35rem .75rem; border-top: 1px solid var(--line); text-align: 
 thead th { background: var(--head); font-weight: 600; }
 th[scope="row"], thead th:first-child { text-align: left; font-weight: 500; }
 th[scope="row"] { white-space: normal; overflow-wrap: anywhere; min-width: 10rem; }
-tr.chosen th[scope="row"]::before { content: "\\2192  "; color: var(--accent); font-weight: 700; }
+tr.chosen th[scope="row"]::before { content: "\\2192  " / ""; color: var(--accent); font-weight: 700; }
 .badge { display: inline-block; padding: 0 .45rem; border-radius: 999px; font-size: .85em; font-weight: 600; }
 .ok { background: var(--ok-bg); color: var(--ok-fg); }
 .half-open, .warn { background: var(--warn-bg); color: var(--warn-fg); }
