@@ -20,6 +20,7 @@ const boundaries = {
     rule(["../proxy/*", "../http/*", "../metrics/*", "../sim/*", ...COMPOSITION], "the router is below proxy, http and metrics."),
     rule(["node:*", "hono", "hono/*", "@hono/*", "undici", "prom-client", "pino"], "the router is pure: time and randomness are injected, and it does no I/O."),
   ],
+  "src/events/**": [PROM_CLIENT, rule(["../proxy/*", "../http/*", "../metrics/*", ...COMPOSITION], "events are below proxy and http.")],
   "src/metrics/**": [rule(["../proxy/*", "../http/*", ...COMPOSITION], "metrics are below proxy and http.")],
   "src/proxy/**": [PROM_CLIENT, rule(["../http/*", ...COMPOSITION], "proxy is below http: the HTTP layer calls it, never the other way.")],
   "src/http/**": [PROM_CLIENT, rule(COMPOSITION, "http is below the composition root (gateway.ts, main.ts).")],

@@ -47,6 +47,14 @@ ol { list-style: none; margin: 0; padding: 0; }
 li { display: grid; grid-template-columns: 5.5rem 8.5rem 1fr; gap: .5rem; padding: .3rem 0; border-top: 1px solid var(--line); }
 li time { color: var(--muted); font-variant-numeric: tabular-nums; }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+/* A wide screen shows the events beside the routes. */
+@media (min-width: 90rem) {
+  main { display: grid; grid-template-columns: minmax(0, 1fr) minmax(22rem, 28rem); gap: 0 1.5rem; max-width: none; align-items: start; }
+  main > form { grid-column: 1 / -1; }
+  #events-section { position: sticky; top: 0; }
+  li { grid-template-columns: 5.5rem 1fr; }
+  li .what { grid-column: 1 / -1; }
+}
 @media (max-width: 40rem) {
   body { font-size: 14px; }
   main { padding: 0 .5rem 1.5rem; }
@@ -263,7 +271,7 @@ const HTML = `<!doctype html>
 <h2 id="routes-heading">Routes</h2>
 <div id="routes"></div>
 </section>
-<section aria-labelledby="events-heading">
+<section id="events-section" aria-labelledby="events-heading">
 <h2 id="events-heading">Recent events</h2>
 <p id="no-events" class="muted">None yet: fallbacks, hedges, circuit changes, cooldowns and reloads appear here.</p>
 <ol id="events" aria-live="polite" aria-relevant="additions"></ol>
