@@ -138,6 +138,33 @@ describe("GET /admin/events", () => {
     expect((await lastReload())?.detail).toMatch(/^config [0-9a-f]{12}: price changed: acme\/cheap \$0\.1\/\$0\.4 → \$0\.2\/\$0\.4/);
   });
 
+  it("tells a hedge's race: fired, then won, each naming the first attempt's model and the hedge's", async () => {
+    upstream = await startFakeUpstream(scriptByModel({ [CHEAP]: { kind: "ok", ttftMs: 1500 }, [SPARE]: { kind: "ok", ttftMs: 5 } }));
+    gateway = await startTestGateway(
+      testConfig(upstream.url, [{ id: CHEAP, input: 0.05, output: 0.1 }, { id: SPARE }], {
+        routes: { chat: { candidates: [CHEAP, SPARE], strategy: "cheapest-within-target", hedging: { marginMs: 100 } } },
+        defaults: { exploration: { ratio: 0, newModelRatio: 0 } },
+      }),
+    );
+    // The spare is measured fast (pinned requests), so the cheap model's slow first token is hedged to it.
+    for (let i = 0; i < 6; i++) {
+      const stream = await gateway.client.chat.completions.create({ model: SPARE, stream: true, messages: [{ role: "user", content: "warm" }] });
+      for await (const part of stream) void part;
+    }
+    const { response } = await gateway.client.chat.completions
+      .create({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] })
+      .withResponse();
+    await response.text();
+    expect(response.headers.get("x-subsecond-hedged")).toBe("1");
+    const test = gateway;
+    // The race's end is recorded as its round closes, a moment after the client's last byte.
+    const race = async () => (await events(test)).events.map(({ kind, route, models }) => ({ kind, route, models }));
+    await expect.poll(race, { timeout: 2000 }).toEqual([
+      { kind: "hedge.fired", route: "chat", models: [CHEAP, SPARE] },
+      { kind: "hedge.won", route: "chat", models: [CHEAP, SPARE] },
+    ]);
+  });
+
   it("needs the admin key and rejects a `since` that is not an event id", async () => {
     const test = await start({ [CHEAP]: { kind: "ok", ttftMs: 5 }, [SPARE]: { kind: "ok", ttftMs: 5 } });
     expect((await fetch(`${test.url}/admin/events`)).status).toBe(401);
