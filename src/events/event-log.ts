@@ -1,7 +1,7 @@
 // The gateway's recent events (fallbacks, hedges, circuit changes, cooldowns, reloads, catalog refreshes)
 // in a bounded ring, for GET /admin/events and the status page. Written only when something happens, so a
 // request that goes as planned costs nothing here.
-import type { HealthChange } from "../router/health.js";
+import type { HealthChange } from "../router/brain.js";
 
 /** What happened. A `hedge.*` pair: `fired` when the hedge is sent, then how its race ended. */
 export type EventKind =
