@@ -25,6 +25,7 @@ const boundaries = {
       "the router is pure: time and randomness are injected, and it does no I/O.",
     ),
   ],
+  "src/events/**": [PROM_CLIENT, OTEL, rule(["../proxy/*", "../http/*", "../metrics/*", ...COMPOSITION], "events are below proxy and http.")],
   "src/metrics/**": [OTEL, rule(["../proxy/*", "../http/*", ...COMPOSITION], "metrics are below proxy and http.")],
   "src/proxy/**": [PROM_CLIENT, OTEL, rule(["../http/*", ...COMPOSITION], "proxy is below http: the HTTP layer calls it, never the other way.")],
   "src/http/**": [PROM_CLIENT, OTEL, rule(COMPOSITION, "http is below the composition root (gateway.ts, main.ts).")],

@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import type { Server, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
+import { addHealthEvent, createEventLog } from "./events/event-log.js";
 import { createRequestListener, hashKey, type ReloadResult } from "./http/app.js";
 import { createGatewayServer } from "./http/server.js";
 import { answerClientError } from "./http/client-error.js";
@@ -88,6 +89,13 @@ export function missingProviderKeys(config: LoadedConfig, upstreams: Upstreams):
     .map((provider) => `providers.${provider.name}.apiKeyEnv: environment variable ${provider.missingKeyEnv} is not set`);
 }
 
+/** The first few lines of a list, for an event's one-line detail. */
+function summarize(lines: readonly string[], none: string): string {
+  if (lines.length === 0) return none;
+  const shown = lines.slice(0, 3).join("; ");
+  return lines.length > 3 ? `${shown}; and ${lines.length - 3} more` : shown;
+}
+
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { env } = options;
   const scrubberOf = (config: LoadedConfig) => createScrubber(configuredSecrets(config.config, env));
@@ -110,7 +118,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     );
   }
 
-  const brain = createBrain({ clock: options.clock, rng: options.rng, stats: options.config.config.stats, health: options.config.config.health });
+  const events = createEventLog();
+  const brain = createBrain({
+    clock: options.clock,
+    rng: options.rng,
+    stats: options.config.config.stats,
+    health: options.config.config.health,
+    onHealthChange: (modelId, change) => addHealthEvent(events, modelId, change),
+  });
   brain.sync(runtime.config.models, options.config.config.stats, options.config.config.health);
   const registry = new Registry();
   const bookkeeping = createBookkeeping((error) => logger.error({ err: error }, "request bookkeeping failed"));
@@ -168,8 +183,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (!next.config.catalog) refreshed = undefined;
       refresher.configure(next.config.catalog);
       const summary = { hash: next.hash, previousHash: previous.config.hash, models: next.models.length, routes: next.routes.size };
-      if (catalog) logger.info({ ...summary, url: catalog.url, changes: describeChanges(previous.config, next) }, "catalog refreshed");
+      const changes = describeChanges(previous.config, next);
+      if (catalog) logger.info({ ...summary, url: catalog.url, changes }, "catalog refreshed");
       else logger.info(summary, "config reloaded");
+      events.add(catalog ? "catalog.ok" : "reload.ok", {
+        detail: `config ${next.hash.slice(0, 12)}: ${summarize(changes, "no change to models, providers or routes")}`,
+      });
       if (notReadyReason) logger.error({ problems: stillMissing }, "config reloaded but provider keys are missing; /readyz reports not ready");
       return { ok: true, hash: next.hash, errors: [] };
     } catch (error) {
@@ -177,6 +196,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const errors = error instanceof InvalidFileError ? error.issues.map((issue) => `${issue.path}: ${issue.message}`) : [String(error)];
       if (catalog) logger.error({ url: catalog.url, errors }, "catalog refresh rejected; the current catalog keeps serving");
       else logger.error({ file: options.configPath, errors }, "config reload rejected; the previous config keeps serving");
+      events.add(catalog ? "catalog.failed" : "reload.failed", { detail: `rejected, the current config keeps serving: ${summarize(errors, "")}` });
       return { ok: false, hash: runtime.config.hash, errors };
     }
   };
@@ -199,7 +219,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const refresher = createCatalogRefresher({
     env,
     logger,
-    countReload: (result) => metrics.configReload(result),
+    countReload: (result) => {
+      metrics.configReload(result);
+      if (result === "failure")
+        events.add("catalog.failed", { detail: "the catalog could not be fetched or read; the current one keeps serving (see the log)" });
+    },
     apply: (catalog) =>
       serialized(() =>
         replaceConfig(async () => {
@@ -217,6 +241,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       bookkeeping,
       buffered: new BufferedAnswers(),
       shutdown,
+      events,
       logger,
       estimateTokens: options.estimateTokens ?? estimateTokensByCharacters,
       clientKeys: () => clientKeys,

@@ -12,6 +12,7 @@ import { CHAT_PATH, createChatHandlers } from "./chat.js";
 import { createOpenRequestCheck } from "./open-mode.js";
 import { send, sendError, sendJson } from "./respond.js";
 import { createRouter, type Route } from "./router.js";
+import { createStatusRoutes } from "./status-routes.js";
 
 export { hashKey } from "./auth.js";
 
@@ -97,13 +98,17 @@ export function createRequestListener(deps: AppDeps): RequestListener {
       access: "admin",
       handle({ outgoing, requestId }) {
         const { config } = deps.runtime();
-        const routes = [...config.routes.values()].map((route) => ({
-          name: route.name,
-          strategy: route.strategy,
-          target: route.target,
-          hedging: { ...route.hedging, ...brain.routeStats(route.name) },
-          candidates: brain.snapshot(route),
-        }));
+        const routes = [...config.routes.values()].map((route) => {
+          const { attainment, ...hedgeStats } = brain.routeStats(route.name);
+          return {
+            name: route.name,
+            strategy: route.strategy,
+            target: route.target,
+            attainment,
+            hedging: { ...route.hedging, ...hedgeStats },
+            candidates: brain.snapshot(route),
+          };
+        });
         const catalogRefreshedAt = deps.catalogRefreshedAt?.()?.toISOString() ?? null;
         sendJson(outgoing, 200, { configHash: config.hash, catalogRefreshedAt, defaultRoute: config.defaultRoute, routes }, requestId);
       },
@@ -123,6 +128,7 @@ export function createRequestListener(deps: AppDeps): RequestListener {
           );
       },
     },
+    ...createStatusRoutes(deps),
   ];
 
   return createRouter({

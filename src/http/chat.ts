@@ -30,7 +30,7 @@ export interface ChatDeps extends ExecutorDeps {
 
 /** The chat route's handler, and what answers a request refused before it ran (e.g. by auth). */
 export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "rejected"> {
-  const { brain, metrics, bookkeeping, logger, buffered, shutdown } = deps;
+  const { brain, metrics, bookkeeping, events, logger, buffered, shutdown } = deps;
   const accessLog = (requestId: string, startedAt: number, summary: Partial<RequestSummary> & { status: number }, endedAt = performance.now()) => {
     logger.info({ reqId: requestId, method: "POST", path: CHAT_PATH, durationMs: Math.round((endedAt - startedAt) * 100) / 100, ...summary }, "request");
   };
@@ -52,7 +52,7 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
         if (typeof value === "string") passHeaders[name] = value;
       }
       const { summary, error } = await executeChat(
-        { brain, metrics, bookkeeping, buffered, shutdown },
+        { brain, metrics, bookkeeping, events, buffered, shutdown },
         runtime,
         { outgoing, requestId, startedAt, passHeaders, body, request, profile, trace, scrubber: runtime.scrubber },
         plan,

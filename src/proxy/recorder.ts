@@ -1,6 +1,7 @@
 // One request's bookkeeping in one place: each attempt's outcome goes to the brain at once and to the
 // metrics a moment later; the request's own outcome to the metrics and, as a summary, to the access log.
 import { performance } from "node:perf_hooks";
+import type { EventLog } from "../events/event-log.js";
 import type { FallbackReason, GatewayMetrics, RequestOutcome } from "../metrics/metrics.js";
 import { costUsd, type Brain, type HedgeOutcome } from "../router/brain.js";
 import type { RequestTrace } from "../observability/tracing.js";
@@ -49,7 +50,19 @@ export interface RecorderDeps {
   readonly metrics: GatewayMetrics;
   /** Where metrics wait until the response has left. */
   readonly bookkeeping: Bookkeeping;
+  /** Recent events for /admin/events: fallbacks and hedges are written there as they happen. */
+  readonly events: EventLog;
 }
+
+/** A fallback's reason as the status page's events say it. */
+const FALLBACK_DETAIL: Readonly<Record<FallbackReason, string>> = {
+  timeout: "timed out; tried the next candidate",
+  error: "failed; tried the next candidate",
+  rate_limited: "rate limited (429); tried the next candidate",
+  context_length: "context too long; tried a larger one",
+  circuit_open: "circuit open; skipped",
+  buffer_full: "the gateway's answer buffer was full; tried the next candidate",
+};
 
 /** Records one request; create one per request. */
 export class AttemptRecorder {
@@ -61,6 +74,9 @@ export class AttemptRecorder {
   /** Time spent in the gateway, not waiting for the upstream or the client, in ms. */
   #overheadMs: number;
   #decisionCounted = false;
+  /** The model of the last attempt that was not a hedge: the one a hedge races. */
+  #raced: CatalogModel | undefined;
+  #hedge: CatalogModel | undefined;
 
   constructor(
     private readonly deps: RecorderDeps,
@@ -85,7 +101,13 @@ export class AttemptRecorder {
    */
   started(model: CatalogModel, probe: boolean, hedge: boolean, continuation = false): void {
     this.attempts++;
-    if (!hedge && this.attempts > 1) this.reason = "fallback";
+    if (hedge) {
+      this.#hedge = model;
+      this.#hedgeEvent("hedge.fired", probe ? "hedging a probe" : "the first attempt is slow");
+    } else {
+      this.#raced = model;
+      if (this.attempts > 1) this.reason = "fallback";
+    }
     this.deps.brain.attemptStarted(model.id, probe);
     this.trace?.attemptStarted(model, {
       attempt: this.attempts,
@@ -115,8 +137,19 @@ export class AttemptRecorder {
   /** How the request's hedge ended, or that one was due and the budget said no. */
   hedge(outcome: HedgeOutcome): void {
     const { metrics, bookkeeping, brain } = this.deps;
-    if (outcome !== "over_budget") brain.hedgeFinished(this.plan.decision.route, outcome);
+    if (outcome !== "over_budget") {
+      brain.hedgeFinished(this.plan.decision.route, outcome);
+      this.#hedgeEvent(
+        `hedge.${outcome}`,
+        outcome === "won" ? "the hedge answered first" : outcome === "lost" ? "the first attempt answered first" : "the hedge failed",
+      );
+    }
     bookkeeping.later(() => metrics.hedge(this.plan.routeLabel, outcome));
+  }
+
+  #hedgeEvent(kind: "hedge.fired" | "hedge.won" | "hedge.lost" | "hedge.failed", detail: string): void {
+    const models = this.#raced && this.#hedge ? [this.#raced.id, this.#hedge.id] : [];
+    this.deps.events.add(kind, { route: this.plan.routeLabel, models, detail });
   }
 
   /** Counts the decision once, after the first request is on its way: off the request's critical path. */
@@ -135,6 +168,7 @@ export class AttemptRecorder {
 
   fallback(model: CatalogModel, reason: FallbackReason): void {
     this.deps.metrics.fallback(this.plan.routeLabel, model.id, reason);
+    this.deps.events.add("fallback", { route: this.plan.routeLabel, models: [model.id], detail: FALLBACK_DETAIL[reason] });
   }
 
   /** A finished attempt: the brain learns now, the metrics count it a moment later. */
@@ -175,7 +209,7 @@ export class AttemptRecorder {
 
   /** The request ended at `endedAt` (performance.now()); its metrics follow a moment later. */
   finish(model: string, outcome: RequestOutcome, status: number, endedAt = performance.now()): RequestSummary {
-    const { metrics, bookkeeping } = this.deps;
+    const { metrics, bookkeeping, brain } = this.deps;
     const { routeLabel, target } = this.plan;
     const stream = this.profile.stream;
     const ttftMs = this.#ttftMs;
@@ -184,10 +218,11 @@ export class AttemptRecorder {
     bookkeeping.later(() => {
       metrics.request(routeLabel, model, outcome, stream, durationSeconds);
       metrics.overhead(overheadSeconds);
-      if (outcome === "ok" && (target.metric === "total" || stream)) {
-        const measuredMs = target.metric === "total" ? durationSeconds * 1000 : ttftMs;
-        if (measuredMs !== undefined) metrics.targetResult(routeLabel, measuredMs <= target.ms);
-      }
+      if (outcome !== "ok") return;
+      const measuredMs = target.metric === "total" ? durationSeconds * 1000 : stream ? ttftMs : undefined;
+      const met = measuredMs === undefined ? undefined : measuredMs <= target.ms;
+      if (met !== undefined) metrics.targetResult(routeLabel, met);
+      brain.requestServed(routeLabel, model, met);
     });
     const summary = { route: routeLabel, model, attempts: this.attempts, reason: this.reason, outcome, status, ttftMs };
     this.trace?.ended(summary, endedAt);

@@ -32,7 +32,7 @@
 import type { HealthConfig, StatsConfig } from "../config/schema.js";
 import { CandidateTable, type Row } from "./candidates.js";
 import { createEntry, sameEntry, type Entry } from "./entry.js";
-import { createModelHealth } from "./health.js";
+import { createModelHealth, type HealthChange, type HealthListener } from "./health.js";
 import { applyRecoveryRule, newModelTarget, reserveProbe, staleTarget } from "./exploration.js";
 import { chooseHedge, hedgeDelayMs, hedgeTailPercentile, type HedgeChoice } from "./hedging.js";
 import { createModelStats, type ModelStats } from "./model-stats.js";
@@ -45,6 +45,7 @@ import type { AttemptReport, CatalogModel, Clock, Decision, DecisionReason, Mode
 export { costUsd } from "./candidates.js";
 export type { CandidateRow } from "./snapshot.js";
 export type { HedgeChoice } from "./hedging.js";
+export type { HealthChange } from "./health.js";
 export type { HedgeOutcome, RouteStats } from "./route-state.js";
 
 export interface BrainOptions {
@@ -52,6 +53,8 @@ export interface BrainOptions {
   readonly rng: Rng;
   readonly stats: StatsConfig;
   readonly health: HealthConfig;
+  /** Hears of a model's health changes (circuit opened or closed, cooldown begun) as they happen. */
+  readonly onHealthChange?: (modelId: string, change: HealthChange) => void;
 }
 
 export interface Brain {
@@ -74,6 +77,11 @@ export interface Brain {
    * hedge is sent even when the budget is empty.
    */
   hedge(route: RoutePolicy, request: RequestProfile, tried: ReadonlySet<string>, elapsedMs: number, probe: boolean): HedgeChoice;
+  /**
+   * A request on `routeName` was served by `modelId`; `met`: whether its measured latency met the target
+   * (undefined when it was not measured against it). For the route's share of traffic and attainment.
+   */
+  requestServed(routeName: string, modelId: string, met: boolean | undefined): void;
   /** How a sent hedge ended: `won` (it delivered first), `lost` (the first attempt did) or `failed`. */
   hedgeFinished(routeName: string, outcome: Exclude<HedgeOutcome, "over_budget">): void;
   /** An attempt on `modelId` started; `probe` as in `Decision.probe` (only for plan[0]). */
@@ -96,7 +104,7 @@ export interface Brain {
    * random number, reserves no probe.
    */
   snapshot(route: RoutePolicy, request?: RequestProfile): CandidateRow[];
-  /** A route's decayed hedge rate and win rate. */
+  /** A route's decayed hedge rate, win rate and target attainment. */
   routeStats(routeName: string): RouteStats;
 }
 
@@ -115,6 +123,7 @@ const EXPLORING: ReadonlySet<RoutePolicy["strategy"]> = new Set(["cheapest-withi
 class BrainImpl implements Brain {
   private readonly clock: Clock;
   private readonly rng: Rng;
+  private readonly onHealthChange: BrainOptions["onHealthChange"];
   private statsConfig: StatsConfig;
   private healthConfig: HealthConfig;
   private readonly entries = new Map<string, Entry>();
@@ -130,6 +139,7 @@ class BrainImpl implements Brain {
   constructor(options: BrainOptions) {
     this.clock = options.clock;
     this.rng = options.rng;
+    this.onHealthChange = options.onHealthChange;
     this.statsConfig = options.stats;
     this.healthConfig = options.health;
     this.emptyStats = createModelStats(options.stats.halfLifeMs);
@@ -146,7 +156,8 @@ class BrainImpl implements Brain {
       const entry = known ?? this.entryFor(model);
       // After start, a model the change brings in or reprices may have become the cheapest: a newcomer.
       if (this.synced && (known === undefined || repriced(known.model, model))) entry.newcomer = true;
-      if (entry.model !== undefined && !sameEntry(entry.model, model)) entry.health = createModelHealth(health, stats.halfLifeMs);
+      if (entry.model !== undefined && !sameEntry(entry.model, model))
+        entry.health = createModelHealth(health, stats.halfLifeMs, this.healthListener(model.id));
       entry.model = model;
       entry.stats.setHalfLife(stats.halfLifeMs, nowMs);
       entry.health.configure(health, stats.halfLifeMs, nowMs);
@@ -253,6 +264,10 @@ class BrainImpl implements Brain {
     return { model: table.row(index).model };
   }
 
+  requestServed(routeName: string, modelId: string, met: boolean | undefined): void {
+    this.routes.get(routeName)?.noteServed(modelId, met, this.clock.now());
+  }
+
   hedgeFinished(routeName: string, outcome: Exclude<HedgeOutcome, "over_budget">): void {
     this.routes.get(routeName)?.noteHedge(outcome, this.clock.now());
   }
@@ -328,11 +343,11 @@ class BrainImpl implements Brain {
     const table = this.table;
     table.evaluate(route, profile, outputTokens, this.statsConfig, nowMs);
     const chosen = table.eligible > 0 ? table.at(0) : forcedProbe(table, nowMs);
-    return snapshotRows(table, chosen, nowMs);
+    return snapshotRows(table, chosen, route.target, (modelId) => routeState?.servedShare(modelId, nowMs) ?? null, nowMs);
   }
 
   routeStats(routeName: string): RouteStats {
-    return this.routes.get(routeName)?.stats(this.clock.now()) ?? { hedgeRate: null, hedgeWinRate: null };
+    return this.routes.get(routeName)?.stats(this.clock.now()) ?? { hedgeRate: null, hedgeWinRate: null, attainment: null };
   }
 
   // ---- internals ------------------------------------------------------------------------------
@@ -413,11 +428,17 @@ class BrainImpl implements Brain {
     );
   }
 
+  /** `onHealthChange` for the model `id`, if anyone listens. */
+  private healthListener(id: string): HealthListener | undefined {
+    const listener = this.onHealthChange;
+    return listener && ((change) => listener(id, change));
+  }
+
   private entryFor(model: CatalogModel): Entry {
     let entry = this.entries.get(model.id);
     if (entry === undefined) {
       // Lazily, for models a route names before the first sync: bounded by the catalog all the same.
-      entry = createEntry(model, this.statsConfig, this.healthConfig, false);
+      entry = createEntry(model, this.statsConfig, this.healthConfig, false, this.healthListener(model.id));
       this.entries.set(model.id, entry);
     }
     return entry;

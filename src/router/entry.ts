@@ -1,7 +1,7 @@
 // What the brain keeps per model entry: its live statistics, its health, and the state of the
 // recovery rule (predict.ts) and of new-model probing.
 import type { HealthConfig, StatsConfig } from "../config/schema.js";
-import { createModelHealth, type ModelHealth } from "./health.js";
+import { createModelHealth, type HealthListener, type ModelHealth } from "./health.js";
 import { createModelStats, type ModelStats } from "./model-stats.js";
 import type { LatencyMetric } from "./predict.js";
 import type { CatalogModel } from "./types.js";
@@ -34,13 +34,14 @@ export interface Entry {
   probePredictedMiss: boolean;
 }
 
-export function createEntry(model: CatalogModel, stats: StatsConfig, health: HealthConfig, newcomer: boolean): Entry {
+/** A fresh entry for `model`; `onHealthChange` hears of its health changes. */
+export function createEntry(model: CatalogModel, stats: StatsConfig, health: HealthConfig, newcomer: boolean, onHealthChange?: HealthListener): Entry {
   return {
     model,
     newcomer,
     withinAtMs: Number.NEGATIVE_INFINITY,
     stats: createModelStats(stats.halfLifeMs),
-    health: createModelHealth(health, stats.halfLifeMs),
+    health: createModelHealth(health, stats.halfLifeMs, onHealthChange),
     lifetimeAttempts: 0,
     recoveryStreak: 0,
     recoverySinceMs: 0,

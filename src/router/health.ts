@@ -17,6 +17,19 @@ import type { ModelState, Rng } from "./types.js";
 /** Why a new attempt may not start now; `null` when it may (for half-open: as the one probe). */
 export type HealthExclusion = "open" | "cooling" | null;
 
+/**
+ * A change of health as it happens: the circuit opened (or reopened after a failed probe), closed, or a
+ * cooldown began (`forMs`, in ms). Half-open is not announced: it comes from the passage of time alone.
+ */
+export interface HealthChange {
+  readonly change: "opened" | "closed" | "cooling";
+  readonly reason: string;
+  readonly forMs?: number;
+}
+
+/** Hears of health changes; called only when one happens. */
+export type HealthListener = (change: HealthChange) => void;
+
 export interface ModelHealth {
   /** State at `nowMs` (ms). Open takes precedence over cooling, cooling over half-open. */
   state(nowMs: number): ModelState;
@@ -70,7 +83,11 @@ class Health implements ModelHealth {
   private probesInFlight = 0;
   private probeReservedUntilMs = Number.NEGATIVE_INFINITY;
 
-  constructor(config: HealthConfig, halfLifeMs: number) {
+  constructor(
+    config: HealthConfig,
+    halfLifeMs: number,
+    private readonly onChange: HealthListener | undefined,
+  ) {
     this.config = config;
     this.outcomes = createDecayingTotals(2, halfLifeMs);
   }
@@ -123,6 +140,7 @@ class Health implements ModelHealth {
     // While the open timer runs, only a probe is evidence: a success may be a straggler sent before the trip.
     if (!Number.isNaN(this.openedAtMs) && (probe || this.isHalfOpen(nowMs))) {
       this.close();
+      this.onChange?.({ change: "closed", reason: probe ? "a probe succeeded" : "an attempt succeeded" });
       return;
     }
     this.outcomes.add(OK, 1, nowMs);
@@ -130,7 +148,7 @@ class Health implements ModelHealth {
 
   recordFailure(nowMs: number, probe: boolean): void {
     if (!Number.isNaN(this.openedAtMs)) {
-      if (probe) this.openedAtMs = nowMs;
+      if (probe) this.trip(nowMs, "the probe failed");
       return;
     }
     this.failureStreak++;
@@ -138,13 +156,15 @@ class Health implements ModelHealth {
     const errors = this.outcomes.valueAt(ERROR, nowMs);
     const samples = this.outcomes.valueAt(OK, nowMs) + errors;
     const rate = samples > 0 ? errors / samples : 0;
-    if (this.failureStreak >= this.config.consecutiveFailures || (samples >= this.config.errorRateMinSamples && rate >= this.config.errorRate)) {
-      this.openedAtMs = nowMs;
+    if (this.failureStreak >= this.config.consecutiveFailures) {
+      this.trip(nowMs, `${this.failureStreak} failures in a row`);
+    } else if (samples >= this.config.errorRateMinSamples && rate >= this.config.errorRate) {
+      this.trip(nowMs, `error rate ${Math.round(rate * 100)}%`);
     }
   }
 
   recordTimeout(nowMs: number, probe: boolean): void {
-    if (probe && !Number.isNaN(this.openedAtMs)) this.openedAtMs = nowMs;
+    if (probe && !Number.isNaN(this.openedAtMs)) this.trip(nowMs, "the probe timed out");
   }
 
   recordRateLimited(nowMs: number, retryAfterMs: number | undefined, rng: Rng): void {
@@ -159,12 +179,20 @@ class Health implements ModelHealth {
       const ceilingMs = Math.min(this.config.cooldownMaxMs, this.config.cooldownBaseMs * 2 ** exponent);
       coolMs = ceilingMs * (0.5 + 0.5 * rng.next());
     }
+    const wasCooling = nowMs < this.coolUntilMs;
     this.coolUntilMs = Math.max(this.coolUntilMs, nowMs + coolMs);
+    if (!wasCooling) this.onChange?.({ change: "cooling", reason: retryAfterMs === coolMs ? "429 with Retry-After" : "429", forMs: coolMs });
   }
 
   configure(config: HealthConfig, halfLifeMs: number, nowMs: number): void {
     this.config = config;
     this.outcomes.setHalfLife(halfLifeMs, nowMs);
+  }
+
+  /** Opens the circuit from `nowMs`, or restarts its open time. */
+  private trip(nowMs: number, reason: string): void {
+    this.openedAtMs = nowMs;
+    this.onChange?.({ change: "opened", reason, forMs: this.config.openMs });
   }
 
   private isOpenTimer(nowMs: number): boolean {
@@ -179,7 +207,10 @@ class Health implements ModelHealth {
   }
 }
 
-/** A model entry's health, starting "ok". `halfLifeMs` (ms) is the decay of its error-rate window. */
-export function createModelHealth(config: HealthConfig, halfLifeMs: number): ModelHealth {
-  return new Health(config, halfLifeMs);
+/**
+ * A model entry's health, starting "ok". `halfLifeMs` (ms) is the decay of its error-rate window;
+ * `onChange` hears of each change as it happens.
+ */
+export function createModelHealth(config: HealthConfig, halfLifeMs: number, onChange?: HealthListener): ModelHealth {
+  return new Health(config, halfLifeMs, onChange);
 }

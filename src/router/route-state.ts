@@ -7,12 +7,14 @@ import type { RequestProfile, RoutePolicy } from "./types.js";
 /** How a hedge ended; `over_budget`: one was due and the budget said no. */
 export type HedgeOutcome = "won" | "lost" | "failed" | "over_budget";
 
-/** A route's hedging, decayed like the latency statistics. */
+/** A route's hedging and target attainment, decayed like the latency statistics. */
 export interface RouteStats {
   /** Hedges sent per decision (0..1); null before any decision. */
   readonly hedgeRate: number | null;
   /** Share of finished hedges that delivered first (0..1); null before any. */
   readonly hedgeWinRate: number | null;
+  /** Share of measured successful requests that met the target (0..1); null before any. */
+  readonly attainment: number | null;
 }
 
 const OUTPUT_SUM = 0;
@@ -23,6 +25,9 @@ const DECISIONS = 4;
 const HEDGES = 5;
 const HEDGES_FINISHED = 6;
 const HEDGES_WON = 7;
+const TARGET_MEASURED = 8;
+const TARGET_MET = 9;
+const SERVED = 10;
 
 export interface RouteState {
   noteDecision(promptTokens: number, route: RoutePolicy, nowMs: number): void;
@@ -42,6 +47,10 @@ export interface RouteState {
   /** Spends a hedge token; a probe's hedge, sent even without one, borrows it. */
   takeHedgeToken(): void;
   noteHedge(event: HedgeOutcome | "sent", nowMs: number): void;
+  /** A request served by `modelId`; `met`: whether it met the target (undefined: not measured against it). */
+  noteServed(modelId: string, met: boolean | undefined, nowMs: number): void;
+  /** The share (0..1) of the route's served requests that `modelId` served; null before any. */
+  servedShare(modelId: string, nowMs: number): number | null;
   stats(nowMs: number): RouteStats;
   setHalfLife(halfLifeMs: number, nowMs: number): void;
 }
@@ -54,9 +63,13 @@ class State implements RouteState {
   /** The hedge bucket's size, from the route's maxRatio at the last decision. */
   private capacity = 1;
   private readonly totals: DecayingTotals;
+  /** Requests served per model, decayed; bounded by the catalog. */
+  private readonly served = new Map<string, DecayingTotals>();
+  private halfLifeMs: number;
 
   constructor(halfLifeMs: number) {
-    this.totals = createDecayingTotals(8, halfLifeMs);
+    this.halfLifeMs = halfLifeMs;
+    this.totals = createDecayingTotals(11, halfLifeMs);
   }
 
   noteDecision(promptTokens: number, route: RoutePolicy, nowMs: number): void {
@@ -122,17 +135,41 @@ class State implements RouteState {
     }
   }
 
+  noteServed(modelId: string, met: boolean | undefined, nowMs: number): void {
+    this.totals.add(SERVED, 1, nowMs);
+    if (met !== undefined) {
+      this.totals.add(TARGET_MEASURED, 1, nowMs);
+      if (met) this.totals.add(TARGET_MET, 1, nowMs);
+    }
+    let model = this.served.get(modelId);
+    if (model === undefined) {
+      model = createDecayingTotals(1, this.halfLifeMs);
+      this.served.set(modelId, model);
+    }
+    model.add(0, 1, nowMs);
+  }
+
+  servedShare(modelId: string, nowMs: number): number | null {
+    const all = this.totals.valueAt(SERVED, nowMs);
+    if (!(all > 0)) return null;
+    return (this.served.get(modelId)?.valueAt(0, nowMs) ?? 0) / all;
+  }
+
   stats(nowMs: number): RouteStats {
     const decisions = this.totals.valueAt(DECISIONS, nowMs);
     const finished = this.totals.valueAt(HEDGES_FINISHED, nowMs);
+    const measured = this.totals.valueAt(TARGET_MEASURED, nowMs);
     return {
       hedgeRate: decisions > 0 ? this.totals.valueAt(HEDGES, nowMs) / decisions : null,
       hedgeWinRate: finished > 0 ? this.totals.valueAt(HEDGES_WON, nowMs) / finished : null,
+      attainment: measured > 0 ? this.totals.valueAt(TARGET_MET, nowMs) / measured : null,
     };
   }
 
   setHalfLife(halfLifeMs: number, nowMs: number): void {
+    this.halfLifeMs = halfLifeMs;
     this.totals.setHalfLife(halfLifeMs, nowMs);
+    for (const model of this.served.values()) model.setHalfLife(halfLifeMs, nowMs);
   }
 }
 

@@ -1,6 +1,6 @@
 // A route's candidates as /admin/routes and `subsecond explain` show them.
 import type { CandidateTable } from "./candidates.js";
-import type { Exclusion, ModelState } from "./types.js";
+import type { Exclusion, ModelState, RoutePolicy } from "./types.js";
 
 /** One candidate of a route, for a typical or a given request. */
 export interface CandidateRow {
@@ -15,6 +15,10 @@ export interface CandidateRow {
   readonly samples: number;
   /** Predicted latency at the route's target metric and percentile (upper confidence bound), in ms. */
   readonly predictedMs: number;
+  /** Observed latency at the route's target metric and percentile, in ms (compare with predictedMs); null without samples. */
+  readonly observedMs: number | null;
+  /** Share (0..1) of the route's recently served requests that this model served (decayed); null before any. */
+  readonly share: number | null;
   /** Observed TTFT median, in ms; null without samples. */
   readonly observedTtftP50Ms: number | null;
   /** Observed TTFT 95th percentile, in ms; null without samples. */
@@ -34,14 +38,24 @@ export interface CandidateRow {
   readonly timeoutRate: number | null;
 }
 
-/** The evaluated rows of `table`, in configured order; `chosen` is the row the strategy puts first. */
-export function snapshotRows(table: CandidateTable, chosen: number, nowMs: number): CandidateRow[] {
+/**
+ * The evaluated rows of `table`, in configured order; `chosen` is the row the strategy puts first,
+ * `target` the route's, and `shareOf` a model's share of the route's served requests.
+ */
+export function snapshotRows(
+  table: CandidateTable,
+  chosen: number,
+  target: RoutePolicy["target"],
+  shareOf: (modelId: string) => number | null,
+  nowMs: number,
+): CandidateRow[] {
   const out: CandidateRow[] = [];
   for (let i = 0; i < table.count; i++) {
     const row = table.row(i);
     const { model, entry } = row;
     const ttft = entry.stats.ttftMs;
     const hasTtft = ttft.effectiveCount(nowMs) > 0;
+    const observed = target.metric === "ttft" ? ttft : entry.stats.totalMs;
     const errorRate = entry.stats.errorRate();
     const timeoutRate = entry.stats.timeoutRate();
     out.push({
@@ -52,6 +66,8 @@ export function snapshotRows(table: CandidateTable, chosen: number, nowMs: numbe
       expectedCostUsd: row.costUsd,
       samples: entry.stats.totalMs.effectiveCount(nowMs),
       predictedMs: row.predictedMs,
+      observedMs: observed.effectiveCount(nowMs) > 0 ? observed.quantile(target.percentile / 100) : null,
+      share: shareOf(model.id),
       observedTtftP50Ms: hasTtft ? ttft.quantile(0.5) : null,
       observedTtftP95Ms: hasTtft ? ttft.quantile(0.95) : null,
       state: entry.health.state(nowMs),

@@ -80,7 +80,9 @@ describe("slow readers", () => {
     // Twice as many clients as the provider has connections; none reads a byte of its answer.
     for (let k = 0; k < 4; k++) {
       const socket = connect(Number(port), "127.0.0.1", () => {
-        socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+        socket.write(
+          `POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+        );
         socket.pause();
       });
       sockets.push(socket);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createModelHealth } from "../../src/router/health.js";
+import { createModelHealth, type HealthChange } from "../../src/router/health.js";
 import { createSeededRng } from "../../src/router/rng.js";
 import { defaultHealth } from "./settings.js";
 
@@ -73,6 +73,31 @@ describe("circuit breaker", () => {
     health.recordFailure(0, false);
     health.recordSuccess(10, false);
     expect(health.state(11)).toBe("open");
+  });
+});
+
+describe("health changes", () => {
+  it("are announced as they happen: trip, failed probe, close, and a cooldown's start but not its extensions", () => {
+    const changes: HealthChange[] = [];
+    const health = createModelHealth(defaultHealth({ consecutiveFailures: 2, openMs: 1000 }), HALF_LIFE_MS, (change) => changes.push(change));
+    health.recordFailure(0, false);
+    health.recordSuccess(1, false);
+    health.recordFailure(2, false);
+    expect(changes).toEqual([]);
+    health.recordFailure(3, false);
+    health.recordFailure(4, false); // already open: not announced again
+    health.recordTimeout(1500, true);
+    health.recordSuccess(3000, true);
+    health.recordRateLimited(4000, 2000, createSeededRng(1));
+    health.recordRateLimited(4500, 2000, createSeededRng(1));
+    health.recordRateLimited(7000, undefined, createSeededRng(1));
+    expect(changes).toEqual([
+      { change: "opened", reason: "2 failures in a row", forMs: 1000 },
+      { change: "opened", reason: "the probe timed out", forMs: 1000 },
+      { change: "closed", reason: "a probe succeeded" },
+      { change: "cooling", reason: "429 with Retry-After", forMs: 2000 },
+      { change: "cooling", reason: "429", forMs: expect.any(Number) },
+    ]);
   });
 });
 
