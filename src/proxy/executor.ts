@@ -8,6 +8,7 @@ import type { LoadedConfig } from "../config/load.js";
 import { NO_MODEL } from "../metrics/metrics.js";
 import type { CatalogModel, RequestProfile } from "../router/types.js";
 import type { ChatRequest } from "./chat-request.js";
+import { windowToBeat } from "./context-limit.js";
 import { emptyPlanError, failedRequestOutcome, finalError, type AttemptFailure } from "./failures.js";
 import type { RequestPlan } from "./plan.js";
 import { Race } from "./race.js";
@@ -66,12 +67,12 @@ function usableProvider(runtime: Runtime, model: CatalogModel): UpstreamProvider
 async function runPlan(deps: ExecutorDeps, race: Race, recorder: AttemptRecorder, exchange: ChatExchange, plan: RequestPlan): Promise<ChatOutcome> {
   const { decision, maxAttempts } = plan;
   const budgetEnd = exchange.startedAt + plan.deadlines.budgetMs;
-  /** Models whose window is at most this are skipped: a larger one failed on context length. */
+  /** Models whose (configured or learned) window is at most this are skipped: the request did not fit it. */
   let contextLimit = 0;
   let budgetSpent = false;
   for (let index = 0; index < decision.plan.length && recorder.attempts < maxAttempts && !race.clientGone; index++) {
     const model = decision.plan[index] as CatalogModel;
-    if (race.tried.has(model.id) || (contextLimit > 0 && model.contextTokens <= contextLimit)) continue;
+    if (race.tried.has(model.id) || (contextLimit > 0 && deps.brain.contextWindow(model) <= contextLimit)) continue;
     const provider = race.provider(model);
     if (provider === undefined) continue;
     if (index > 0) {
@@ -97,7 +98,7 @@ async function runPlan(deps: ExecutorDeps, race: Race, recorder: AttemptRecorder
     const final = round.failed.find(({ failure }) => failure.fallback === undefined);
     if (final !== undefined) return { summary: recorder.finish(final.model.id, "client_error", final.failure.error.status), error: final.failure.error };
     for (const { model: failed, failure } of round.failed) {
-      if (failure.fallback === "context_length") contextLimit = Math.max(contextLimit, failed.contextTokens);
+      if (failure.fallback === "context_length") contextLimit = Math.max(contextLimit, windowToBeat(deps.brain, failed, failure));
       if (failure.fallback !== undefined) recorder.fallback(failed, failure.fallback);
     }
   }

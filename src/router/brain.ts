@@ -31,7 +31,7 @@
 // and the rest when the attempt ends (`attemptFinished`). When nothing is usable: unusable.ts.
 import type { HealthConfig, StatsConfig } from "../config/schema.js";
 import { CandidateTable, type Row } from "./candidates.js";
-import { createEntry, type Entry } from "./entry.js";
+import { contextWindow, createEntry, type Entry } from "./entry.js";
 import { applyRecoveryRule, newModelTarget, reserveProbe, staleTarget } from "./exploration.js";
 import { chooseHedge, hedgeDelayMs, hedgeTailPercentile, type HedgeChoice } from "./hedging.js";
 import { createModelStats, type ModelStats } from "./model-stats.js";
@@ -83,6 +83,17 @@ export interface Brain {
   attemptLate(modelId: string, metric: LatencyMetric, elapsedMs: number): void;
   /** An attempt finished (every started attempt must be reported exactly once). */
   attemptFinished(report: AttemptReport): void;
+  /**
+   * The provider stated `tokens` as the model's real context window (in a context_length_exceeded): from
+   * now on its candidate filter uses it, when it is smaller than the configured one.
+   */
+  learnContextWindow(modelId: string, tokens: number): void;
+  /** The context window trusted for `model`, in tokens: learned, else configured. */
+  contextWindow(model: CatalogModel): number;
+  /** The model refused an assistant prefill: it is not asked to continue a stream again until the next reload. */
+  prefillRefused(modelId: string): void;
+  /** The model lists the prefill capability and has not refused one since the last reload. */
+  mayContinue(model: CatalogModel): boolean;
   /** Health of a model entry now ("ok" for unknown ids). */
   state(modelId: string): ModelState;
   /** Predicted latency in ms at `percentile` (50..99) for a typical request: mean prompt, `stats.defaultOutputTokens` output. */
@@ -140,6 +151,9 @@ class BrainImpl implements Brain {
     for (const id of this.entries.keys()) if (!present.has(id)) this.entries.delete(id);
     for (const model of models) {
       const entry = this.entryFor(model);
+      // A reload forgets refusals, and a learned window once the configured one changes.
+      if (entry.model?.contextTokens !== model.contextTokens) entry.learnedContextTokens = undefined;
+      entry.prefillRefused = false;
       entry.model = model;
       entry.stats.setHalfLife(stats.halfLifeMs, nowMs);
       entry.health.configure(health, stats.halfLifeMs, nowMs);
@@ -199,7 +213,7 @@ class BrainImpl implements Brain {
     const plan: CatalogModel[] = [];
     let shortestCoolMs = Number.POSITIVE_INFINITY;
     for (const model of models) {
-      if (model.contextTokens < needed) continue;
+      if (contextWindow(this.entryFor(model), model) < needed) continue;
       const coolMs = this.entryFor(model).health.cooldownRemainingMs(nowMs);
       if (coolMs > 0) {
         if (coolMs < shortestCoolMs) shortestCoolMs = coolMs;
@@ -279,6 +293,25 @@ class BrainImpl implements Brain {
     if (report.outcome !== "client_error") entry.lifetimeAttempts++;
     const recordedTtftMs = this.learn(entry, report, probe, nowMs);
     if (probe) applyRecoveryRule(entry, report, report.ttftMs ?? (Number.isNaN(recordedTtftMs) ? undefined : recordedTtftMs), this.statsConfig, nowMs);
+  }
+
+  learnContextWindow(modelId: string, tokens: number): void {
+    const entry = this.entries.get(modelId);
+    if (entry?.model === undefined || tokens >= contextWindow(entry, entry.model)) return;
+    entry.learnedContextTokens = tokens;
+  }
+
+  contextWindow(model: CatalogModel): number {
+    return contextWindow(this.entryFor(model), model);
+  }
+
+  prefillRefused(modelId: string): void {
+    const entry = this.entries.get(modelId);
+    if (entry !== undefined) entry.prefillRefused = true;
+  }
+
+  mayContinue(model: CatalogModel): boolean {
+    return model.capabilities.has("prefill") && !this.entryFor(model).prefillRefused;
   }
 
   state(modelId: string): ModelState {

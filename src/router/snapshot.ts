@@ -32,6 +32,12 @@ export interface CandidateRow {
   readonly errorRate: number | null;
   /** Decayed share of attempts that timed out (0..1); null before any attempt. */
   readonly timeoutRate: number | null;
+  /** The context window the router uses, in tokens: the learned one when there is one, else the configured one. */
+  readonly contextTokens: number;
+  /** The window a provider stated in a context_length_exceeded, when smaller than the configured one; null otherwise. */
+  readonly learnedContextTokens: number | null;
+  /** The model lists prefill and has not refused one since the last reload: it may continue a cut stream. */
+  readonly mayContinue: boolean;
 }
 
 /** The evaluated rows of `table`, in configured order; `chosen` is the row the strategy puts first. */
@@ -61,6 +67,9 @@ export function snapshotRows(table: CandidateTable, chosen: number, nowMs: numbe
       inFlight: entry.stats.inFlight,
       errorRate: Number.isNaN(errorRate) ? null : errorRate,
       timeoutRate: Number.isNaN(timeoutRate) ? null : timeoutRate,
+      contextTokens: entry.learnedContextTokens ?? model.contextTokens,
+      learnedContextTokens: entry.learnedContextTokens ?? null,
+      mayContinue: model.capabilities.has("prefill") && !entry.prefillRefused,
     });
   }
   return out;
