@@ -9,6 +9,7 @@ import { NO_MODEL } from "../metrics/metrics.js";
 import type { CatalogModel, RequestProfile } from "../router/types.js";
 import type { ChatRequest } from "./chat-request.js";
 import { windowToBeat } from "./context-limit.js";
+import { finishCut } from "./continuation.js";
 import { emptyPlanError, failedRequestOutcome, finalError, type AttemptFailure } from "./failures.js";
 import type { RequestPlan } from "./plan.js";
 import { Race } from "./race.js";
@@ -51,7 +52,7 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
   // `on`, not `once`: the finally below removes it, and `once` would wrap it in another closure.
   outgoing.on("close", race.onClientClose);
   try {
-    return await runPlan(deps, race, recorder, exchange, plan);
+    return await runPlan(deps, race, recorder, exchange, plan, runtime.config.config.server.eventLimitBytes);
   } finally {
     outgoing.off("close", race.onClientClose);
     recorder.countDecision();
@@ -64,7 +65,14 @@ function usableProvider(runtime: Runtime, model: CatalogModel): UpstreamProvider
   return provider && provider.missingKeyEnv === undefined ? provider : undefined;
 }
 
-async function runPlan(deps: ExecutorDeps, race: Race, recorder: AttemptRecorder, exchange: ChatExchange, plan: RequestPlan): Promise<ChatOutcome> {
+async function runPlan(
+  deps: ExecutorDeps,
+  race: Race,
+  recorder: AttemptRecorder,
+  exchange: ChatExchange,
+  plan: RequestPlan,
+  eventLimitBytes: number,
+): Promise<ChatOutcome> {
   const { decision, maxAttempts } = plan;
   const budgetEnd = exchange.startedAt + plan.deadlines.budgetMs;
   /** Models whose (configured or learned) window is at most this are skipped: the request did not fit it. */
@@ -90,7 +98,10 @@ async function runPlan(deps: ExecutorDeps, race: Race, recorder: AttemptRecorder
     const first = index === 0;
     const round = await race.run(model, provider, first && decision.probe, budgetEnd, first ? decision.hedgeAfterMs : undefined);
     if (round.served !== undefined) {
-      const { served } = round;
+      const { cut } = round.served;
+      // A stream cut after content is still open: continued on another model, or ended with its error.
+      const served =
+        cut === undefined ? round.served : await finishCut({ deps, exchange, plan, race, recorder, budgetEnd, eventLimitBytes }, round.served, cut);
       return { summary: recorder.finish(served.record.model.id, served.outcome, served.status, served.endedAt), error: undefined };
     }
     if (race.clientGone) break;
