@@ -4,6 +4,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import { chunk, startFakeUpstream, usageChunk, type Behavior, type FakeUpstream, type ReceivedRequest, type SseStep } from "../helpers/fake-upstream.js";
 import { startTestGateway, testConfig, type TestGateway, type TestModel } from "../helpers/gateway.js";
+import { parseSimProfiles } from "../../src/sim/profiles.js";
+import { fillerText } from "../../src/sim/plan.js";
+import { startSimulator, type Simulator } from "../../src/sim/simulator.js";
 
 let upstream: FakeUpstream | undefined;
 let gateway: TestGateway | undefined;
@@ -236,5 +239,42 @@ describe("continuation of a stream cut after content", () => {
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect(upstream.requests).toHaveLength(1);
     expect(await metricsText()).toContain('subsecond_continuations_total{route="chat",outcome="ineligible"} 1');
+  });
+});
+
+describe("continuation with the simulator", () => {
+  let simulator: Simulator | undefined;
+  afterEach(async () => {
+    await simulator?.close();
+    simulator = undefined;
+  });
+
+  it("finishes a stream the simulator cuts on the model it continues for, word for word", async () => {
+    const model = (id: string, prefill: boolean, cut: number) => ({
+      id,
+      ttft: { medianMs: 20, sigma: 0 },
+      prefillTokensPerSecond: 1e9,
+      tokensPerSecond: { mean: 2000, jitter: 0 },
+      outputTokens: { median: 30, sigma: 0 },
+      prefill,
+      faults: { cut: { probability: cut } },
+    });
+    simulator = await startSimulator({
+      profiles: parseSimProfiles({ story: { tokensPerChunk: 2 }, models: [model("sim/cutter", false, 1), model("sim/finisher", true, 0)] }),
+      storyDurationMs: 600_000,
+    });
+    gateway = await startTestGateway(
+      testConfig(simulator.url, [{ id: "sim/cutter" }, { id: "sim/finisher", capabilities: ["tools", "json", "prefill"] }], {
+        routes: { chat: { candidates: ["sim/cutter", "sim/finisher"], strategy: "ordered" } },
+      }),
+    );
+    const { data: stream, response } = await gateway.client.chat.completions.create({ model: "chat", ...ask, stream: true }).withResponse();
+    let text = "";
+    for await (const received of stream) text += received.choices[0]?.delta.content ?? "";
+    expect(response.headers.get("x-subsecond-model")).toBe("sim/cutter");
+    const words = text.split(" ").length;
+    // The cut answer's words, then the finisher's 30 from where they stopped: one unbroken filler text.
+    expect(words).toBeGreaterThan(30);
+    expect(text).toBe(fillerText(0, words));
   });
 });
