@@ -215,7 +215,8 @@ export class StreamAttempt implements UpstreamListener {
   #finishClientStream(): RequestOutcome {
     const writer = this.#writer;
     if (this.#endedInBand !== undefined) {
-      if (!this.#sawDone) this.#cutWith(new GatewayError(502, `The upstream stream failed: ${this.#endedInBand}`, { code: "upstream_error" }));
+      // Nothing is read after an error event, so no [DONE] came before it.
+      this.#cutWith(new GatewayError(502, `The upstream stream failed: ${this.#endedInBand}`, { code: "upstream_error" }));
       return "upstream_error";
     }
     if (this.#sawDone) return "ok";
