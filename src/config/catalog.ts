@@ -1,5 +1,5 @@
 // The catalog and routes as the router runs on them: compiled from the config, immutable.
-import type { Capability, Deadlines, Exploration, Hedging, Strategy, Target } from "./schema.js";
+import type { Capability, Continuation, Deadlines, Exploration, Hedging, Strategy, Target } from "./schema.js";
 
 /** A catalog entry as the router sees it (compiled from config; immutable). */
 export interface CatalogModel {
@@ -27,6 +27,7 @@ export interface RoutePolicy {
   readonly deadlines: Deadlines;
   readonly exploration: Exploration;
   readonly hedging: Hedging;
+  readonly continuation: Continuation;
   readonly maxAttempts: number;
   readonly nearTieRatio: number;
 }

@@ -65,6 +65,7 @@ function resolveRoute(name: string, route: RouteConfig, config: Config, byId: Re
     deadlines: { ...defaults.deadlines, ...route.deadlines },
     exploration: { ...defaults.exploration, ...route.exploration },
     hedging: { ...defaults.hedging, ...route.hedging },
+    continuation: { ...defaults.continuation, ...route.continuation },
     maxAttempts: route.maxAttempts ?? defaults.maxAttempts,
     nearTieRatio: route.nearTieRatio ?? defaults.nearTieRatio,
   };

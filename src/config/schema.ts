@@ -5,8 +5,11 @@ const inlineSecret = (envKey: string) => `inline secrets are not accepted: put t
 
 const positiveMs = (what: string) => z.number().int().positive().describe(`${what}, in milliseconds`);
 
-/** Capabilities a request may need; a model lacking one is filtered out. */
-export const CapabilitySchema = z.enum(["tools", "vision", "json"]);
+/**
+ * What a model supports. A request needing tools, vision or json goes only to models that list it;
+ * `prefill` marks a model that continues a trailing assistant message, so it may finish a cut stream.
+ */
+export const CapabilitySchema = z.enum(["tools", "vision", "json", "prefill"]);
 
 export const ProviderSchema = z
   .strictObject({
@@ -56,7 +59,12 @@ export const ModelSchema = z
     score: z.number().nonnegative().describe("Ranking score; routes may filter on it with minScore"),
     pricePerMTok: PriceSchema,
     contextTokens: z.number().int().positive().describe("Context window in tokens (prompt + completion)"),
-    capabilities: z.array(CapabilitySchema).default(["tools", "json"]).describe("What the model supports"),
+    capabilities: z
+      .array(CapabilitySchema)
+      .default(["tools", "json"])
+      .describe(
+        "What the model supports: tools, vision, json, and prefill (it continues a trailing assistant message, so it may finish another model's cut stream)",
+      ),
     prior: PriorSchema.optional(),
   })
   .describe("One model served by one provider");
@@ -117,6 +125,18 @@ export const HedgingSchema = z
   })
   .describe("Hedged attempts: keep the target per request when the first attempt is slow");
 
+export const ContinuationSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Finish a stream that failed after content reached the client on another candidate with the prefill capability, continuing the text already sent",
+      ),
+    max: z.number().int().min(1).max(5).default(1).describe("Most continuation attempts per request"),
+  })
+  .describe("Continuation of streams cut after content (text-only answers, n absent or 1)");
+
 const RouteSettings = {
   target: TargetSchema,
   strategy: StrategySchema,
@@ -124,6 +144,7 @@ const RouteSettings = {
   deadlines: DeadlinesSchema,
   exploration: ExplorationSchema,
   hedging: HedgingSchema,
+  continuation: ContinuationSchema,
   maxAttempts: z.number().int().min(1).max(10).describe("Upper bound on upstream attempts per request"),
   nearTieRatio: z.number().min(0).max(1).describe("Candidates whose cost is within this fraction of the cheapest share load (power of two choices)"),
 };
@@ -136,6 +157,7 @@ export const DefaultsSchema = z
     deadlines: RouteSettings.deadlines.prefault({}),
     exploration: RouteSettings.exploration.prefault({}),
     hedging: RouteSettings.hedging.prefault({}),
+    continuation: RouteSettings.continuation.prefault({}),
     maxAttempts: RouteSettings.maxAttempts.default(3),
     nearTieRatio: RouteSettings.nearTieRatio.default(0.05),
   })
@@ -160,6 +182,7 @@ export const RouteSchema = z
     deadlines: DeadlinesSchema.partial().optional(),
     exploration: ExplorationSchema.partial().optional(),
     hedging: HedgingSchema.partial().optional(),
+    continuation: ContinuationSchema.partial().optional(),
     maxAttempts: RouteSettings.maxAttempts.optional(),
     nearTieRatio: RouteSettings.nearTieRatio.optional(),
   })
@@ -359,6 +382,7 @@ export type Strategy = z.infer<typeof StrategySchema>;
 export type Deadlines = z.infer<typeof DeadlinesSchema>;
 export type Exploration = z.infer<typeof ExplorationSchema>;
 export type Hedging = z.infer<typeof HedgingSchema>;
+export type Continuation = z.infer<typeof ContinuationSchema>;
 export type StatsConfig = z.infer<typeof StatsSchema>;
 export type HealthConfig = z.infer<typeof HealthSchema>;
 export type CatalogConfig = z.infer<typeof CatalogSchema>;

@@ -197,6 +197,8 @@ export interface DemoSummary {
   readonly attemptsByOutcome: ReadonlyMap<string, number>;
   /** Hedges by outcome, all routes (subsecond_hedges_total: won, lost, failed, over_budget). */
   readonly hedgesByOutcome: ReadonlyMap<string, number>;
+  /** Streams cut after content, all routes (subsecond_continuations_total: completed, failed, refused, no_candidate, ineligible). */
+  readonly continuationsByOutcome: ReadonlyMap<string, number>;
   /** Requests by gateway outcome (subsecond_requests_total). */
   readonly requestsByOutcome: ReadonlyMap<string, number>;
   /** Decisions of the watched route by model and by reason over the whole run. */

@@ -23,6 +23,8 @@ export interface GatewayCounters {
   readonly attempts: readonly CounterSample[];
   /** subsecond_hedges_total{route,outcome} */
   readonly hedges: readonly CounterSample[];
+  /** subsecond_continuations_total{route,outcome} */
+  readonly continuations: readonly CounterSample[];
 }
 
 const NAMES = {
@@ -33,6 +35,7 @@ const NAMES = {
   cost: "subsecond_cost_usd_total",
   attempts: "subsecond_upstream_attempts_total",
   hedges: "subsecond_hedges_total",
+  continuations: "subsecond_continuations_total",
 } as const;
 
 async function readCounter(registry: GatewayMetrics["registry"], name: string): Promise<CounterSample[]> {
@@ -48,7 +51,7 @@ async function readCounter(registry: GatewayMetrics["registry"], name: string): 
 
 /** Reads the counters from the gateway's registry (its own registry, never prom-client's global one). */
 export async function readCounters(registry: GatewayMetrics["registry"]): Promise<GatewayCounters> {
-  const [requests, decisions, fallbacks, target, cost, attempts, hedges] = await Promise.all([
+  const [requests, decisions, fallbacks, target, cost, attempts, hedges, continuations] = await Promise.all([
     readCounter(registry, NAMES.requests),
     readCounter(registry, NAMES.decisions),
     readCounter(registry, NAMES.fallbacks),
@@ -56,12 +59,13 @@ export async function readCounters(registry: GatewayMetrics["registry"]): Promis
     readCounter(registry, NAMES.cost),
     readCounter(registry, NAMES.attempts),
     readCounter(registry, NAMES.hedges),
+    readCounter(registry, NAMES.continuations),
   ]);
-  return { requests, decisions, fallbacks, target, cost, attempts, hedges };
+  return { requests, decisions, fallbacks, target, cost, attempts, hedges, continuations };
 }
 
 /** Counters that are all zero (the state before the first request). */
-export const NO_COUNTERS: GatewayCounters = { requests: [], decisions: [], fallbacks: [], target: [], cost: [], attempts: [], hedges: [] };
+export const NO_COUNTERS: GatewayCounters = { requests: [], decisions: [], fallbacks: [], target: [], cost: [], attempts: [], hedges: [], continuations: [] };
 
 /**
  * Sums `samples` by the value of label `by`, keeping only samples whose labels match `where`.

@@ -293,6 +293,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       fallbacksByModel: sumBy(counters.fallbacks, "from_model"),
       attemptsByOutcome: sumBy(counters.attempts, "outcome"),
       hedgesByOutcome: sumBy(counters.hedges, "outcome"),
+      continuationsByOutcome: sumBy(counters.continuations, "outcome"),
       requestsByOutcome: sumBy(counters.requests, "outcome"),
       decisionsByModel: sumBy(counters.decisions, "model", where),
       decisionsByReason: sumBy(counters.decisions, "reason", where),

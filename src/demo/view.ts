@@ -345,6 +345,13 @@ function hedgeLine(summary: DemoSummary): string {
   return `hedges    ${sent} sent (${perHundred} per 100 requests) — ${ended}; ${outcomes.get("over_budget") ?? 0} due but over budget`;
 }
 
+/** How many streams cut after content another model finished, and what became of the others. */
+function continuationLine(summary: DemoSummary): string {
+  const outcomes = summary.continuationsByOutcome;
+  const others = counts(new Map([...outcomes].filter(([outcome]) => outcome !== "completed")), ", ");
+  return `continued ${plural(outcomes.get("completed") ?? 0, "stream")} cut mid-answer, finished by another model; other outcomes: ${others}`;
+}
+
 /** The final summary. */
 export function renderSummary(summary: DemoSummary): string {
   const { tally } = summary;
@@ -372,6 +379,7 @@ export function renderSummary(summary: DemoSummary): string {
     `fallbacks ${fallbacks} — by reason: ${counts(summary.fallbacksByReason, ", ")}`,
     `          by model left: ${counts(new Map([...summary.fallbacksByModel].sort((a, b) => b[1] - a[1])), ", ")}`,
     hedgeLine(summary),
+    continuationLine(summary),
     `upstream  attempts by outcome: ${counts(summary.attemptsByOutcome, ", ")}`,
     `cost      ${usd(summary.costUsd)} total — ${costs.join(", ") || "none"}`,
     `target    ${attainmentText(summary.attainment)}`,

@@ -10,6 +10,7 @@ export type EventKind =
   | "hedge.won"
   | "hedge.lost"
   | "hedge.failed"
+  | "continuation"
   | "circuit.opened"
   | "circuit.closed"
   | "cooldown"

@@ -16,6 +16,14 @@ export type RequestOutcome = "ok" | "client_error" | "upstream_error" | "gateway
 /** Why an attempt was abandoned for the next candidate (label `reason` of subsecond_fallbacks_total). */
 export type FallbackReason = "timeout" | "error" | "rate_limited" | "context_length" | "circuit_open" | "buffer_full";
 export type ConfigReloadResult = "success" | "failure";
+/**
+ * What became of a stream cut after content (label `outcome` of subsecond_continuations_total): per
+ * continuation attempt `completed`, `failed` or `refused` (a 400 about prefill); per cut stream that got
+ * no attempt, `no_candidate` (no model left that may continue, or the budget is spent) or `ineligible`
+ * (tool calls or a refusal were sent, or `n` > 1).
+ */
+export type ContinuationOutcome = "completed" | "failed" | "refused" | "no_candidate" | "ineligible";
+const CONTINUATION_OUTCOMES: readonly ContinuationOutcome[] = ["completed", "failed", "refused", "no_candidate", "ineligible"];
 
 /** Label value for requests that named a concrete catalog id. */
 export const PINNED_ROUTE = "pinned";
@@ -114,6 +122,12 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
     labelNames: ["route", "outcome"],
     registers,
   });
+  const continuations = new Counter<"route" | "outcome">({
+    name: "subsecond_continuations_total",
+    help: "Streams cut after content, by route and what became of them: completed, failed or refused (per continuation attempt), no_candidate, ineligible (per cut stream not continued).",
+    labelNames: ["route", "outcome"],
+    registers,
+  });
   const decisions = new Counter<"route" | "model" | "reason">({
     name: "subsecond_route_decisions_total",
     help: "Routing decisions by first-choice model and reason (within-target, best-effort, explore, pinned, request-list).",
@@ -208,6 +222,7 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
   const attemptChild = childCache((v) => attempts.labels(labels2(["model", "outcome"], v)));
   const fallbackChild = childCache((v) => fallbacks.labels(labels3(["route", "from_model", "reason"], v)));
   const hedgeChild = childCache((v) => hedges.labels(labels2(["route", "outcome"], v)));
+  const continuationChild = childCache((v) => continuations.labels(labels2(["route", "outcome"], v)));
   const decisionChild = childCache((v) => decisions.labels(labels3(["route", "model", "reason"], v)));
   const targetChild = childCache((v) => target.labels(labels2(["route", "result"], v)));
   const tokenChild = childCache((v) => tokens.labels(labels2(["model", "kind"], v)));
@@ -232,6 +247,9 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
     hedge(route: string, outcome: HedgeOutcome): void {
       hedgeChild(route, outcome).inc();
     },
+    continuation(route: string, outcome: ContinuationOutcome): void {
+      continuationChild(route, outcome).inc();
+    },
     decision(route: string, model: string, reason: DecisionReason): void {
       decisionChild(route, model, reason).inc();
     },
@@ -249,12 +267,13 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
     configReload(result: ConfigReloadResult): void {
       reloads.labels({ result }).inc();
     },
-    /** Creates each route's target and hedge series at 0, so attainment and hedge rates read 0 rather than nothing. */
+    /** Creates each route's target, hedge and continuation series at 0, so their rates read 0 rather than nothing. */
     registerRoutes(routes: Iterable<string>): void {
       for (const route of routes) {
         targetChild(route, "met").inc(0);
         targetChild(route, "missed").inc(0);
         for (const outcome of HEDGE_OUTCOMES) hedgeChild(route, outcome).inc(0);
+        for (const outcome of CONTINUATION_OUTCOMES) continuationChild(route, outcome).inc(0);
       }
     },
   };

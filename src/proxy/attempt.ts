@@ -1,8 +1,10 @@
 // What every upstream attempt is given and what it reports: one model, one upstream call, one result.
+import type { GatewayError } from "../errors.js";
 import type { CatalogModel } from "../router/types.js";
 import type { AttemptFailure } from "./failures.js";
 import type { AttemptRecord } from "./recorder.js";
 import type { RequestOutcome } from "../metrics/metrics.js";
+import type { Usage } from "./sse.js";
 import type { UpstreamProvider } from "./upstream.js";
 
 /** What an attempt tells the request it belongs to, as it runs. */
@@ -44,6 +46,25 @@ export interface AttemptFailed {
   readonly elapsedMs: number;
 }
 
+/**
+ * A stream that failed after content reached the client, left open: continued on another model
+ * (continuation.ts), or ended with `error`.
+ */
+export interface StreamCut {
+  /** The in-band error that ends the client's stream when nobody continues it. */
+  readonly error: GatewayError;
+  /** The upstream's own error event, sent before `error`, when an in-band error cut the stream. */
+  readonly upstreamEvent: Buffer | undefined;
+  /** The `delta.content` text the client received. */
+  readonly text: string;
+  /** Tool calls, a function call or a refusal reached the client: a prefill cannot carry them. */
+  readonly structured: boolean;
+  /** The first content event the client received (its `id` is the stream's). */
+  readonly firstContent: Buffer | undefined;
+  /** Usage the upstream reported before the cut, if any. */
+  readonly usage: Usage | undefined;
+}
+
 /** The client got its answer (or, for a stream cut after content, an in-band error). */
 export interface AttemptServed {
   readonly kind: "served";
@@ -52,6 +73,8 @@ export interface AttemptServed {
   readonly record: AttemptRecord;
   /** performance.now() when the response ended. */
   readonly endedAt: number;
+  /** A stream cut after content: the client's response is still open, for the caller to end. */
+  readonly cut?: StreamCut;
 }
 
 /** The record of a failure before anything reached the client; a timeout carries its deadline. */

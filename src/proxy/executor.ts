@@ -9,6 +9,8 @@ import { NO_MODEL } from "../metrics/metrics.js";
 import type { RequestTrace } from "../observability/tracing.js";
 import type { CatalogModel, RequestProfile } from "../router/types.js";
 import type { ChatRequest } from "./chat-request.js";
+import { windowToBeat } from "./context-limit.js";
+import { finishCut } from "./continuation.js";
 import { emptyPlanError, failedRequestOutcome, finalError, type AttemptFailure } from "./failures.js";
 import type { RequestPlan } from "./plan.js";
 import { SHUTDOWN_ERROR, attemptLimits, type BufferedAnswers, type ShutdownSignal } from "./protections.js";
@@ -67,7 +69,7 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
   deps.shutdown.on(race.onShutdown);
   if (deps.shutdown.cut) race.onShutdown();
   try {
-    return await runPlan(deps, race, recorder, exchange, plan);
+    return await runPlan(deps, race, recorder, exchange, plan, runtime.config.config.server.eventLimitBytes);
   } finally {
     outgoing.off("close", race.onClientClose);
     deps.shutdown.off(race.onShutdown);
@@ -81,15 +83,22 @@ function usableProvider(runtime: Runtime, model: CatalogModel): UpstreamProvider
   return provider && provider.missingKeyEnv === undefined ? provider : undefined;
 }
 
-async function runPlan(deps: ExecutorDeps, race: Race, recorder: AttemptRecorder, exchange: ChatExchange, plan: RequestPlan): Promise<ChatOutcome> {
+async function runPlan(
+  deps: ExecutorDeps,
+  race: Race,
+  recorder: AttemptRecorder,
+  exchange: ChatExchange,
+  plan: RequestPlan,
+  eventLimitBytes: number,
+): Promise<ChatOutcome> {
   const { decision, maxAttempts } = plan;
   const budgetEnd = exchange.startedAt + plan.deadlines.budgetMs;
-  /** Models whose window is at most this are skipped: a larger one failed on context length. */
+  /** Models whose (configured or learned) window is at most this are skipped: the request did not fit it. */
   let contextLimit = 0;
   let budgetSpent = false;
   for (let index = 0; index < decision.plan.length && recorder.attempts < maxAttempts && !race.stopped; index++) {
     const model = decision.plan[index] as CatalogModel;
-    if (race.tried.has(model.id) || (contextLimit > 0 && model.contextTokens <= contextLimit)) continue;
+    if (race.tried.has(model.id) || (contextLimit > 0 && deps.brain.contextWindow(model) <= contextLimit)) continue;
     const provider = race.provider(model);
     if (provider === undefined) continue;
     if (index > 0) {
@@ -107,7 +116,10 @@ async function runPlan(deps: ExecutorDeps, race: Race, recorder: AttemptRecorder
     const first = index === 0;
     const round = await race.run(model, provider, first && decision.probe, budgetEnd, first ? decision.hedgeAfterMs : undefined);
     if (round.served !== undefined) {
-      const { served } = round;
+      const { cut } = round.served;
+      // A stream cut after content is still open: continued on another model, or ended with its error.
+      const served =
+        cut === undefined ? round.served : await finishCut({ deps, exchange, plan, race, recorder, budgetEnd, eventLimitBytes }, round.served, cut);
       return { summary: recorder.finish(served.record.model.id, served.outcome, served.status, served.endedAt), error: undefined };
     }
     if (race.stopped) break;
@@ -119,7 +131,7 @@ async function runPlan(deps: ExecutorDeps, race: Race, recorder: AttemptRecorder
       return { summary: recorder.finish(final.model.id, outcome, final.failure.error.status), error: final.failure.error };
     }
     for (const { model: failed, failure } of round.failed) {
-      if (failure.fallback === "context_length") contextLimit = Math.max(contextLimit, failed.contextTokens);
+      if (failure.fallback === "context_length") contextLimit = Math.max(contextLimit, windowToBeat(deps.brain, failed, failure));
       if (failure.fallback !== undefined) recorder.fallback(failed, failure.fallback);
     }
   }

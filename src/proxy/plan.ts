@@ -2,7 +2,7 @@
 // `models` list become the brain's decision plus the deadlines, target and attempt limit it runs under.
 import { GatewayError } from "../errors.js";
 import type { LoadedConfig } from "../config/load.js";
-import type { Deadlines, Target } from "../config/schema.js";
+import type { Continuation, Deadlines, Target } from "../config/schema.js";
 import { PINNED_ROUTE, REQUEST_LIST_ROUTE } from "../metrics/metrics.js";
 import type { Brain } from "../router/brain.js";
 import type { CatalogModel, Decision, RequestProfile, RoutePolicy } from "../router/types.js";
@@ -18,6 +18,8 @@ export interface RequestPlan {
   readonly deadlines: Deadlines;
   readonly target: Target;
   readonly maxAttempts: number;
+  /** Whether and how often a stream cut after content is continued on another model. */
+  readonly continuation: Continuation;
 }
 
 /** Resolves and decides. Throws a 404 GatewayError for an unknown model, 400 for a bad `models` list. */
@@ -33,6 +35,7 @@ export function resolvePlan(config: LoadedConfig, brain: Brain, request: ChatReq
     deadlines: policy?.deadlines ?? defaults.deadlines,
     target: policy?.target ?? defaults.target,
     maxAttempts: policy?.maxAttempts ?? Math.max(defaults.maxAttempts, decision.plan.length),
+    continuation: policy?.continuation ?? defaults.continuation,
   };
 }
 

@@ -30,6 +30,10 @@ export interface SseEvent {
   /** The last `finish_reason` of a finishing chunk, and the `model` it names (for traces). */
   readonly finishReason: string | undefined;
   readonly responseModel: string | undefined;
+  /** The `delta.content` text of a content chunk (what a continuation prefills); "" when it has none. */
+  readonly text: string;
+  /** A content chunk carries tool calls, a function call or a refusal: parts a prefill cannot carry. */
+  readonly structured: boolean;
 }
 
 /** Called per complete event with its byte range in `buffer` (end exclusive, separator included). */
@@ -61,25 +65,65 @@ function errorMessageOf(value: unknown): string {
 }
 
 // The events most chunks are, shared rather than allocated per chunk.
-const COMMENT: SseEvent = { kind: "comment", finished: false, usage: undefined, errorMessage: undefined, finishReason: undefined, responseModel: undefined };
-const DONE: SseEvent = { kind: "done", finished: false, usage: undefined, errorMessage: undefined, finishReason: undefined, responseModel: undefined };
-const CONTENT: SseEvent = { kind: "content", finished: false, usage: undefined, errorMessage: undefined, finishReason: undefined, responseModel: undefined };
-const PREAMBLE: SseEvent = { kind: "preamble", finished: false, usage: undefined, errorMessage: undefined, finishReason: undefined, responseModel: undefined };
+const COMMENT: SseEvent = {
+  kind: "comment",
+  finished: false,
+  usage: undefined,
+  errorMessage: undefined,
+  text: "",
+  structured: false,
+  finishReason: undefined,
+  responseModel: undefined,
+};
+const DONE: SseEvent = {
+  kind: "done",
+  finished: false,
+  usage: undefined,
+  errorMessage: undefined,
+  text: "",
+  structured: false,
+  finishReason: undefined,
+  responseModel: undefined,
+};
+const PREAMBLE: SseEvent = {
+  kind: "preamble",
+  finished: false,
+  usage: undefined,
+  errorMessage: undefined,
+  text: "",
+  structured: false,
+  finishReason: undefined,
+  responseModel: undefined,
+};
 const MALFORMED: SseEvent = {
   kind: "malformed",
   finished: false,
   usage: undefined,
   errorMessage: "upstream sent a malformed stream chunk",
+  text: "",
+  structured: false,
   finishReason: undefined,
   responseModel: undefined,
 };
 
+/** An event of `kind` with only an error message (and the usage it carried). */
+const failed = (kind: "error" | "malformed", usage: Usage | undefined, errorMessage: string): SseEvent => ({
+  kind,
+  finished: false,
+  usage,
+  errorMessage,
+  text: "",
+  structured: false,
+  finishReason: undefined,
+  responseModel: undefined,
+});
+
 /** Classifies the JSON payload of one `data:` field. */
-export function classifyPayload(text: string): SseEvent {
-  if (text === "[DONE]") return DONE;
+export function classifyPayload(data: string): SseEvent {
+  if (data === "[DONE]") return DONE;
   let payload: unknown;
   try {
-    payload = JSON.parse(text);
+    payload = JSON.parse(data);
   } catch {
     return MALFORMED;
   }
@@ -87,43 +131,42 @@ export function classifyPayload(text: string): SseEvent {
   const chunk = payload as Record<string, unknown>;
   const usage = readUsage(chunk.usage);
   if (chunk.error !== undefined && chunk.error !== null) {
-    return { kind: "error", finished: false, usage, errorMessage: errorMessageOf(chunk.error), finishReason: undefined, responseModel: undefined };
+    return failed("error", usage, errorMessageOf(chunk.error));
   }
   const choices = chunk.choices;
   if (!Array.isArray(choices) || choices.length === 0) {
-    return usage ? { kind: "usage", finished: false, usage, errorMessage: undefined, finishReason: undefined, responseModel: undefined } : PREAMBLE;
+    return usage
+      ? { kind: "usage", finished: false, usage, errorMessage: undefined, text: "", structured: false, finishReason: undefined, responseModel: undefined }
+      : PREAMBLE;
   }
   let content = false;
   let finishReason: string | undefined;
+  let text = "";
+  let structured = false;
   for (const choice of choices as unknown[]) {
     if (typeof choice !== "object" || choice === null) continue;
     const { delta, finish_reason: reason } = choice as { delta?: Record<string, unknown>; finish_reason?: unknown };
-    if (reason === "error") {
-      return {
-        kind: "error",
-        finished: false,
-        usage,
-        errorMessage: 'upstream ended the stream with finish_reason "error"',
-        finishReason: undefined,
-        responseModel: undefined,
-      };
-    }
+    if (reason === "error") return failed("error", usage, 'upstream ended the stream with finish_reason "error"');
     if (typeof reason === "string") finishReason = reason;
-    if (
-      delta &&
-      (nonEmpty(delta.content) ||
-        nonEmpty(delta.reasoning_content) ||
-        nonEmpty(delta.reasoning) ||
-        nonEmpty(delta.refusal) ||
-        nonEmpty(delta.tool_calls) ||
-        delta.function_call)
-    ) {
-      content = true;
-    }
+    if (!delta) continue;
+    const deltaContent = delta.content;
+    if (typeof deltaContent === "string") text += deltaContent;
+    // Content as an array of parts is not text a prefill can repeat exactly.
+    if (Array.isArray(deltaContent) || nonEmpty(delta.refusal) || nonEmpty(delta.tool_calls) || delta.function_call) structured = true;
+    if (nonEmpty(deltaContent) || structured || nonEmpty(delta.reasoning_content) || nonEmpty(delta.reasoning)) content = true;
   }
-  if (finishReason === undefined && usage === undefined) return content ? CONTENT : PREAMBLE;
+  if (!content && finishReason === undefined && usage === undefined) return PREAMBLE;
   const responseModel = finishReason !== undefined && typeof chunk.model === "string" ? chunk.model : undefined;
-  return { kind: content ? "content" : "preamble", finished: finishReason !== undefined, usage, errorMessage: undefined, finishReason, responseModel };
+  return {
+    kind: content ? "content" : "preamble",
+    finished: finishReason !== undefined,
+    usage,
+    errorMessage: undefined,
+    text,
+    structured,
+    finishReason,
+    responseModel,
+  };
 }
 
 function startsWith(buffer: Buffer, at: number, end: number, prefix: Buffer): boolean {
@@ -154,14 +197,7 @@ function parseEvent(buffer: Buffer, start: number, end: number): SseEvent {
   if (data === undefined) return COMMENT;
   const event = classifyPayload(data);
   if (errorEvent && event.kind !== "error") {
-    return {
-      kind: "error",
-      finished: false,
-      usage: event.usage,
-      errorMessage: "upstream sent an error event",
-      finishReason: undefined,
-      responseModel: undefined,
-    };
+    return failed("error", event.usage, "upstream sent an error event");
   }
   return event;
 }
@@ -278,13 +314,6 @@ export class SseScanner {
 
   /** Made when needed, so a stream of ordinary events allocates nothing for it. */
   private oversize(): SseEvent {
-    return {
-      kind: "malformed",
-      finished: false,
-      usage: undefined,
-      errorMessage: `upstream sent a stream event larger than ${this.limitBytes} bytes`,
-      finishReason: undefined,
-      responseModel: undefined,
-    };
+    return failed("malformed", undefined, `upstream sent a stream event larger than ${this.limitBytes} bytes`);
   }
 }

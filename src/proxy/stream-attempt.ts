@@ -5,7 +5,7 @@ import type { ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { GatewayError } from "../errors.js";
 import type { RequestOutcome } from "../metrics/metrics.js";
-import { failedAttempt, type AttemptFailed, type AttemptServed, type AttemptSpec } from "./attempt.js";
+import { failedAttempt, type AttemptFailed, type AttemptServed, type AttemptSpec, type StreamCut } from "./attempt.js";
 import { SseWriter } from "./client-sse.js";
 import { failureFromStatus, transportFailure, upstreamFailure, type AttemptFailure } from "./failures.js";
 import type { Scrubber } from "./scrubber.js";
@@ -81,6 +81,14 @@ export class StreamAttempt implements UpstreamListener {
   #lost = false;
   /** A non-2xx answer: its body is the provider's error, collected rather than streamed. */
   #failed: ErrorAnswer | undefined;
+  /** What the client received, for a continuation: the content text, and whether anything else came. */
+  #text = "";
+  #structured = false;
+  #firstContent: Buffer | undefined;
+  /** An in-band error event after content, held back: a continuation may replace it. */
+  #upstreamErrorEvent: Buffer | undefined;
+  /** Set when the stream failed after content: the client's response is left open for the request to end. */
+  #cut: StreamCut | undefined;
 
   constructor(private readonly spec: StreamSpec) {
     this.#writer = new SseWriter(spec.outgoing, this.#flow, spec.slowReaderGraceMs);
@@ -177,7 +185,7 @@ export class StreamAttempt implements UpstreamListener {
       }
     }
     const outcome = this.#finishClientStream();
-    writer.end();
+    if (this.#cut === undefined) writer.end();
     this.#afterCommit();
     const usage = this.#usage;
     this.#settle({
@@ -185,6 +193,7 @@ export class StreamAttempt implements UpstreamListener {
       outcome,
       status: 200,
       endedAt: performance.now(),
+      ...(this.#cut ? { cut: this.#cut } : {}),
       record: {
         model: this.spec.model,
         probe: this.spec.probe,
@@ -222,11 +231,12 @@ export class StreamAttempt implements UpstreamListener {
     this.call.abort(new Error("stream abandoned"));
   }
 
-  /** Ends the client's stream after content: [DONE] when the answer finished, else an in-band error. */
+  /** Ends the client's stream after content with [DONE] when the answer finished; else it is cut. */
   #finishClientStream(): RequestOutcome {
     const writer = this.#writer;
     if (this.#endedInBand !== undefined) {
-      if (!this.#sawDone) writer.writeError(new GatewayError(502, `The upstream stream failed: ${this.#endedInBand}`, { code: "upstream_error" }));
+      // Nothing is read after an error event, so no [DONE] came before it.
+      this.#cutWith(new GatewayError(502, `The upstream stream failed: ${this.#endedInBand}`, { code: "upstream_error" }));
       return "upstream_error";
     }
     if (this.#sawDone) return "ok";
@@ -234,8 +244,20 @@ export class StreamAttempt implements UpstreamListener {
       writer.writeDone();
       return "ok";
     }
-    writer.writeError(new GatewayError(502, "The upstream stream was cut before it finished.", { code: "stream_cut" }));
+    this.#cutWith(new GatewayError(502, "The upstream stream was cut before it finished.", { code: "stream_cut" }));
     return "upstream_error";
+  }
+
+  /** The stream failed after content: what the client got so far, its response left open. */
+  #cutWith(error: GatewayError): void {
+    this.#cut = {
+      error,
+      upstreamEvent: this.#upstreamErrorEvent,
+      text: this.#text,
+      structured: this.#structured,
+      firstContent: this.#firstContent,
+      usage: this.#usage,
+    };
   }
 
   /** The client left mid-stream: the model did its part; nothing more to send. */
@@ -271,23 +293,23 @@ export class StreamAttempt implements UpstreamListener {
     };
   }
 
-  /** The upstream broke, stalled or ran past the total deadline after content reached the client: an in-band error ends the stream. */
+  /** The upstream broke, stalled or ran past the total deadline after content reached the client: the stream is cut. */
   #cutAfterContent(reason: Error): AttemptServed {
     const deadline = reason instanceof DeadlineError ? reason : undefined;
     const stalled = deadline !== undefined;
-    this.#writer.writeError(
+    this.#cutWith(
       deadline?.deadline === "total"
         ? new GatewayError(504, `The stream ran past its total deadline of ${Math.round(deadline.afterMs)} ms.`, { code: "stream_timeout" })
         : deadline
           ? new GatewayError(502, `The upstream stream stalled for ${Math.round(deadline.afterMs)} ms.`, { code: "stream_stalled" })
           : new GatewayError(502, `The upstream stream failed: ${reason.message}`, { code: "stream_cut" }),
     );
-    this.#writer.end();
     return {
       kind: "served",
       outcome: stalled ? "timeout" : "upstream_error",
       status: 200,
       endedAt: performance.now(),
+      cut: this.#cut as StreamCut,
       record: {
         model: this.spec.model,
         probe: this.spec.probe,
@@ -300,7 +322,8 @@ export class StreamAttempt implements UpstreamListener {
   }
 
   readonly #onEvent = (buffer: Buffer, start: number, end: number, event: SseEvent): void => {
-    if (this.#lost) return;
+    // Nothing follows an error or [DONE] to the client, even within the same read.
+    if (this.#lost || this.#endedInBand !== undefined || this.#sawDone) return;
     if (event.usage) this.#usage = event.usage;
     const writer = this.#writer;
     switch (event.kind) {
@@ -309,6 +332,9 @@ export class StreamAttempt implements UpstreamListener {
         // queued, so the first write carries them and the content as one chunk.
         if (!writer.committed && !this.#claim()) return;
         writer.forward(buffer, start, end);
+        this.#firstContent ??= buffer.subarray(start, end);
+        this.#text += event.text;
+        if (event.structured) this.#structured = true;
         break;
       case "usage":
         if (this.spec.clientWantsUsage) writer.forward(buffer, start, end);
@@ -321,9 +347,10 @@ export class StreamAttempt implements UpstreamListener {
       case "malformed":
         if (!writer.committed) this.#failureBeforeContent = upstreamFailure(event.errorMessage ?? "upstream stream error");
         else if (event.kind === "error") {
+          // Held, not forwarded: a continuation may finish the answer instead. Scrubbed now, since it
+          // may echo a key the gateway sent.
           const scrubbed = this.spec.scrubber.bytes(buffer, start, end);
-          if (scrubbed === undefined) writer.forward(buffer, start, end);
-          else writer.forward(scrubbed, 0, scrubbed.length);
+          this.#upstreamErrorEvent = scrubbed ?? Buffer.from(buffer.subarray(start, end));
           this.#endedInBand = this.spec.scrubber.text(event.errorMessage ?? "upstream error");
         } else this.#endedInBand = event.errorMessage ?? "malformed chunk";
         break;

@@ -31,7 +31,7 @@
 // and the rest when the attempt ends (`attemptFinished`). When nothing is usable: unusable.ts.
 import type { HealthConfig, StatsConfig } from "../config/schema.js";
 import { CandidateTable, type Row } from "./candidates.js";
-import { createEntry, sameEntry, type Entry } from "./entry.js";
+import { contextWindow, createEntry, sameEntry, type Entry } from "./entry.js";
 import { createModelHealth, type HealthChange, type HealthListener } from "./health.js";
 import { applyRecoveryRule, newModelTarget, reserveProbe, staleTarget } from "./exploration.js";
 import { chooseHedge, hedgeDelayMs, hedgeTailPercentile, type HedgeChoice } from "./hedging.js";
@@ -92,6 +92,17 @@ export interface Brain {
   attemptLate(modelId: string, metric: LatencyMetric, elapsedMs: number): void;
   /** An attempt finished (every started attempt must be reported exactly once). */
   attemptFinished(report: AttemptReport): void;
+  /**
+   * The provider stated `tokens` as the model's real context window (in a context_length_exceeded): from
+   * now on its candidate filter uses it, when it is smaller than the configured one.
+   */
+  learnContextWindow(modelId: string, tokens: number): void;
+  /** The context window trusted for `model`, in tokens: learned, else configured. */
+  contextWindow(model: CatalogModel): number;
+  /** The model refused an assistant prefill: it is not asked to continue a stream again until the next reload. */
+  prefillRefused(modelId: string): void;
+  /** The model lists the prefill capability and has not refused one since the last reload. */
+  mayContinue(model: CatalogModel): boolean;
   /** Health of a model entry now ("ok" for unknown ids). */
   state(modelId: string): ModelState;
   /** Predicted latency in ms at `percentile` (50..99) for a typical request: mean prompt, `stats.defaultOutputTokens` output. */
@@ -158,6 +169,9 @@ class BrainImpl implements Brain {
       if (this.synced && (known === undefined || repriced(known.model, model))) entry.newcomer = true;
       if (entry.model !== undefined && !sameEntry(entry.model, model))
         entry.health = createModelHealth(health, stats.halfLifeMs, this.healthListener(model.id));
+      // A reload forgets refusals, and a learned window once the configured one changes.
+      if (entry.model?.contextTokens !== model.contextTokens) entry.learnedContextTokens = undefined;
+      entry.prefillRefused = false;
       entry.model = model;
       entry.stats.setHalfLife(stats.halfLifeMs, nowMs);
       entry.health.configure(health, stats.halfLifeMs, nowMs);
@@ -219,7 +233,7 @@ class BrainImpl implements Brain {
     const plan: CatalogModel[] = [];
     let shortestCoolMs = Number.POSITIVE_INFINITY;
     for (const model of models) {
-      if (model.contextTokens < needed) continue;
+      if (contextWindow(this.entryFor(model), model) < needed) continue;
       const coolMs = this.entryFor(model).health.cooldownRemainingMs(nowMs);
       if (coolMs > 0) {
         if (coolMs < shortestCoolMs) shortestCoolMs = coolMs;
@@ -303,6 +317,25 @@ class BrainImpl implements Brain {
     if (report.outcome !== "client_error" && report.outcome !== "gateway_error") entry.lifetimeAttempts++;
     const recordedTtftMs = this.learn(entry, report, probe, nowMs);
     if (probe) applyRecoveryRule(entry, report, report.ttftMs ?? (Number.isNaN(recordedTtftMs) ? undefined : recordedTtftMs), this.statsConfig, nowMs);
+  }
+
+  learnContextWindow(modelId: string, tokens: number): void {
+    const entry = this.entries.get(modelId);
+    if (entry?.model === undefined || tokens >= contextWindow(entry, entry.model)) return;
+    entry.learnedContextTokens = tokens;
+  }
+
+  contextWindow(model: CatalogModel): number {
+    return contextWindow(this.entryFor(model), model);
+  }
+
+  prefillRefused(modelId: string): void {
+    const entry = this.entries.get(modelId);
+    if (entry !== undefined) entry.prefillRefused = true;
+  }
+
+  mayContinue(model: CatalogModel): boolean {
+    return model.capabilities.has("prefill") && !this.entryFor(model).prefillRefused;
   }
 
   state(modelId: string): ModelState {

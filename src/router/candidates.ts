@@ -1,7 +1,7 @@
 // The candidate table of one decision: each candidate's exclusion, prediction and cost for this request,
 // and the eligible ones sorted by the route's strategy. Rows are scratch objects reused across
 // decisions, so a decision allocates only its result.
-import type { Entry } from "./entry.js";
+import { contextWindow, type Entry } from "./entry.js";
 import { isCold, predictMs } from "./predict.js";
 import type { StatsConfig } from "../config/schema.js";
 import type { CatalogModel, Exclusion, RequestProfile, Rng, RoutePolicy } from "./types.js";
@@ -97,7 +97,7 @@ export class CandidateTable {
       const entry = this.entryFor(model);
       const row = this.rowAt(i, model, entry);
       row.index = i;
-      row.exclusion = model.contextTokens < needed ? "context" : lacksCapability(model, request.needs) ? "capability" : entry.health.exclusion(nowMs);
+      row.exclusion = contextWindow(entry, model) < needed ? "context" : lacksCapability(model, request.needs) ? "capability" : entry.health.exclusion(nowMs);
       row.halfOpen = row.exclusion === null && entry.health.isHalfOpen(nowMs);
       row.costUsd = costUsd(model, request.promptTokens, outputTokens);
       row.predictedMs = predictMs(entry.stats, model.prior, metric, percentile, request.promptTokens, outputTokens, config, nowMs);

@@ -32,6 +32,18 @@ export interface Entry {
   /** A probe under this latency, in ms, extends the recovery streak. */
   probeBarMs: number;
   probePredictedMiss: boolean;
+  /**
+   * The window the provider stated in a context_length_exceeded, in tokens, when smaller than the
+   * configured one: candidate filters use it instead. Kept across reloads that leave the configured window as it was.
+   */
+  learnedContextTokens: number | undefined;
+  /** The model refused an assistant prefill: it continues no cut stream until the next reload. */
+  prefillRefused: boolean;
+}
+
+/** The context window the router trusts for the entry, in tokens: the learned one, else the configured one. */
+export function contextWindow(entry: Entry, model: CatalogModel): number {
+  return entry.learnedContextTokens ?? model.contextTokens;
 }
 
 /** A fresh entry for `model`; `onHealthChange` hears of its health changes. */
@@ -49,6 +61,8 @@ export function createEntry(model: CatalogModel, stats: StatsConfig, health: Hea
     probeMetric: undefined,
     probeBarMs: 0,
     probePredictedMiss: false,
+    learnedContextTokens: undefined,
+    prefillRefused: false,
   };
 }
 

@@ -36,6 +36,12 @@ export interface CandidateRow {
   readonly errorRate: number | null;
   /** Decayed share of attempts that timed out (0..1); null before any attempt. */
   readonly timeoutRate: number | null;
+  /** The context window the router uses, in tokens: the learned one when there is one, else the configured one. */
+  readonly contextTokens: number;
+  /** The window a provider stated in a context_length_exceeded, when smaller than the configured one; null otherwise. */
+  readonly learnedContextTokens: number | null;
+  /** The model lists prefill and has not refused one since the last reload: it may continue a cut stream. */
+  readonly mayContinue: boolean;
 }
 
 /**
@@ -77,6 +83,9 @@ export function snapshotRows(
       inFlight: entry.stats.inFlight,
       errorRate: Number.isNaN(errorRate) ? null : errorRate,
       timeoutRate: Number.isNaN(timeoutRate) ? null : timeoutRate,
+      contextTokens: entry.learnedContextTokens ?? model.contextTokens,
+      learnedContextTokens: entry.learnedContextTokens ?? null,
+      mayContinue: model.capabilities.has("prefill") && !entry.prefillRefused,
     });
   }
   return out;

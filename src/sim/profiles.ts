@@ -75,6 +75,12 @@ export const ModelProfileSchema = z.strictObject({
     .describe("Prompt processing speed: a prompt of N tokens adds N / prefillTokensPerSecond seconds to TTFT"),
   tokensPerSecond: TokensPerSecondSchema,
   outputTokens: OutputTokensSchema,
+  prefill: z
+    .boolean()
+    .default(false)
+    .describe(
+      "The model continues a trailing assistant message (its answer goes on from that text); otherwise such a request is refused with a 400 about prefill",
+    ),
   faults: FaultsSchema.default({}).describe("Background fault rates of this model; each kind given replaces the top-level default"),
 });
 

@@ -70,6 +70,8 @@ interface ChatRequest {
   readonly includeUsage: boolean;
   readonly maxTokens: number | undefined;
   readonly promptTokens: number;
+  /** Words of a trailing assistant message (a prefill) the answer continues; undefined without one. */
+  readonly prefillWords: number | undefined;
 }
 
 const invalid = (message: string, param: string | null, code: string | null = null): SimRequestError =>
@@ -130,7 +132,17 @@ function parseChatRequest(text: string): ChatRequest {
   }
   const streamOptions = fields.stream_options;
   const includeUsage = typeof streamOptions === "object" && streamOptions !== null && (streamOptions as Record<string, unknown>).include_usage === true;
-  return { model: fields.model, stream, includeUsage, maxTokens, promptTokens: estimatePromptTokens(fields.messages) };
+  const last: unknown = fields.messages[fields.messages.length - 1];
+  const prefill =
+    typeof last === "object" && last !== null && (last as Record<string, unknown>).role === "assistant" ? (last as Record<string, unknown>).content : undefined;
+  return {
+    model: fields.model,
+    stream,
+    includeUsage,
+    maxTokens,
+    promptTokens: estimatePromptTokens(fields.messages),
+    prefillWords: typeof prefill === "string" ? prefill.split(" ").filter((word) => word !== "").length : undefined,
+  };
 }
 
 /** Resolves never; rejects when `signal` aborts (client gone or simulator closing). */
@@ -199,6 +211,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         code: "model_not_found",
       });
     }
+    if (request.prefillWords !== undefined && !profile.prefill) {
+      // As providers without prefill answer it (Anthropic's wording): the gateway learns not to ask again.
+      throw invalid("This model does not support assistant message prefill. The conversation must end with a user message.", "messages");
+    }
     const phase = phaseAt(profiles, profile.id, fractionAt(performance.now()), { faults: faultsOn });
     // One child generator per request: its draws do not depend on how concurrent requests interleave.
     const plan = planResponse(profile, phase, request, createSimRng(rng.uint32()), planOptions);
@@ -231,6 +247,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     const created = Math.floor(Date.now() / 1000);
     const usage = { prompt_tokens: request.promptTokens, completion_tokens: plan.completionTokens, total_tokens: request.promptTokens + plan.completionTokens };
     const cutAt = fault?.kind === "cut" ? fault.afterChunks : undefined;
+    // A prefilled answer goes on from the words already there, as the filler's next words.
+    const offset = request.prefillWords ?? 0;
 
     if (!request.stream) {
       if (fault?.kind === "hang") {
@@ -252,7 +270,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         choices: [
           {
             index: 0,
-            message: { role: "assistant", content: fillerText(0, plan.completionTokens), refusal: null },
+            message: { role: "assistant", content: fillerText(offset, plan.completionTokens), refusal: null },
             logprobs: null,
             finish_reason: plan.finishReason,
           },
@@ -274,7 +292,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive" });
     await write(res, sseData(chunkOf({ role: "assistant", content: "" }, null)), signal);
     if (fault?.kind === "hang") return untilAborted(signal);
-    let sent = 0;
+    let sent = offset;
     let index = 0;
     let dueAtMs = startedAtMs;
     for (const chunk of plan.chunks) {

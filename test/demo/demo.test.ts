@@ -14,7 +14,8 @@ const STORY_MS = 26_000;
  *   for the recovery: 3 probes in a row on target, each at most once per (answer time + staleAfterMs), took
  *   4.5–9.5 s in trial runs;
  * - fault episodes (429 burst, hangs, 5xx, cuts) fall inside the brownout, where traffic has moved to the
- *   fallbacks; there, one stream in five of every likely fallback is cut, so some streams are cut mid-answer;
+ *   fallbacks; there, one stream in five of every likely fallback is cut, so some streams are cut mid-answer
+ *   (and continued by the models config/demo.yaml marks prefill, themselves cut now and then);
  * - openai/gpt-4.1-nano answers without faults outside its 5xx episode, so the SDK calls pinned to it at the
  *   start are deterministic;
  * - qwen3.5-flash has no slow TTFT tail (shipped: 2% ×4) and never hangs (shipped: 0.3%). With them, one hang
@@ -175,14 +176,15 @@ describe("subsecond demo", () => {
     expect(summary.fallbacksByReason.get("timeout") ?? 0).toBeGreaterThan(0);
     expect((summary.fallbacksByReason.get("error") ?? 0) + (summary.fallbacksByReason.get("rate_limited") ?? 0)).toBeGreaterThan(0);
 
-    // (c) A stream without [DONE] always ended with an in-band error event; some streams were cut.
+    // (c) A stream without [DONE] always ended with an in-band error event; some streams were cut mid-answer
+    // and finished by a model with prefill (the gateway counted them), the others ended with their error.
     const unfinished = results.filter((r) => r.request.stream && r.status === 200 && r.outcome !== "ok");
     for (const r of unfinished) {
       expect(r.outcome).toBe("stream-error-event");
       expect(["stream_cut", "stream_stalled", "upstream_error"]).toContain(r.errorCode);
     }
     expect(summary.tally.byOutcome["silent-truncation"]).toBe(0);
-    expect(summary.tally.byOutcome["stream-error-event"]).toBeGreaterThan(0);
+    expect(summary.continuationsByOutcome.get("completed") ?? 0).toBeGreaterThan(0);
 
     // The summary says the same, from the gateway's counters.
     expect(summary.costUsd).toBeGreaterThan(0);

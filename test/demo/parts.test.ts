@@ -174,6 +174,13 @@ describe("the summary", () => {
         ["failed", 0],
         ["over_budget", 2],
       ]),
+      continuationsByOutcome: new Map([
+        ["completed", 2],
+        ["failed", 1],
+        ["refused", 0],
+        ["no_candidate", 0],
+        ["ineligible", 0],
+      ]),
       requestsByOutcome: new Map([["ok", 97]]),
       decisionsByModel: new Map([
         ["qwen/qwen3.5-flash-02-23", 50],
@@ -198,6 +205,7 @@ describe("the summary", () => {
     expect(text).toContain("rescued by a fallback: 5");
     expect(text).toContain("fallbacks 5 — by reason: timeout 4, rate_limited 1");
     expect(text).toContain("hedges    4 sent (4.0 per 100 requests) — won 3, lost 1; 2 due but over budget");
+    expect(text).toContain("continued 2 streams cut mid-answer, finished by another model; other outcomes: failed 1");
     expect(text).toContain("$0.012300 total");
     expect(text).toContain("realtime-chat 90.0% (90/100)");
     const rows = text.split("\n").filter((line) => /^\d+–\d+%/.test(line));

@@ -33,6 +33,7 @@ async function setup(models: TestModel[], script: Script, route: Record<string, 
       },
       ...extra,
     }),
+    { env: { TEST_ADMIN_KEYS: "admin" } },
   );
   return { upstream, gateway, client: gateway.client };
 }
@@ -196,6 +197,34 @@ describe("provider 4xx", () => {
     expect(data.choices[0]?.message.content).toBe("hello from acme/large");
     expect(upstream.requests.map((request) => request.model)).toEqual(["acme/small", "acme/large"]);
     expect(response.headers.get("x-subsecond-attempts")).toBe("2");
+  });
+
+  it("learns the window a context_length_exceeded states: one attempt on a larger candidate, and the next request skips the model", async () => {
+    const models: TestModel[] = [
+      { id: "acme/stated", input: 0.01, output: 0.01, contextTokens: 128000 },
+      { id: "acme/tiny", input: 0.02, output: 0.02, contextTokens: 4096 },
+      { id: "acme/mid", input: 0.05, output: 0.05, contextTokens: 32768 },
+      { id: "acme/huge", input: 1, output: 1, contextTokens: 200000 },
+    ];
+    const { client, upstream, gateway } = await setup(
+      models,
+      (request) => (request.model === "acme/stated" ? contextError : { kind: "json" }),
+      {},
+      { auth: { adminKeysEnv: "TEST_ADMIN_KEYS" } },
+    );
+    const answer = await client.chat.completions.create({ model: "chat", ...ask });
+    expect(answer.choices[0]?.message.content).toBe("hello from acme/mid");
+    expect(upstream.requests.map((request) => request.model)).toEqual(["acme/stated", "acme/mid"]);
+
+    const admin = (await (await fetch(`${gateway.url}/admin/routes`, { headers: { authorization: "Bearer admin" } })).json()) as {
+      routes: { candidates: { id: string; contextTokens: number; learnedContextTokens: number | null }[] }[];
+    };
+    const stated = admin.routes[0]?.candidates.find((candidate) => candidate.id === "acme/stated");
+    expect(stated).toMatchObject({ contextTokens: 8192, learnedContextTokens: 8192 });
+
+    // 9000 tokens of answer fit 128k, not the learnt 8192: the brain's filter leaves the model out.
+    await client.chat.completions.create({ model: "chat", ...ask, max_tokens: 9000 });
+    expect(upstream.requests.slice(2).map((request) => request.model)).toEqual(["acme/mid"]);
   });
 
   it("returns context_length_exceeded to the client when no larger candidate exists", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SseScanner, type SseEventKind } from "../../src/proxy/sse.js";
+import { SseScanner, classifyPayload, type SseEventKind } from "../../src/proxy/sse.js";
 
 interface Seen {
   readonly text: string;
@@ -88,5 +88,19 @@ describe("SseScanner", () => {
       expect(events[2]?.text).toBe(contentEvent("after"));
       expect(mostHeld).toBeLessThanOrEqual(100);
     }
+  });
+});
+
+describe("classifyPayload", () => {
+  const delta = (value: Record<string, unknown>, finishReason: string | null = null) =>
+    JSON.stringify({ id: "c", choices: [{ index: 0, delta: value, finish_reason: finishReason }] });
+
+  it("reads the text a continuation repeats, and whether the chunk holds parts a prefill cannot carry", () => {
+    expect(classifyPayload(delta({ content: "Hello, wor" }))).toMatchObject({ kind: "content", text: "Hello, wor", structured: false });
+    expect(classifyPayload(delta({ reasoning: "hmm" }))).toMatchObject({ kind: "content", text: "", structured: false });
+    expect(classifyPayload(delta({ tool_calls: [{ index: 0, function: { arguments: "{" } }] }))).toMatchObject({ kind: "content", structured: true });
+    expect(classifyPayload(delta({ refusal: "I can't" }))).toMatchObject({ kind: "content", structured: true });
+    expect(classifyPayload(delta({ role: "assistant", content: "" }))).toMatchObject({ kind: "preamble", text: "" });
+    expect(classifyPayload(delta({ content: "end" }, "stop"))).toMatchObject({ kind: "content", text: "end", finished: true });
   });
 });

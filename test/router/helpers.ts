@@ -1,6 +1,14 @@
 // Builders for router tests: catalog entries, routes and requests with the config's defaults, plus a
 // driver that feeds the brain scripted attempt outcomes on a fake clock.
-import { DeadlinesSchema, ExplorationSchema, HedgingSchema, type Capability, type HealthConfig, type StatsConfig } from "../../src/config/schema.js";
+import {
+  DeadlinesSchema,
+  ExplorationSchema,
+  HedgingSchema,
+  ContinuationSchema,
+  type Capability,
+  type HealthConfig,
+  type StatsConfig,
+} from "../../src/config/schema.js";
 import { createBrain, type Brain } from "../../src/router/brain.js";
 import { createFakeClock, type FakeClock } from "../../src/router/clock.js";
 import { createSeededRng } from "../../src/router/rng.js";
@@ -46,6 +54,7 @@ export function route(candidates: readonly CatalogModel[], overrides: Partial<Ro
     deadlines: DeadlinesSchema.parse({}),
     exploration: { ...ExplorationSchema.parse({}), ratio: 0, newModelRatio: 0 },
     hedging: { ...HedgingSchema.parse({}), enabled: false },
+    continuation: ContinuationSchema.parse({}),
     maxAttempts: 3,
     nearTieRatio: 0.05,
     ...overrides,

@@ -301,6 +301,35 @@ describe("cleanup", () => {
   });
 });
 
+describe("prefill", () => {
+  const profiles = (prefill: boolean): SimProfiles => {
+    const base = oneModel();
+    return { ...base, models: base.models.map((model) => ({ ...model, prefill })) };
+  };
+  const messages = (prefix: string) => [
+    { role: "user" as const, content: "Say something." },
+    { role: "assistant" as const, content: prefix },
+  ];
+
+  it("continues a trailing assistant message from its words, for a model marked prefill", async () => {
+    const client = clientOf(await start({ profiles: profiles(true) }));
+    const whole = await client.chat.completions.create({ model: "sim/model", messages: [{ role: "user", content: "Say something." }], max_tokens: 12 });
+    const text = whole.choices[0]?.message.content ?? "";
+    const prefix = text.split(" ").slice(0, 5).join(" ");
+    const stream = await client.chat.completions.create({ model: "sim/model", messages: messages(prefix), max_tokens: 7, stream: true });
+    let rest = "";
+    for await (const part of stream) rest += part.choices[0]?.delta.content ?? "";
+    expect(prefix + rest).toBe(text);
+  });
+
+  it("refuses a trailing assistant message with a 400 about prefill, for a model not marked", async () => {
+    const client = clientOf(await start({ profiles: profiles(false) }));
+    const error = await client.chat.completions.create({ model: "sim/model", messages: messages("Simulated answer") }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((error as Error).message).toMatch(/does not support assistant message prefill/);
+  });
+});
+
 describe("request errors", () => {
   it("answers an unknown model with NotFoundError", async () => {
     const client = clientOf(await start());
