@@ -24,6 +24,8 @@ import { BufferedAnswers, ShutdownSignal } from "./proxy/protections.js";
 import type { Runtime } from "./proxy/executor.js";
 import { estimateTokensByCharacters, type TokenEstimator } from "./proxy/chat-request.js";
 import type { Tracing } from "./observability/tracing.js";
+import { createSharedStateConnection, type SharedStateConnection } from "./shared-state/connection.js";
+import { createReplication } from "./shared-state/replication.js";
 
 export interface GatewayOptions {
   readonly config: LoadedConfig;
@@ -48,6 +50,8 @@ export interface Gateway {
   readonly server: Server;
   readonly brain: Brain;
   readonly metrics: GatewayMetrics;
+  /** The Redis connection of `sharedState` (read at start-up; a reload does not change it); undefined without. */
+  readonly sharedState: SharedStateConnection | undefined;
   /** Runs the pending bookkeeping of served requests now (metrics, access log); it otherwise runs within ~1 ms. */
   flushBookkeeping(): void;
   /** Reads the config file again and swaps it in if valid. */
@@ -126,6 +130,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     health: options.config.config.health,
     onHealthChange: (modelId, change) => addHealthEvent(events, modelId, change),
   });
+  // Read once: a reload does not reconnect elsewhere.
+  const sharedConfig = options.config.config.sharedState;
+  const sharedUrl = sharedConfig ? env[sharedConfig.redisUrlEnv] : undefined;
+  if (sharedConfig && !sharedUrl) {
+    await closeUnused(runtime.upstreams, undefined);
+    throw new StartupError(`sharedState.redisUrlEnv: environment variable ${sharedConfig.redisUrlEnv} is not set (e.g. redis://127.0.0.1:6379/0)`);
+  }
+
   brain.sync(runtime.config.models, options.config.config.stats, options.config.config.health);
   const registry = new Registry();
   const bookkeeping = createBookkeeping((error) => logger.error({ err: error }, "request bookkeeping failed"));
@@ -147,6 +159,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }),
   });
   metrics.registerRoutes(runtime.config.routes.keys());
+  const sharedState =
+    sharedConfig && sharedUrl
+      ? createSharedStateConnection({ url: sharedUrl, logger, onStatus: (up) => metrics.sharedStateUp(up), commandTimeoutMs: sharedConfig.commandTimeoutMs })
+      : undefined;
+  if (sharedState) metrics.sharedStateUp(false);
+  const replication =
+    sharedConfig && sharedState
+      ? createReplication({
+          connection: sharedState,
+          brain,
+          logger,
+          keyPrefix: sharedConfig.keyPrefix,
+          batchMs: sharedConfig.batchMs,
+          // Older samples weigh under 1/8 by now: not worth replaying.
+          warmStartMaxAgeMs: 3 * options.config.config.stats.halfLifeMs,
+          count: (direction, events) => metrics.sharedStateEvents(direction, events),
+        })
+      : undefined;
 
   let draining = false;
   const shutdown = new ShutdownSignal();
@@ -319,6 +349,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     httpServer.closeAllConnections();
     await closed;
     await closeUnused(runtime.upstreams, undefined);
+    await replication?.close();
+    await sharedState?.close();
     // After the pools: attempts cut by the drain timeout have finished and queued their log lines by then.
     bookkeeping.flush();
     logger.info({ drainedMs: Math.round(performance.now() - started) }, "stopped");
@@ -328,5 +360,5 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     { url, config: options.configPath, hash: runtime.config.hash, models: runtime.config.models.length, routes: [...runtime.config.routes.keys()] },
     "listening",
   );
-  return { url, port: address.port, server: httpServer, brain, metrics, flushBookkeeping: bookkeeping.flush, reload, close };
+  return { url, port: address.port, server: httpServer, brain, metrics, sharedState, flushBookkeeping: bookkeeping.flush, reload, close };
 }

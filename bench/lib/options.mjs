@@ -29,6 +29,7 @@ Profile mode:
 Targets:
   --node-flags="..."      extra Node flags for both proxies
   --gateway-log-level L   the gateway's server.logLevel (default info)
+  --redis-url URL         the gateway shares state through this Redis (sharedState), to measure its cost
   --gateway-as-floor      the "subsecond" target is a second floor: checks the harness itself
   --floor-pipeline        the floor forwards with stream.pipeline() instead of pipe()
   --otel                  the gateway exports traces (OTLP/HTTP) to a local sink, bench/otlp-sink.mjs
@@ -58,6 +59,7 @@ const FLAGS = {
   otel: { type: "boolean", default: false },
   "baseline-dist": { type: "string" },
   "gateway-log-level": { type: "string", default: "info" },
+  "redis-url": { type: "string" },
   "keep-logs": { type: "boolean", default: false },
   "no-freeze": { type: "boolean", default: false },
   "pm-qos": { type: "boolean", default: false },
@@ -126,6 +128,7 @@ export function parseOptions(argv, root) {
     profileBody: values["profile-body"],
     nodeFlags: values["node-flags"].split(/\s+/).filter(Boolean),
     gatewayLogLevel: values["gateway-log-level"],
+    redisUrl: values["redis-url"],
     gatewayAsFloor: values["gateway-as-floor"],
     floorPipeline: values["floor-pipeline"],
     otel: values.otel,

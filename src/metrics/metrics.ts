@@ -228,8 +228,34 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
   const tokenChild = childCache((v) => tokens.labels(labels2(["model", "kind"], v)));
   const costChild = childCache((v) => cost.labels(labels2(["route", "model"], v)));
 
+  // Created on the first report, so a gateway without sharedState exports no misleading 0.
+  let sharedStateUp: Gauge | undefined;
+  let sharedStateEvents: Counter<"direction"> | undefined;
+
   return {
     registry,
+    /** Whether the Redis connection of `sharedState` is up (1) or down (0). */
+    sharedStateUp(up: boolean): void {
+      sharedStateUp ??= new Gauge({
+        name: "subsecond_shared_state_up",
+        help: "1 while the shared-state connection (Redis) is up, 0 while the replica serves on local state alone. Absent without sharedState.",
+        registers,
+      });
+      sharedStateUp.set(up ? 1 : 0);
+    },
+    /** Brain events shared with other replicas: sent, received (merged here) or dropped (Redis away or slow). */
+    sharedStateEvents(direction: "sent" | "received" | "dropped", events: number): void {
+      if (sharedStateEvents === undefined) {
+        sharedStateEvents = new Counter<"direction">({
+          name: "subsecond_shared_state_events_total",
+          help: "Observations, health changes and probe leases shared through Redis: sent to, received from (merged), or dropped for lack of, the other replicas.",
+          labelNames: ["direction"],
+          registers,
+        });
+        for (const name of ["sent", "received", "dropped"] as const) sharedStateEvents.inc({ direction: name }, 0);
+      }
+      sharedStateEvents.inc({ direction }, events);
+    },
     /** A finished client request. `durationSeconds` spans receipt to last byte. */
     request(route: string, model: string, outcome: RequestOutcome, stream: boolean, durationSeconds: number): void {
       requestChild(route, model, outcome).inc();

@@ -60,9 +60,12 @@ const buildStage = stages[0] ?? [];
 const finalOf = (keyword: string) => finalStage.filter((i) => i.keyword === keyword);
 
 describe("docker-compose.yml", () => {
-  it("is valid YAML with the gateway, Prometheus and Grafana", () => {
-    expect(Object.keys(compose.services).sort()).toEqual(["gateway", "grafana", "prometheus"]);
+  it("is valid YAML with two gateway replicas behind haproxy, Redis, Prometheus and Grafana", () => {
+    expect(Object.keys(compose.services).sort()).toEqual(["gateway", "gateway-2", "grafana", "lb", "prometheus", "redis"]);
     expect(compose.services.gateway?.build).toBe(".");
+    expect(compose.services["gateway-2"]).toEqual(compose.services.gateway);
+    expect(compose.services.lb?.image).toMatch(/^haproxy:\d/);
+    expect(compose.services.redis?.image).toMatch(/^redis:\d/);
     expect(compose.services.prometheus?.image).toMatch(/^prom\/prometheus:v\d/);
     expect(compose.services.grafana?.image).toMatch(/^grafana\/grafana:\d/);
   });
@@ -100,6 +103,15 @@ describe("docker-compose.yml", () => {
   it("requires client keys for the gateway, which listens on 0.0.0.0 in its container", () => {
     expect(compose.services.gateway?.environment?.SUBSECOND_API_KEYS).toMatch(/^\$\{SUBSECOND_API_KEYS:\?/);
     expect(compose.services.gateway?.environment?.OPENROUTER_API_KEY).toMatch(/^\$\{OPENROUTER_API_KEY/);
+  });
+
+  it("points the replicas' sharedState at the redis service, and haproxy at both replicas", () => {
+    const shared = parse(read("docker/shared-state.yaml")) as { sharedState: { redisUrlEnv: string } };
+    expect(compose.services.gateway?.environment?.[shared.sharedState.redisUrlEnv]).toBe("redis://redis:6379/0");
+    const haproxy = read("docker/haproxy.cfg");
+    expect(haproxy).toMatch(/server gateway gateway:8080/);
+    expect(haproxy).toMatch(/server gateway-2 gateway-2:8080/);
+    expect(compose.services.lb?.volumes).toContain("./docker/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro");
   });
 });
 
