@@ -6,6 +6,9 @@ import { createServer, type Server, type ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { createRequestListener, hashKey, type ReloadResult } from "./http/app.js";
+import { createClientDirectory, type ClientDirectory } from "./clients/directory.js";
+import { createClientGate } from "./clients/gate.js";
+import { ClientLimiter, type LimitKind } from "./clients/limiter.js";
 import { Registry, createMetrics, type GatewayMetrics } from "./metrics/metrics.js";
 import { createBrain, type Brain } from "./router/brain.js";
 import type { Clock, Rng } from "./router/types.js";
@@ -59,6 +62,18 @@ export class StartupError extends Error {
   }
 }
 
+/** Clients with their configured limits, for their metric series. */
+function limitedClients(directory: ClientDirectory): { name: string; limits: LimitKind[] }[] {
+  return [...directory.clients.values()].map(({ name, limits }) => ({
+    name,
+    limits: [
+      ...(limits.requestsPerMinute !== undefined ? (["requests"] as const) : []),
+      ...(limits.tokensPerMinute !== undefined ? (["tokens"] as const) : []),
+      ...(limits.usdPerDay !== undefined ? (["budget"] as const) : []),
+    ],
+  }));
+}
+
 function keySet(envName: string | undefined, env: GatewayOptions["env"]): ReadonlySet<string> {
   const raw = envName ? env[envName] : undefined;
   return new Set(
@@ -86,12 +101,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await closeUnused(runtime.upstreams, undefined);
     throw new StartupError(`provider keys are missing:\n  ${missing.join("\n  ")}`);
   }
-  let clientKeys = keySet(options.config.config.auth.apiKeysEnv, env);
+  let clients = createClientDirectory(options.config.config, env);
+  if (clients.missing.length > 0) {
+    await closeUnused(runtime.upstreams, undefined);
+    throw new StartupError(`client keys are missing:\n  ${clients.missing.join("\n  ")}`);
+  }
   let adminKeys = keySet(options.config.config.auth.adminKeysEnv, env);
   const server = options.config.config.server;
   const host = options.host ?? server.host;
   const port = options.port ?? server.port;
-  if (clientKeys.size === 0 && !LOOPBACK.has(host) && !options.config.config.auth.allowOpen) {
+  if (clients.keys.size === 0 && !LOOPBACK.has(host) && !options.config.config.auth.allowOpen) {
     await closeUnused(runtime.upstreams, undefined);
     throw new StartupError(
       `refusing to serve ${host} without client keys: set ${options.config.config.auth.apiKeysEnv ?? "auth.apiKeysEnv"} (comma-separated keys), bind 127.0.0.1, or set auth.allowOpen: true`,
@@ -100,6 +119,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const brain = createBrain({ clock: options.clock, rng: options.rng, stats: options.config.config.stats, health: options.config.config.health });
   brain.sync(runtime.config.models, options.config.config.stats, options.config.config.health);
+  const limiter = new ClientLimiter({ wallClock: Date.now });
   const registry = new Registry();
   const bookkeeping = createBookkeeping((error) => logger.error({ err: error }, "request bookkeeping failed"));
   const metrics = createMetrics(registry, {
@@ -118,8 +138,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         });
         return [route.name, usable.length] as const;
       }),
+    clientBudgets: () =>
+      [...clients.clients.values()].flatMap(({ name, limits }) =>
+        limits.usdPerDay === undefined ? [] : [{ client: name, budgetUsd: limits.usdPerDay, spentUsd: limiter.spentToday(name) }],
+      ),
   });
   metrics.registerRoutes(runtime.config.routes.keys());
+  metrics.registerClients(limitedClients(clients));
 
   let draining = false;
   let notReadyReason: string | undefined;
@@ -144,7 +169,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Atomic swap: requests in flight keep the runtime object they started with.
       runtime = { config: next, upstreams };
       brain.sync(next.models, next.config.stats, next.config.health);
-      clientKeys = keySet(next.config.auth.apiKeysEnv, env);
+      clients = createClientDirectory(next.config, env);
+      if (clients.missing.length > 0) logger.error({ problems: clients.missing }, "config reloaded but client keys are missing; those clients are refused");
+      metrics.registerClients(limitedClients(clients));
       adminKeys = keySet(next.config.auth.adminKeysEnv, env);
       notReadyReason = stillMissing.length > 0 ? stillMissing.join("; ") : undefined;
       void closeUnused(previous.upstreams, upstreams);
@@ -203,7 +230,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       bookkeeping,
       logger,
       estimateTokens: options.estimateTokens ?? estimateTokensByCharacters,
-      clientKeys: () => clientKeys,
+      clients: createClientGate({ directory: () => clients, limiter, metrics }),
+      clientKeys: () => clients.keys,
       adminKeys: () => adminKeys,
       ready: () => (draining ? { ready: false, reason: "draining" } : notReadyReason ? { ready: false, reason: notReadyReason } : { ready: true }),
       reload,
@@ -230,7 +258,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const address = httpServer.address() as AddressInfo;
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
-  if (clientKeys.size === 0) {
+  if (clients.keys.size === 0) {
     logger.warn({ url }, "no client keys configured: the gateway is OPEN to anyone who can reach it");
   }
 

@@ -5,6 +5,7 @@ import type { RequestListener } from "node:http";
 import type { Logger } from "pino";
 import { GatewayError } from "../errors.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
+import type { ClientGate } from "../clients/gate.js";
 import type { Brain } from "../router/brain.js";
 import type { Bookkeeping } from "../proxy/bookkeeping.js";
 import type { TokenEstimator } from "../proxy/chat-request.js";
@@ -33,6 +34,8 @@ export interface AppDeps extends KeySets {
   readonly bookkeeping: Bookkeeping;
   readonly logger: Logger;
   readonly estimateTokens: TokenEstimator;
+  /** Clients: route access and limits on the chat path. */
+  readonly clients: ClientGate;
   /** False while draining or when the loaded config cannot serve. */
   readonly ready: () => { ready: boolean; reason?: string };
   readonly reload: () => Promise<ReloadResult>;

@@ -1,21 +1,19 @@
 // Gateway keys: clients send `Authorization: Bearer <key>`; accepted keys are held as sha256 digests.
-import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { LRUCache } from "lru-cache";
+import { DEFAULT_CLIENT, hashKey } from "../clients/directory.js";
 import { GatewayError } from "../errors.js";
+
+export { hashKey };
 
 /** Who may call an endpoint: any client key, an admin key, or anyone. */
 export type Access = "client" | "admin" | "public";
 
 export interface KeySets {
-  /** sha256 hex digests of accepted client keys; empty = open gateway. */
-  readonly clientKeys: () => ReadonlySet<string>;
+  /** sha256 hex digest of each accepted client key → its client's name; empty = open gateway. */
+  readonly clientKeys: () => ReadonlyMap<string, string>;
   /** sha256 hex digests of admin keys; empty = admin only when the gateway is open. */
   readonly adminKeys: () => ReadonlySet<string>;
-}
-
-export function hashKey(key: string): string {
-  return createHash("sha256").update(key).digest("hex");
 }
 
 function bearerToken(incoming: IncomingMessage): string | undefined {
@@ -25,18 +23,21 @@ function bearerToken(incoming: IncomingMessage): string | undefined {
   return token === "" ? undefined : token;
 }
 
-/** Checks a request's key for `access`; throws a 401/403 GatewayError. */
-export type Authenticator = (incoming: IncomingMessage, access: Access) => void;
+/**
+ * Checks a request's key for `access`; throws a 401/403 GatewayError. Returns the calling client's name
+ * for `client` access (`default` on an open gateway), undefined otherwise.
+ */
+export type Authenticator = (incoming: IncomingMessage, access: Access) => string | undefined;
 
 export function createAuthenticator(keys: KeySets): Authenticator {
   // Tokens already found valid for the current key set, so the hot path hashes a client's key once,
   // not per request. Bounded; only valid tokens enter; a reload that changes the keys starts it afresh.
-  let acceptedFor: ReadonlySet<string> | undefined;
-  const accepted = new LRUCache<string, true>({ max: 1024 });
+  let acceptedFor: ReadonlyMap<string, string> | undefined;
+  const accepted = new LRUCache<string, string>({ max: 1024 });
 
-  const client = (incoming: IncomingMessage) => {
+  const client = (incoming: IncomingMessage): string => {
     const clientKeys = keys.clientKeys();
-    if (clientKeys.size === 0) return;
+    if (clientKeys.size === 0) return DEFAULT_CLIENT;
     const token = bearerToken(incoming);
     if (token === undefined) {
       throw new GatewayError(401, "Missing API key: send `Authorization: Bearer <gateway key>`.", { code: "missing_api_key" });
@@ -45,9 +46,12 @@ export function createAuthenticator(keys: KeySets): Authenticator {
       accepted.clear();
       acceptedFor = clientKeys;
     }
-    if (accepted.has(token)) return;
-    if (!clientKeys.has(hashKey(token))) throw new GatewayError(401, "Incorrect API key provided.", { code: "invalid_api_key" });
-    accepted.set(token, true);
+    const known = accepted.get(token);
+    if (known !== undefined) return known;
+    const name = clientKeys.get(hashKey(token));
+    if (name === undefined) throw new GatewayError(401, "Incorrect API key provided.", { code: "invalid_api_key" });
+    accepted.set(token, name);
+    return name;
   };
 
   const admin = (incoming: IncomingMessage) => {
@@ -63,7 +67,8 @@ export function createAuthenticator(keys: KeySets): Authenticator {
   };
 
   return (incoming, access) => {
-    if (access === "client") client(incoming);
-    else if (access === "admin") admin(incoming);
+    if (access === "client") return client(incoming);
+    if (access === "admin") admin(incoming);
+    return undefined;
   };
 }

@@ -2,8 +2,9 @@
 // and answers with the executor's error when nothing was sent yet.
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
+import type { ClientGate } from "../clients/gate.js";
 import { GatewayError } from "../errors.js";
-import { NO_MODEL, type GatewayMetrics } from "../metrics/metrics.js";
+import { NO_MODEL, type ClientOutcome, type GatewayMetrics } from "../metrics/metrics.js";
 import type { Brain } from "../router/brain.js";
 import type { Bookkeeping } from "../proxy/bookkeeping.js";
 import { parseChatRequest, profileRequest, type TokenEstimator } from "../proxy/chat-request.js";
@@ -26,6 +27,7 @@ export interface ChatDeps {
   readonly bookkeeping: Bookkeeping;
   readonly logger: Logger;
   readonly estimateTokens: TokenEstimator;
+  readonly clients: ClientGate;
   /** Any error as a GatewayError to answer with (unknown ones are logged, never echoed). */
   readonly toGatewayError: (error: unknown, requestId: string) => GatewayError;
 }
@@ -33,11 +35,17 @@ export interface ChatDeps {
 /** The chat route's handler, and what answers a request refused before it ran (e.g. by auth). */
 export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "rejected"> {
   const { brain, metrics, bookkeeping, logger } = deps;
-  const accessLog = (requestId: string, startedAt: number, summary: Partial<RequestSummary> & { status: number }, endedAt = performance.now()) => {
+  const accessLog = (
+    requestId: string,
+    startedAt: number,
+    summary: Partial<RequestSummary> & { status: number; client: string | undefined },
+    endedAt = performance.now(),
+  ) => {
     logger.info({ reqId: requestId, method: "POST", path: CHAT_PATH, durationMs: Math.round((endedAt - startedAt) * 100) / 100, ...summary }, "request");
   };
 
-  const handle = async ({ incoming, outgoing, requestId, startedAt }: RequestContext): Promise<void> => {
+  const handle = async (context: RequestContext): Promise<void> => {
+    const { incoming, outgoing, requestId, startedAt } = context;
     const runtime = deps.runtime();
     let stream = false;
     try {
@@ -45,6 +53,13 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
       const request = parseChatRequest(body, runtime.config.config.server.jsonDepthLimit);
       stream = request.stream === true;
       const profile = profileRequest(request, deps.estimateTokens);
+      const pass = deps.clients.admit(context.client, runtime.config, request, profile);
+      if (!pass.admitted) {
+        rejected(context, pass.error, stream, "limited");
+        return;
+      }
+      // Set now, so every response of the request carries them: the answer, a stream, an error.
+      for (const name in pass.headers) outgoing.setHeader(name, pass.headers[name] as string);
       const plan = resolvePlan(runtime.config, brain, request, profile);
       const passHeaders: Record<string, string> = { "content-type": "application/json", "x-request-id": requestId };
       for (const name of PROPAGATED) {
@@ -54,27 +69,33 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
       const { summary, error } = await executeChat(
         { brain, metrics, bookkeeping },
         runtime,
-        { outgoing, requestId, startedAt, passHeaders, body, request, profile },
+        { outgoing, requestId, startedAt, passHeaders, body, request, profile, meter: pass.meter },
         plan,
       );
       const endedAt = performance.now();
+      pass.release();
       // Queued after the executor's own bookkeeping.
-      bookkeeping.later(() => accessLog(requestId, startedAt, summary, endedAt));
+      bookkeeping.later(() => {
+        metrics.clientRequest(pass.client, summary.outcome);
+        accessLog(requestId, startedAt, { ...summary, client: pass.client }, endedAt);
+      });
       if (error !== undefined) sendError(outgoing, error, requestId);
     } catch (thrown) {
-      rejected({ incoming, outgoing, requestId, startedAt }, deps.toGatewayError(thrown, requestId), stream);
+      rejected(context, deps.toGatewayError(thrown, requestId), stream);
     }
   };
 
   /**
-   * Answers a request refused before routing, or a bug (the executor returns upstream failures, it does
-   * not throw them): counted without a route or model (labels never take request values).
+   * Answers a request refused before routing (by auth, validation or the client's limits), or a bug (the
+   * executor returns upstream failures, it does not throw them): counted without a route or model
+   * (labels never take request values), and for its client when auth named one.
    */
-  function rejected({ outgoing, requestId, startedAt }: RequestContext, error: GatewayError, stream = false): void {
+  function rejected({ outgoing, requestId, startedAt, client }: RequestContext, error: GatewayError, stream = false, clientOutcome?: ClientOutcome): void {
     sendError(outgoing, error, requestId);
-    const outcome = error.status >= 500 ? "gateway_error" : "client_error";
+    const outcome = error.status >= 500 && clientOutcome === undefined ? "gateway_error" : "client_error";
     metrics.request("none", NO_MODEL, outcome, stream, (performance.now() - startedAt) / 1000);
-    accessLog(requestId, startedAt, { route: "none", model: NO_MODEL, attempts: 0, reason: "", outcome, status: error.status, ttftMs: undefined });
+    if (client !== undefined) metrics.clientRequest(client, clientOutcome ?? outcome);
+    accessLog(requestId, startedAt, { route: "none", model: NO_MODEL, attempts: 0, reason: "", outcome, status: error.status, ttftMs: undefined, client });
   }
 
   return { handle, rejected };

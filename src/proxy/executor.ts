@@ -11,7 +11,7 @@ import type { ChatRequest } from "./chat-request.js";
 import { emptyPlanError, failedRequestOutcome, finalError, type AttemptFailure } from "./failures.js";
 import type { RequestPlan } from "./plan.js";
 import { Race } from "./race.js";
-import { AttemptRecorder, type RecorderDeps, type RequestSummary } from "./recorder.js";
+import { AttemptRecorder, type RecorderDeps, type RequestSummary, type UsageMeter } from "./recorder.js";
 import type { UpstreamProvider, Upstreams } from "./upstream.js";
 
 /** The config and connections a request runs on; swapped atomically on reload. */
@@ -34,6 +34,8 @@ export interface ChatExchange {
   readonly body: Buffer;
   readonly request: ChatRequest;
   readonly profile: RequestProfile;
+  /** The calling client's share of the usage metering. */
+  readonly meter?: UsageMeter;
 }
 
 /** How a request ended: `error` is for the caller to send; without it the response has been written. */
@@ -44,7 +46,7 @@ export interface ChatOutcome {
 
 /** Serves one chat completion on `plan`. */
 export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange: ChatExchange, plan: RequestPlan): Promise<ChatOutcome> {
-  const recorder = new AttemptRecorder(deps, plan, exchange.profile, exchange.startedAt);
+  const recorder = new AttemptRecorder(deps, plan, exchange.profile, exchange.startedAt, exchange.meter);
   const race = new Race(deps.brain, recorder, exchange, plan, (model) => usableProvider(runtime, model), runtime.config.config.server.eventLimitBytes);
   const { outgoing } = exchange;
   // `on`, not `once`: the finally below removes it, and `once` would wrap it in another closure.
