@@ -21,6 +21,7 @@ import { closeUnused, createUpstreams, type Upstreams } from "./proxy/upstream.j
 import { createBookkeeping } from "./proxy/bookkeeping.js";
 import type { Runtime } from "./proxy/executor.js";
 import { estimateTokensByCharacters, type TokenEstimator } from "./proxy/chat-request.js";
+import { createSharedStateConnection, type SharedStateConnection } from "./shared-state/connection.js";
 
 export interface GatewayOptions {
   readonly config: LoadedConfig;
@@ -43,6 +44,8 @@ export interface Gateway {
   readonly server: Server;
   readonly brain: Brain;
   readonly metrics: GatewayMetrics;
+  /** The Redis connection of `sharedState` (read at start-up; a reload does not change it); undefined without. */
+  readonly sharedState: SharedStateConnection | undefined;
   /** Runs the pending bookkeeping of served requests now (metrics, access log); it otherwise runs within ~1 ms. */
   flushBookkeeping(): void;
   /** Reads the config file again and swaps it in if valid. */
@@ -117,6 +120,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     );
   }
 
+  const sharedUrlEnv = options.config.config.sharedState?.redisUrlEnv;
+  const sharedUrl = sharedUrlEnv ? env[sharedUrlEnv] : undefined;
+  if (sharedUrlEnv && !sharedUrl) {
+    await closeUnused(runtime.upstreams, undefined);
+    throw new StartupError(`sharedState.redisUrlEnv: environment variable ${sharedUrlEnv} is not set (e.g. redis://127.0.0.1:6379/0)`);
+  }
+
   const brain = createBrain({ clock: options.clock, rng: options.rng, stats: options.config.config.stats, health: options.config.config.health });
   brain.sync(runtime.config.models, options.config.config.stats, options.config.config.health);
   const limiter = new ClientLimiter({ wallClock: Date.now });
@@ -145,6 +155,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   metrics.registerRoutes(runtime.config.routes.keys());
   metrics.registerClients(limitedClients(clients));
+  const sharedState = sharedUrl
+    ? createSharedStateConnection({
+        url: sharedUrl,
+        logger,
+        onStatus: (up) => metrics.sharedStateUp(up),
+        commandTimeoutMs: options.config.config.sharedState?.commandTimeoutMs,
+      })
+    : undefined;
+  if (sharedState) metrics.sharedStateUp(false);
 
   let draining = false;
   let notReadyReason: string | undefined;
@@ -294,6 +313,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     httpServer.closeAllConnections();
     await closed;
     await closeUnused(runtime.upstreams, undefined);
+    await sharedState?.close();
     // After the pools: attempts cut by the drain timeout have finished and queued their log lines by then.
     bookkeeping.flush();
     logger.info({ drainedMs: Math.round(performance.now() - started) }, "stopped");
@@ -303,5 +323,5 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     { url, config: options.configPath, hash: runtime.config.hash, models: runtime.config.models.length, routes: [...runtime.config.routes.keys()] },
     "listening",
   );
-  return { url, port: address.port, server: httpServer, brain, metrics, flushBookkeeping: bookkeeping.flush, reload, close };
+  return { url, port: address.port, server: httpServer, brain, metrics, sharedState, flushBookkeeping: bookkeeping.flush, reload, close };
 }

@@ -314,6 +314,34 @@ export const ClientSchema = z
   })
   .describe("A named caller of the gateway; its name is the `client` label of metrics");
 
+export const SharedStateSchema = z
+  .strictObject({
+    redisUrlEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name")
+      .describe("Name of the environment variable holding the Redis (or Valkey) URL, e.g. redis://:password@127.0.0.1:6379/0"),
+    redisUrl: z
+      .never({ error: inlineSecret("redisUrlEnv") })
+      .optional()
+      .describe("Not accepted: use redisUrlEnv (the URL may carry a password)"),
+    limitsFailClosed: z
+      .boolean()
+      .default(false)
+      .describe("While Redis is unreachable, refuse requests of clients with limits (429) instead of counting them locally"),
+    keyPrefix: z.string().min(1).default("subsecond:").describe("Prefix of every Redis key and channel, so several gateway fleets can share one Redis"),
+    batchMs: z
+      .number()
+      .int()
+      .min(5)
+      .max(100)
+      .default(50)
+      .describe("Longest time an observation waits before it is published to the other replicas, in milliseconds"),
+    commandTimeoutMs: positiveMs("Longest wait for one Redis command before it counts as failed").default(500),
+  })
+  .describe(
+    "Share what replicas learn (observations, 429 cooldowns, circuits, probes) through Redis; never on a request's critical path: while Redis is down each replica serves on its own state",
+  );
+
 /** The whole file. Cross-references (providers, routes, ids) are checked in `validateReferences`. */
 export const ConfigSchema = z
   .strictObject({
@@ -331,6 +359,8 @@ export const ConfigSchema = z
       .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "client names are 1 to 64 letters, digits, '.', '_' or '-'"), ClientSchema)
       .default({})
       .describe("Named clients with their own keys, allowed routes and limits; keys of auth.apiKeysEnv belong to the client `default`"),
+
+    sharedState: SharedStateSchema.optional(),
   })
   // `when` makes the reference checks run even when other fields failed, so one pass reports everything.
   .superRefine(validateReferences, { when: () => true })
@@ -352,6 +382,8 @@ export type HealthConfig = z.infer<typeof HealthSchema>;
 export type CatalogConfig = z.infer<typeof CatalogSchema>;
 export type ClientConfig = z.infer<typeof ClientSchema>;
 export type ClientLimits = z.infer<typeof ClientLimitsSchema>;
+
+export type SharedStateConfig = z.infer<typeof SharedStateSchema>;
 export type Capability = z.infer<typeof CapabilitySchema>;
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);

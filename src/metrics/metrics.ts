@@ -258,8 +258,20 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
   const clientCostChild = childCache((v) => clientCost.labels({ client: v[0] as string }));
   const clientLimitedChild = childCache((v) => clientLimited.labels(labels2(["client", "limit"], v)));
 
+  // Created on the first report, so a gateway without sharedState exports no misleading 0.
+  let sharedStateUp: Gauge | undefined;
+
   return {
     registry,
+    /** Whether the Redis connection of `sharedState` is up (1) or down (0). */
+    sharedStateUp(up: boolean): void {
+      sharedStateUp ??= new Gauge({
+        name: "subsecond_shared_state_up",
+        help: "1 while the shared-state connection (Redis) is up, 0 while the replica serves on local state alone. Absent without sharedState.",
+        registers,
+      });
+      sharedStateUp.set(up ? 1 : 0);
+    },
     /** A finished client request. `durationSeconds` spans receipt to last byte. */
     request(route: string, model: string, outcome: RequestOutcome, stream: boolean, durationSeconds: number): void {
       requestChild(route, model, outcome).inc();
