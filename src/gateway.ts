@@ -9,6 +9,7 @@ import { createRequestListener, hashKey, type ReloadResult } from "./http/app.js
 import { createClientDirectory, type ClientDirectory } from "./clients/directory.js";
 import { createClientGate } from "./clients/gate.js";
 import { ClientLimiter, type LimitKind } from "./clients/limiter.js";
+import { createSharedLimiter } from "./clients/shared-limits.js";
 import { Registry, createMetrics, type GatewayMetrics } from "./metrics/metrics.js";
 import { createBrain, type Brain } from "./router/brain.js";
 import type { Clock, Rng } from "./router/types.js";
@@ -129,7 +130,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const brain = createBrain({ clock: options.clock, rng: options.rng, stats: options.config.config.stats, health: options.config.config.health });
   brain.sync(runtime.config.models, options.config.config.stats, options.config.config.health);
-  const limiter = new ClientLimiter({ wallClock: Date.now });
   const registry = new Registry();
   const bookkeeping = createBookkeeping((error) => logger.error({ err: error }, "request bookkeeping failed"));
   const metrics = createMetrics(registry, {
@@ -164,6 +164,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       })
     : undefined;
   if (sharedState) metrics.sharedStateUp(false);
+  const sharedLimiter =
+    sharedState &&
+    createSharedLimiter({
+      connection: sharedState,
+      keyPrefix: options.config.config.sharedState?.keyPrefix ?? "subsecond:",
+      failClosed: () => runtime.config.config.sharedState?.limitsFailClosed ?? false,
+      limitedClients: () => limitedClients(clients).flatMap(({ name, limits }) => (limits.length > 0 ? [name] : [])),
+      wallClock: Date.now,
+      logger,
+    });
+  const limiter = sharedLimiter?.limiter ?? new ClientLimiter({ wallClock: Date.now });
 
   let draining = false;
   let notReadyReason: string | undefined;
@@ -313,6 +324,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     httpServer.closeAllConnections();
     await closed;
     await closeUnused(runtime.upstreams, undefined);
+    await sharedLimiter?.close();
     await sharedState?.close();
     // After the pools: attempts cut by the drain timeout have finished and queued their log lines by then.
     bookkeeping.flush();

@@ -119,7 +119,7 @@ export class ClientLimiter {
     if (status === "down" && this.options.failClosed?.()) {
       return {
         limit: undefined,
-        error: new GatewayError(503, "Client limits cannot be counted right now (shared state is down); try again shortly.", {
+        error: new GatewayError(429, "Client limits cannot be counted right now (shared state is down); try again shortly.", {
           code: "limits_unavailable",
           headers: { "retry-after": "1" },
         }),

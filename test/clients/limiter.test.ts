@@ -45,7 +45,7 @@ describe("ClientLimiter", () => {
     status = "down";
     expect(refused(limiter.admit(team, 0))).toBeUndefined();
     const failClosed = new ClientLimiter({ wallClock: () => now, shared: () => "down", failClosed: () => true });
-    expect(refused(failClosed.admit(team, 0))?.error.status).toBe(503);
+    expect(refused(failClosed.admit(team, 0))?.error).toMatchObject({ status: 429, code: "limits_unavailable" });
   });
 
   it("writes reset durations as OpenAI does", () => {
