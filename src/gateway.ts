@@ -23,6 +23,7 @@ import { createBookkeeping } from "./proxy/bookkeeping.js";
 import type { Runtime } from "./proxy/executor.js";
 import { estimateTokensByCharacters, type TokenEstimator } from "./proxy/chat-request.js";
 import { createSharedStateConnection, type SharedStateConnection } from "./shared-state/connection.js";
+import { createReplication } from "./shared-state/replication.js";
 
 export interface GatewayOptions {
   readonly config: LoadedConfig;
@@ -121,11 +122,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     );
   }
 
-  const sharedUrlEnv = options.config.config.sharedState?.redisUrlEnv;
-  const sharedUrl = sharedUrlEnv ? env[sharedUrlEnv] : undefined;
-  if (sharedUrlEnv && !sharedUrl) {
+  // Read once: a reload does not reconnect elsewhere.
+  const sharedConfig = options.config.config.sharedState;
+  const sharedUrl = sharedConfig ? env[sharedConfig.redisUrlEnv] : undefined;
+  if (sharedConfig && !sharedUrl) {
     await closeUnused(runtime.upstreams, undefined);
-    throw new StartupError(`sharedState.redisUrlEnv: environment variable ${sharedUrlEnv} is not set (e.g. redis://127.0.0.1:6379/0)`);
+    throw new StartupError(`sharedState.redisUrlEnv: environment variable ${sharedConfig.redisUrlEnv} is not set (e.g. redis://127.0.0.1:6379/0)`);
   }
 
   const brain = createBrain({ clock: options.clock, rng: options.rng, stats: options.config.config.stats, health: options.config.config.health });
@@ -155,25 +157,35 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   metrics.registerRoutes(runtime.config.routes.keys());
   metrics.registerClients(limitedClients(clients));
-  const sharedState = sharedUrl
-    ? createSharedStateConnection({
-        url: sharedUrl,
-        logger,
-        onStatus: (up) => metrics.sharedStateUp(up),
-        commandTimeoutMs: options.config.config.sharedState?.commandTimeoutMs,
-      })
-    : undefined;
+  const sharedState =
+    sharedConfig && sharedUrl
+      ? createSharedStateConnection({ url: sharedUrl, logger, onStatus: (up) => metrics.sharedStateUp(up), commandTimeoutMs: sharedConfig.commandTimeoutMs })
+      : undefined;
   if (sharedState) metrics.sharedStateUp(false);
+  const replication =
+    sharedConfig && sharedState
+      ? createReplication({
+          connection: sharedState,
+          brain,
+          logger,
+          keyPrefix: sharedConfig.keyPrefix,
+          batchMs: sharedConfig.batchMs,
+          // Older samples weigh under 1/8 by now: not worth replaying.
+          warmStartMaxAgeMs: 3 * options.config.config.stats.halfLifeMs,
+          count: (direction, events) => metrics.sharedStateEvents(direction, events),
+        })
+      : undefined;
   const sharedLimiter =
-    sharedState &&
-    createSharedLimiter({
-      connection: sharedState,
-      keyPrefix: options.config.config.sharedState?.keyPrefix ?? "subsecond:",
-      failClosed: () => runtime.config.config.sharedState?.limitsFailClosed ?? false,
-      limitedClients: () => limitedClients(clients).flatMap(({ name, limits }) => (limits.length > 0 ? [name] : [])),
-      wallClock: Date.now,
-      logger,
-    });
+    sharedConfig && sharedState
+      ? createSharedLimiter({
+          connection: sharedState,
+          keyPrefix: sharedConfig.keyPrefix,
+          failClosed: () => runtime.config.config.sharedState?.limitsFailClosed ?? false,
+          limitedClients: () => limitedClients(clients).flatMap(({ name, limits }) => (limits.length > 0 ? [name] : [])),
+          wallClock: Date.now,
+          logger,
+        })
+      : undefined;
   const limiter = sharedLimiter?.limiter ?? new ClientLimiter({ wallClock: Date.now });
 
   let draining = false;
@@ -325,6 +337,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await closed;
     await closeUnused(runtime.upstreams, undefined);
     await sharedLimiter?.close();
+    await replication?.close();
     await sharedState?.close();
     // After the pools: attempts cut by the drain timeout have finished and queued their log lines by then.
     bookkeeping.flush();

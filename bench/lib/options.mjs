@@ -24,6 +24,7 @@ Profile mode:
 Targets:
   --node-flags="..."      extra Node flags for both proxies
   --gateway-log-level L   the gateway's server.logLevel (default info)
+  --redis-url URL         the gateway shares state through this Redis (sharedState), to measure its cost
   --gateway-as-floor      the "subsecond" target is a second floor: checks the harness itself
   --floor-pipeline        the floor forwards with stream.pipeline() instead of pipe()
 Host:
@@ -47,6 +48,7 @@ const FLAGS = {
   "gateway-as-floor": { type: "boolean", default: false },
   "floor-pipeline": { type: "boolean", default: false },
   "gateway-log-level": { type: "string", default: "info" },
+  "redis-url": { type: "string" },
   "keep-logs": { type: "boolean", default: false },
   "no-freeze": { type: "boolean", default: false },
   "pm-qos": { type: "boolean", default: false },
@@ -109,6 +111,7 @@ export function parseOptions(argv, root) {
     profileBody: values["profile-body"],
     nodeFlags: values["node-flags"].split(/\s+/).filter(Boolean),
     gatewayLogLevel: values["gateway-log-level"],
+    redisUrl: values["redis-url"],
     gatewayAsFloor: values["gateway-as-floor"],
     floorPipeline: values["floor-pipeline"],
     nice: numberFlag(values, "nice", { integer: true, min: -20, max: 19 }),

@@ -260,6 +260,7 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
 
   // Created on the first report, so a gateway without sharedState exports no misleading 0.
   let sharedStateUp: Gauge | undefined;
+  let sharedStateEvents: Counter<"direction"> | undefined;
 
   return {
     registry,
@@ -271,6 +272,19 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
         registers,
       });
       sharedStateUp.set(up ? 1 : 0);
+    },
+    /** Brain events shared with other replicas: sent, received (merged here) or dropped (Redis away or slow). */
+    sharedStateEvents(direction: "sent" | "received" | "dropped", events: number): void {
+      if (sharedStateEvents === undefined) {
+        sharedStateEvents = new Counter<"direction">({
+          name: "subsecond_shared_state_events_total",
+          help: "Observations, health changes and probe leases shared through Redis: sent to, received from (merged), or dropped for lack of, the other replicas.",
+          labelNames: ["direction"],
+          registers,
+        });
+        for (const name of ["sent", "received", "dropped"] as const) sharedStateEvents.inc({ direction: name }, 0);
+      }
+      sharedStateEvents.inc({ direction }, events);
     },
     /** A finished client request. `durationSeconds` spans receipt to last byte. */
     request(route: string, model: string, outcome: RequestOutcome, stream: boolean, durationSeconds: number): void {

@@ -29,6 +29,10 @@
 // Learning: a first token is learnt when it arrives (`firstToken`), an attempt still waiting past the
 // target when the target passes (`attemptLate`), a loser of a hedge race as "at least as long as it ran",
 // and the rest when the attempt ends (`attemptFinished`). When nothing is usable: unusable.ts.
+//
+// Several replicas (shared-events.ts): with a listener set (`share`), the brain reports what it learnt
+// and the health changes and probes it decided, and `applyShared` merges another replica's reports into
+// the statistics and health here, so every replica learns from all the traffic.
 import type { HealthConfig, StatsConfig } from "../config/schema.js";
 import { CandidateTable, type Row } from "./candidates.js";
 import { createEntry, type Entry } from "./entry.js";
@@ -39,6 +43,7 @@ import { predictMs, type LatencyMetric } from "./predict.js";
 import { createRouteState, type HedgeOutcome, type RouteState, type RouteStats } from "./route-state.js";
 import { snapshotRows, type CandidateRow } from "./snapshot.js";
 import { forcedProbe, nothingUsable } from "./unusable.js";
+import type { SharedAttempt, SharedEvent } from "./shared-events.js";
 import type { AttemptReport, CatalogModel, Clock, Decision, DecisionReason, ModelState, RequestProfile, Rng, RoutePolicy } from "./types.js";
 
 export { costUsd } from "./candidates.js";
@@ -97,6 +102,13 @@ export interface Brain {
   snapshot(route: RoutePolicy, request?: RequestProfile): CandidateRow[];
   /** A route's decayed hedge rate and win rate. */
   routeStats(routeName: string): RouteStats;
+  /** Reports what this brain learns and decides to `listener` from now on (undefined: stop). */
+  share(listener: ((event: SharedEvent) => void) | undefined): void;
+  /**
+   * Merges another replica's event, which happened `ageMs` ago (0 for live events; a warm start replays
+   * older ones). Events about ids not in the catalog are ignored. Nothing is reported back to `share`.
+   */
+  applyShared(event: SharedEvent, ageMs?: number): void;
 }
 
 /** Hedge tokens that ordinary hedges leave in the bucket for the hedges of probes. */
@@ -123,6 +135,7 @@ class BrainImpl implements Brain {
   private readonly emptyStats: ModelStats;
   /** The needs of a snapshot's typical request: none. */
   private readonly noNeeds: ReadonlySet<never> = new Set<never>();
+  private listener: ((event: SharedEvent) => void) | undefined;
 
   constructor(options: BrainOptions) {
     this.clock = options.clock;
@@ -174,7 +187,11 @@ class BrainImpl implements Brain {
     const probe = explored >= 0 || firstRow.halfOpen;
     // A new model's probes run several at once and teach through its samples; the others hold the
     // model's single probe slot and feed the recovery rule.
-    if (probe && newModel < 0) reserveProbe(firstRow, route, nowMs);
+    if (probe && newModel < 0) {
+      reserveProbe(firstRow, route, nowMs);
+      // Other replicas hold off until this probe reports, or for the longest it may run.
+      this.listener?.({ kind: "probe", modelId: firstRow.model.id, leaseMs: route.deadlines.totalMs });
+    }
     const reason: DecisionReason = explored >= 0 ? "explore" : chosenRow.within ? "within-target" : "best-effort";
     return {
       route: route.name,
@@ -259,12 +276,14 @@ class BrainImpl implements Brain {
     const entry = this.entries.get(modelId);
     if (entry === undefined) return;
     entry.stats.recordFirstToken(this.clock.now(), ttftMs);
+    this.listener?.({ kind: "first_token", modelId, ttftMs });
   }
 
   attemptLate(modelId: string, metric: LatencyMetric, elapsedMs: number): void {
     const entry = this.entries.get(modelId);
     if (entry === undefined) return;
     entry.stats.recordAtLeast(this.clock.now(), metric, elapsedMs);
+    this.listener?.({ kind: "late", modelId, metric, elapsedMs });
   }
 
   attemptFinished(report: AttemptReport): void {
@@ -277,8 +296,20 @@ class BrainImpl implements Brain {
     if (stats.inFlight > 0) stats.inFlight--;
     if (probe) health.probeFinished();
     if (report.outcome !== "client_error") entry.lifetimeAttempts++;
-    const recordedTtftMs = this.learn(entry, report, probe, nowMs);
-    if (probe) applyRecoveryRule(entry, report, report.ttftMs ?? (Number.isNaN(recordedTtftMs) ? undefined : recordedTtftMs), this.statsConfig, nowMs);
+    const listener = this.listener;
+    const openedAtMs = health.openedAtMs;
+    const recordedTtftMs = this.learnStats(entry, report, nowMs);
+    this.learnHealth(entry, report, probe, nowMs);
+    const forgot =
+      probe && applyRecoveryRule(entry, report, report.ttftMs ?? (Number.isNaN(recordedTtftMs) ? undefined : recordedTtftMs), this.statsConfig, nowMs);
+    if (listener === undefined) return;
+    const { modelId } = report;
+    listener({ kind: "finished", attempt: sharedAttempt(report) });
+    if (report.outcome === "rate_limited") listener({ kind: "cooling", modelId, coolMs: health.cooldownRemainingMs(nowMs) });
+    if (health.openedAtMs !== openedAtMs && !(Number.isNaN(health.openedAtMs) && Number.isNaN(openedAtMs))) {
+      listener(Number.isNaN(health.openedAtMs) ? { kind: "closed", modelId } : { kind: "opened", modelId });
+    }
+    if (forgot) listener({ kind: "forgot", modelId, agoMs: nowMs - entry.recoverySinceMs });
   }
 
   state(modelId: string): ModelState {
@@ -326,11 +357,56 @@ class BrainImpl implements Brain {
     return this.routes.get(routeName)?.stats(this.clock.now()) ?? { hedgeRate: null, hedgeWinRate: null };
   }
 
+  share(listener: ((event: SharedEvent) => void) | undefined): void {
+    this.listener = listener;
+  }
+
+  applyShared(event: SharedEvent, ageMs = 0): void {
+    const entry = this.entries.get(event.kind === "finished" ? event.attempt.modelId : event.modelId);
+    if (entry === undefined) return;
+    const nowMs = this.clock.now();
+    const atMs = nowMs - (ageMs > 0 ? ageMs : 0);
+    const { stats, health } = entry;
+    switch (event.kind) {
+      case "first_token":
+        stats.recordFirstToken(atMs, event.ttftMs);
+        return;
+      case "late":
+        stats.recordAtLeast(atMs, event.metric, event.elapsedMs);
+        return;
+      case "finished": {
+        const attempt = event.attempt;
+        if (attempt.outcome !== "client_error") entry.lifetimeAttempts++;
+        this.learnStats(entry, { ...attempt, route: "" }, atMs);
+        if (attempt.probe === true) health.releaseRemoteProbe();
+        return;
+      }
+      case "cooling":
+        health.coolUntil(atMs + event.coolMs);
+        return;
+      case "opened":
+        if (atMs + this.healthConfig.openMs > nowMs) health.openAt(atMs);
+        return;
+      case "closed":
+        health.closeCircuit();
+        entry.recoveryStreak = 0;
+        return;
+      case "probe":
+        if (atMs + event.leaseMs > nowMs) health.holdRemoteProbe(atMs + event.leaseMs);
+        if (atMs > entry.probedAtMs) entry.probedAtMs = atMs;
+        return;
+      case "forgot":
+        stats.forgetBefore(atMs - event.agoMs, nowMs, this.statsConfig.minSamples);
+        entry.recoveryStreak = 0;
+        return;
+    }
+  }
+
   // ---- internals ------------------------------------------------------------------------------
 
-  /** Records what a finished attempt says about latency and health; returns the first token recorded (NaN if none). */
-  private learn(entry: Entry, report: AttemptReport, probe: boolean, nowMs: number): number {
-    const { stats, health } = entry;
+  /** Records what a finished attempt says about latency; returns the first token recorded (NaN if none). */
+  private learnStats(entry: Entry, report: AttemptReport, nowMs: number): number {
+    const { stats } = entry;
     const recorded = report.ttftRecorded === true;
     switch (report.outcome) {
       case "ok": {
@@ -344,20 +420,16 @@ class BrainImpl implements Brain {
           1000 / prior.tokensPerSecond,
           recorded,
         );
-        health.recordSuccess(nowMs, probe);
         this.routes.get(report.route)?.noteOutput(report.outputTokens, nowMs);
         return ttftMs;
       }
       case "timeout":
         stats.recordTimeout(nowMs, report.timeoutMetric ?? "ttft", report.deadlineMs, report.ttftMs, report.promptTokens, report.outputTokens, recorded);
-        health.recordTimeout(nowMs, probe);
         return Number.NaN;
       case "error":
         stats.recordError(nowMs);
-        health.recordFailure(nowMs, probe);
         return Number.NaN;
       case "rate_limited":
-        health.recordRateLimited(nowMs, report.retryAfterMs, this.rng);
         return Number.NaN;
       case "superseded":
         // A lower bound only when it says the model is slow: a loser cancelled early says nothing.
@@ -368,6 +440,28 @@ class BrainImpl implements Brain {
       case "client_error":
         // The request's fault, not the model's: nothing is learnt about its health or latency.
         return Number.NaN;
+    }
+  }
+
+  /** Records what a finished attempt says about the model's health (circuit, 429 cooldown). */
+  private learnHealth(entry: Entry, report: AttemptReport, probe: boolean, nowMs: number): void {
+    const { health } = entry;
+    switch (report.outcome) {
+      case "ok":
+        health.recordSuccess(nowMs, probe);
+        return;
+      case "timeout":
+        health.recordTimeout(nowMs, probe);
+        return;
+      case "error":
+        health.recordFailure(nowMs, probe);
+        return;
+      case "rate_limited":
+        health.recordRateLimited(nowMs, report.retryAfterMs, this.rng);
+        return;
+      case "superseded":
+      case "client_error":
+        return;
     }
   }
 
@@ -425,6 +519,12 @@ class BrainImpl implements Brain {
   private defaultOutput(request: RequestProfile): number {
     return request.maxOutputTokens !== undefined && request.maxOutputTokens > 0 ? request.maxOutputTokens : this.statsConfig.defaultOutputTokens;
   }
+}
+
+/** What other replicas learn from a finished attempt: the report without its route. */
+function sharedAttempt(report: AttemptReport): SharedAttempt {
+  const { route: _route, retryAfterMs: _retryAfterMs, ...attempt } = report;
+  return attempt;
 }
 
 /** A brain with no statistics yet; call `sync` with the catalog before routing. */

@@ -89,25 +89,27 @@ export function reserveProbe(row: Row, route: RoutePolicy, nowMs: number): void 
  * Recovery rule (predict.ts): a probe under the recovery bar while its prediction said the model would
  * miss extends the streak; `recoverySamples` in a row forget the history before the first of them. Any
  * other probe result that says something about latency ends the streak. `ttftMs`: the probe's first
- * token, measured (streams) or derived from its total (non-streams).
+ * token, measured (streams) or derived from its total (non-streams). Returns whether the history was forgotten.
  */
-export function applyRecoveryRule(entry: Entry, report: AttemptReport, ttftMs: number | undefined, config: StatsConfig, nowMs: number): void {
+export function applyRecoveryRule(entry: Entry, report: AttemptReport, ttftMs: number | undefined, config: StatsConfig, nowMs: number): boolean {
   const metric = entry.probeMetric;
-  if (metric === undefined) return;
+  if (metric === undefined) return false;
   entry.probeMetric = undefined;
-  if (report.outcome === "client_error" || report.outcome === "rate_limited" || report.outcome === "superseded") return;
+  if (report.outcome === "client_error" || report.outcome === "rate_limited" || report.outcome === "superseded") return false;
   const measuredMs = metric === "ttft" ? ttftMs : report.totalMs;
-  if (report.outcome === "ok" && measuredMs === undefined) return;
+  if (report.outcome === "ok" && measuredMs === undefined) return false;
   // The bar is for a tiny prompt: the probe's own prompt is read first (prefillTokensPerSecond).
   const valueMs = measuredMs === undefined ? undefined : measuredMs - ((report.promptTokens ?? 0) * 1000) / config.prefillTokensPerSecond;
   if (report.outcome !== "ok" || valueMs === undefined || valueMs > entry.probeBarMs || !entry.probePredictedMiss) {
     entry.recoveryStreak = 0;
-    return;
+    return false;
   }
   if (entry.recoveryStreak === 0) entry.recoverySinceMs = nowMs;
   entry.recoveryStreak++;
   if (entry.recoveryStreak >= config.recoverySamples) {
     entry.stats.forgetBefore(entry.recoverySinceMs, nowMs, config.minSamples);
     entry.recoveryStreak = 0;
+    return true;
   }
+  return false;
 }

@@ -53,6 +53,15 @@ export interface ModelHealth {
    * (a uniform draw in [½, 1] of that) so that replicas and models do not retry in lockstep.
    */
   recordRateLimited(nowMs: number, retryAfterMs: number | undefined, rng: Rng): void;
+  /** Another replica saw a 429: cooling until `untilMs` (ms), or longer if already cooling longer. */
+  coolUntil(untilMs: number): void;
+  /** Another replica opened (or reopened) the circuit at `atMs` (ms). */
+  openAt(atMs: number): void;
+  /** Another replica's probe closed the circuit. */
+  closeCircuit(): void;
+  /** Another replica probes this model: no probe here before `untilMs` (ms) or `releaseRemoteProbe`. */
+  holdRemoteProbe(untilMs: number): void;
+  releaseRemoteProbe(): void;
   /** Applies new settings; `halfLifeMs` (ms) is the decay of the error-rate window (the stats half-life). */
   configure(config: HealthConfig, halfLifeMs: number, nowMs: number): void;
 }
@@ -69,6 +78,7 @@ class Health implements ModelHealth {
   private coolUntilMs = Number.NEGATIVE_INFINITY;
   private probesInFlight = 0;
   private probeReservedUntilMs = Number.NEGATIVE_INFINITY;
+  private remoteProbeUntilMs = Number.NEGATIVE_INFINITY;
 
   constructor(config: HealthConfig, halfLifeMs: number) {
     this.config = config;
@@ -93,7 +103,7 @@ class Health implements ModelHealth {
   }
 
   probeBusy(nowMs: number): boolean {
-    return this.probesInFlight > 0 || nowMs < this.probeReservedUntilMs;
+    return this.probesInFlight > 0 || nowMs < this.probeReservedUntilMs || nowMs < this.remoteProbeUntilMs;
   }
 
   reserveProbe(untilMs: number): void {
@@ -159,6 +169,26 @@ class Health implements ModelHealth {
       coolMs = ceilingMs * (0.5 + 0.5 * rng.next());
     }
     this.coolUntilMs = Math.max(this.coolUntilMs, nowMs + coolMs);
+  }
+
+  coolUntil(untilMs: number): void {
+    if (untilMs > this.coolUntilMs) this.coolUntilMs = untilMs;
+  }
+
+  openAt(atMs: number): void {
+    if (Number.isNaN(this.openedAtMs) || atMs > this.openedAtMs) this.openedAtMs = atMs;
+  }
+
+  closeCircuit(): void {
+    if (!Number.isNaN(this.openedAtMs)) this.close();
+  }
+
+  holdRemoteProbe(untilMs: number): void {
+    this.remoteProbeUntilMs = untilMs;
+  }
+
+  releaseRemoteProbe(): void {
+    this.remoteProbeUntilMs = Number.NEGATIVE_INFINITY;
   }
 
   configure(config: HealthConfig, halfLifeMs: number, nowMs: number): void {

@@ -94,7 +94,7 @@ describe.skipIf(!REDIS_SERVER)("shared-state connection (real redis-server)", ()
     expect(await gauge()).toBe("subsecond_shared_state_up 0");
     const started = performance.now();
     await expect(live.run((client) => client.get("k"))).rejects.toBeInstanceOf(SharedStateUnavailableError);
-    expect(performance.now() - started).toBeLessThan(50);
+    expect(performance.now() - started).toBeLessThan(100);
     // Several reconnection attempts fail while it is down: still one line.
     await new Promise((resolve) => setTimeout(resolve, 600));
 
