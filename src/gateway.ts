@@ -9,6 +9,10 @@ import { addHealthEvent, createEventLog } from "./events/event-log.js";
 import { createRequestListener, hashKey, type ReloadResult } from "./http/app.js";
 import { createGatewayServer } from "./http/server.js";
 import { answerClientError } from "./http/client-error.js";
+import { createClientDirectory, type ClientDirectory } from "./clients/directory.js";
+import { createClientGate } from "./clients/gate.js";
+import { ClientLimiter, type LimitKind } from "./clients/limiter.js";
+import { createSharedLimiter } from "./clients/shared-limits.js";
 import { Registry, createMetrics, type GatewayMetrics } from "./metrics/metrics.js";
 import { createBrain, type Brain } from "./router/brain.js";
 import type { Clock, Rng } from "./router/types.js";
@@ -74,6 +78,18 @@ export class StartupError extends Error {
   }
 }
 
+/** Clients with their configured limits, for their metric series. */
+function limitedClients(directory: ClientDirectory): { name: string; limits: LimitKind[] }[] {
+  return [...directory.clients.values()].map(({ name, limits }) => ({
+    name,
+    limits: [
+      ...(limits.requestsPerMinute !== undefined ? (["requests"] as const) : []),
+      ...(limits.tokensPerMinute !== undefined ? (["tokens"] as const) : []),
+      ...(limits.usdPerDay !== undefined ? (["budget"] as const) : []),
+    ],
+  }));
+}
+
 function keySet(envName: string | undefined, env: GatewayOptions["env"]): ReadonlySet<string> {
   const raw = envName ? env[envName] : undefined;
   return new Set(
@@ -110,12 +126,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await closeUnused(runtime.upstreams, undefined);
     throw new StartupError(`provider keys are missing:\n  ${missing.join("\n  ")}`);
   }
-  let clientKeys = keySet(options.config.config.auth.apiKeysEnv, env);
+  let clients = createClientDirectory(options.config.config, env);
+  if (clients.missing.length > 0) {
+    await closeUnused(runtime.upstreams, undefined);
+    throw new StartupError(`client keys are missing:\n  ${clients.missing.join("\n  ")}`);
+  }
   let adminKeys = keySet(options.config.config.auth.adminKeysEnv, env);
   const server = options.config.config.server;
   const host = options.host ?? server.host;
   const port = options.port ?? server.port;
-  if (clientKeys.size === 0 && !LOOPBACK.has(host) && !options.config.config.auth.allowOpen) {
+  if (clients.keys.size === 0 && !LOOPBACK.has(host) && !options.config.config.auth.allowOpen) {
     await closeUnused(runtime.upstreams, undefined);
     throw new StartupError(
       `refusing to serve ${host} without client keys: set ${options.config.config.auth.apiKeysEnv ?? "auth.apiKeysEnv"} (comma-separated keys), bind 127.0.0.1, or set auth.allowOpen: true`,
@@ -157,8 +177,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         });
         return [route.name, usable.length] as const;
       }),
+    clientBudgets: () =>
+      [...clients.clients.values()].flatMap(({ name, limits }) =>
+        limits.usdPerDay === undefined ? [] : [{ client: name, budgetUsd: limits.usdPerDay, spentUsd: limiter.spentToday(name) }],
+      ),
   });
   metrics.registerRoutes(runtime.config.routes.keys());
+  metrics.registerClients(limitedClients(clients));
   const sharedState =
     sharedConfig && sharedUrl
       ? createSharedStateConnection({ url: sharedUrl, logger, onStatus: (up) => metrics.sharedStateUp(up), commandTimeoutMs: sharedConfig.commandTimeoutMs })
@@ -177,6 +202,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           count: (direction, events) => metrics.sharedStateEvents(direction, events),
         })
       : undefined;
+  const sharedLimiter =
+    sharedConfig && sharedState
+      ? createSharedLimiter({
+          connection: sharedState,
+          keyPrefix: sharedConfig.keyPrefix,
+          failClosed: () => runtime.config.config.sharedState?.limitsFailClosed ?? false,
+          limitedClients: () => limitedClients(clients).flatMap(({ name, limits }) => (limits.length > 0 ? [name] : [])),
+          wallClock: Date.now,
+          logger,
+        })
+      : undefined;
+  const limiter = sharedLimiter?.limiter ?? new ClientLimiter({ wallClock: Date.now });
 
   let draining = false;
   const shutdown = new ShutdownSignal();
@@ -203,7 +240,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       runtime = { config: next, upstreams, scrubber: scrubberOf(next) };
       brain.sync(next.models, next.config.stats, next.config.health);
       configureServer(next.config.server);
-      clientKeys = keySet(next.config.auth.apiKeysEnv, env);
+      clients = createClientDirectory(next.config, env);
+      if (clients.missing.length > 0) logger.error({ problems: clients.missing }, "config reloaded but client keys are missing; those clients are refused");
+      metrics.registerClients(limitedClients(clients));
       adminKeys = keySet(next.config.auth.adminKeysEnv, env);
       notReadyReason = stillMissing.length > 0 ? stillMissing.join("; ") : undefined;
       void closeUnused(previous.upstreams, upstreams);
@@ -274,7 +313,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       events,
       logger,
       estimateTokens: options.estimateTokens ?? estimateTokensByCharacters,
-      clientKeys: () => clientKeys,
+      clients: createClientGate({ directory: () => clients, limiter, metrics }),
+      clientKeys: () => clients.keys,
       adminKeys: () => adminKeys,
       ready: () => (draining ? { ready: false, reason: "draining" } : notReadyReason ? { ready: false, reason: notReadyReason } : { ready: true }),
       reload,
@@ -310,7 +350,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   const address = httpServer.address() as AddressInfo;
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
-  if (clientKeys.size === 0) {
+  if (clients.keys.size === 0) {
     logger.warn({ url }, "no client keys configured: the gateway is OPEN to anyone who can reach it");
   }
 
@@ -349,6 +389,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     httpServer.closeAllConnections();
     await closed;
     await closeUnused(runtime.upstreams, undefined);
+    await sharedLimiter?.close();
     await replication?.close();
     await sharedState?.close();
     // After the pools: attempts cut by the drain timeout have finished and queued their log lines by then.

@@ -353,6 +353,33 @@ export const CatalogSchema = z
     "Periodic refresh of the catalog's prices, context windows and capabilities, applied like an edit of this file (same validation, atomic swap, live statistics kept); a failed refresh keeps the current catalog. Ranks, scores and priors stay as written",
   );
 
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
+
+export const ClientLimitsSchema = z
+  .strictObject({
+    requestsPerMinute: z.number().int().positive().optional().describe("Requests admitted over any sliding minute"),
+    tokensPerMinute: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe("Tokens (prompt + completion) over any sliding minute: estimated when a request is admitted, settled with its usage"),
+    usdPerDay: z.number().positive().optional().describe("Spend per UTC day, in USD, metered from usage × catalog prices"),
+  })
+  .describe("Limits of one client; counted across replicas when sharedState is configured, per replica otherwise");
+
+export const ClientSchema = z
+  .strictObject({
+    keyEnv: envName.describe("Name of the environment variable holding this client's keys, comma-separated"),
+    routes: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('Routes this client may call, and "pinned" for concrete catalog ids and `models` lists; default all'),
+    limits: ClientLimitsSchema.optional(),
+  })
+  .describe("A named caller of the gateway; its name is the `client` label of metrics");
+
 export const SharedStateSchema = z
   .strictObject({
     redisUrlEnv: z
@@ -394,6 +421,11 @@ export const ConfigSchema = z
     stats: StatsSchema.prefault({}),
     health: HealthSchema.prefault({}),
     catalog: CatalogSchema.optional(),
+    clients: z
+      .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "client names are 1 to 64 letters, digits, '.', '_' or '-'"), ClientSchema)
+      .default({})
+      .describe("Named clients with their own keys, allowed routes and limits; keys of auth.apiKeysEnv belong to the client `default`"),
+
     sharedState: SharedStateSchema.optional(),
   })
   // `when` makes the reference checks run even when other fields failed, so one pass reports everything.
@@ -415,6 +447,9 @@ export type Continuation = z.infer<typeof ContinuationSchema>;
 export type StatsConfig = z.infer<typeof StatsSchema>;
 export type HealthConfig = z.infer<typeof HealthSchema>;
 export type CatalogConfig = z.infer<typeof CatalogSchema>;
+export type ClientConfig = z.infer<typeof ClientSchema>;
+export type ClientLimits = z.infer<typeof ClientLimitsSchema>;
+
 export type SharedStateConfig = z.infer<typeof SharedStateSchema>;
 export type Capability = z.infer<typeof CapabilitySchema>;
 
@@ -459,6 +494,22 @@ function validateReferences(input: unknown, ctx: z.RefinementCtx): void {
     route.candidates.forEach((id: unknown, index) => {
       if (typeof id === "string" && !ids.has(id)) {
         ctx.addIssue({ code: "custom", path: ["routes", name, "candidates", index], message: `unknown model "${id}"` });
+      }
+    });
+  }
+  const clients = isRecord(input.clients) ? input.clients : {};
+  for (const [name, client] of Object.entries(clients)) {
+    if (name === "default") {
+      ctx.addIssue({ code: "custom", path: ["clients", name], message: '"default" is reserved for the keys of auth.apiKeysEnv' });
+    }
+    if (!isRecord(client) || !Array.isArray(client.routes)) continue;
+    client.routes.forEach((route: unknown, index) => {
+      if (typeof route === "string" && route !== "pinned" && !(route in routes)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["clients", name, "routes", index],
+          message: `unknown route "${route}" (known: ${[...Object.keys(routes), "pinned"].join(", ")})`,
+        });
       }
     });
   }

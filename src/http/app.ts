@@ -4,6 +4,7 @@
 import type { RequestListener } from "node:http";
 import type { Logger } from "pino";
 import { GatewayError } from "../errors.js";
+import type { ClientGate } from "../clients/gate.js";
 import type { TokenEstimator } from "../proxy/chat-request.js";
 import type { ExecutorDeps, Runtime } from "../proxy/executor.js";
 import type { Tracing } from "../observability/tracing.js";
@@ -29,6 +30,8 @@ export interface AppDeps extends KeySets, ExecutorDeps {
   readonly runtime: () => Runtime;
   readonly logger: Logger;
   readonly estimateTokens: TokenEstimator;
+  /** Clients: route access and limits on the chat path. */
+  readonly clients: ClientGate;
   /** False while draining or when the loaded config cannot serve. */
   readonly ready: () => { ready: boolean; reason?: string };
   readonly reload: () => Promise<ReloadResult>;

@@ -1,22 +1,20 @@
 // Gateway keys: clients send `Authorization: Bearer <key>`; accepted keys are held as sha256 digests.
-import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { LRUCache } from "lru-cache";
+import { DEFAULT_CLIENT, hashKey } from "../clients/directory.js";
 import { GatewayError } from "../errors.js";
 import type { OpenRequestCheck } from "./open-mode.js";
+
+export { hashKey };
 
 /** Who may call an endpoint: any client key, an admin key, or anyone. */
 export type Access = "client" | "admin" | "public";
 
 export interface KeySets {
-  /** sha256 hex digests of accepted client keys; empty = open gateway. */
-  readonly clientKeys: () => ReadonlySet<string>;
+  /** sha256 hex digest of each accepted client key → its client's name; empty = open gateway. */
+  readonly clientKeys: () => ReadonlyMap<string, string>;
   /** sha256 hex digests of admin keys; empty = admin only when the gateway is open. */
   readonly adminKeys: () => ReadonlySet<string>;
-}
-
-export function hashKey(key: string): string {
-  return createHash("sha256").update(key).digest("hex");
 }
 
 function bearerToken(incoming: IncomingMessage): string | undefined {
@@ -26,21 +24,24 @@ function bearerToken(incoming: IncomingMessage): string | undefined {
   return token === "" ? undefined : token;
 }
 
-/** Checks a request's key for `access`; throws a 401/403 GatewayError. */
-export type Authenticator = (incoming: IncomingMessage, access: Access) => void;
+/**
+ * Checks a request's key for `access`; throws a 401/403 GatewayError. Returns the calling client's name
+ * for `client` access (`default` on an open gateway), undefined otherwise.
+ */
+export type Authenticator = (incoming: IncomingMessage, access: Access) => string | undefined;
 
 /** `checkOpen` vets the requests that need no key (open mode, see open-mode.ts). */
 export function createAuthenticator(keys: KeySets, checkOpen: OpenRequestCheck): Authenticator {
   // Tokens already found valid for the current key set, so the hot path hashes a client's key once,
   // not per request. Bounded; only valid tokens enter; a reload that changes the keys starts it afresh.
-  let acceptedFor: ReadonlySet<string> | undefined;
-  const accepted = new LRUCache<string, true>({ max: 1024 });
+  let acceptedFor: ReadonlyMap<string, string> | undefined;
+  const accepted = new LRUCache<string, string>({ max: 1024 });
 
-  const client = (incoming: IncomingMessage) => {
+  const client = (incoming: IncomingMessage): string => {
     const clientKeys = keys.clientKeys();
     if (clientKeys.size === 0) {
       checkOpen(incoming);
-      return;
+      return DEFAULT_CLIENT;
     }
     const token = bearerToken(incoming);
     if (token === undefined) {
@@ -50,9 +51,12 @@ export function createAuthenticator(keys: KeySets, checkOpen: OpenRequestCheck):
       accepted.clear();
       acceptedFor = clientKeys;
     }
-    if (accepted.has(token)) return;
-    if (!clientKeys.has(hashKey(token))) throw new GatewayError(401, "Incorrect API key provided.", { code: "invalid_api_key" });
-    accepted.set(token, true);
+    const known = accepted.get(token);
+    if (known !== undefined) return known;
+    const name = clientKeys.get(hashKey(token));
+    if (name === undefined) throw new GatewayError(401, "Incorrect API key provided.", { code: "invalid_api_key" });
+    accepted.set(token, name);
+    return name;
   };
 
   const admin = (incoming: IncomingMessage) => {
@@ -71,7 +75,8 @@ export function createAuthenticator(keys: KeySets, checkOpen: OpenRequestCheck):
   };
 
   return (incoming, access) => {
-    if (access === "client") client(incoming);
-    else if (access === "admin") admin(incoming);
+    if (access === "client") return client(incoming);
+    if (access === "admin") admin(incoming);
+    return undefined;
   };
 }

@@ -2,8 +2,9 @@
 // and answers with the executor's error when nothing was sent yet.
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
+import type { ClientGate } from "../clients/gate.js";
 import { GatewayError } from "../errors.js";
-import { NO_MODEL, type RequestOutcome } from "../metrics/metrics.js";
+import { NO_MODEL, type ClientOutcome, type RequestOutcome } from "../metrics/metrics.js";
 import { parseChatRequest, profileRequest, type TokenEstimator } from "../proxy/chat-request.js";
 import { executeChat, type ExecutorDeps, type Runtime } from "../proxy/executor.js";
 import { resolvePlan } from "../proxy/plan.js";
@@ -22,6 +23,7 @@ export interface ChatDeps extends ExecutorDeps {
   readonly runtime: () => Runtime;
   readonly logger: Logger;
   readonly estimateTokens: TokenEstimator;
+  readonly clients: ClientGate;
   /** Any error as a GatewayError to answer with (unknown ones are logged, never echoed). */
   readonly toGatewayError: (error: unknown, requestId: string) => GatewayError;
   /** Starts each request's trace; undefined when tracing is off. */
@@ -31,11 +33,17 @@ export interface ChatDeps extends ExecutorDeps {
 /** The chat route's handler, and what answers a request refused before it ran (e.g. by auth). */
 export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "rejected"> {
   const { brain, metrics, bookkeeping, events, logger, buffered, shutdown } = deps;
-  const accessLog = (requestId: string, startedAt: number, summary: Partial<RequestSummary> & { status: number }, endedAt = performance.now()) => {
+  const accessLog = (
+    requestId: string,
+    startedAt: number,
+    summary: Partial<RequestSummary> & { status: number; client: string | undefined },
+    endedAt = performance.now(),
+  ) => {
     logger.info({ reqId: requestId, method: "POST", path: CHAT_PATH, durationMs: Math.round((endedAt - startedAt) * 100) / 100, ...summary }, "request");
   };
 
-  const handle = async ({ incoming, outgoing, requestId, startedAt }: RequestContext): Promise<void> => {
+  const handle = async (context: RequestContext): Promise<void> => {
+    const { incoming, outgoing, requestId, startedAt } = context;
     const runtime = deps.runtime();
     const trace = deps.tracing?.startRequest(incoming.headers, startedAt);
     let stream = false;
@@ -44,6 +52,13 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
       const request = parseChatRequest(body, runtime.config.config.server.jsonDepthLimit);
       stream = request.stream === true;
       const profile = profileRequest(request, deps.estimateTokens);
+      const pass = deps.clients.admit(context.client, runtime.config, request, profile);
+      if (!pass.admitted) {
+        rejected(context, pass.error, stream, "limited");
+        return;
+      }
+      // Set now, so every response of the request carries them: the answer, a stream, an error.
+      for (const name in pass.headers) outgoing.setHeader(name, pass.headers[name] as string);
       const plan = resolvePlan(runtime.config, brain, request, profile);
       trace?.planned(plan.routeLabel, request.model);
       const passHeaders: Record<string, string> = { "content-type": "application/json", "x-request-id": requestId };
@@ -54,36 +69,50 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
       const { summary, error } = await executeChat(
         { brain, metrics, bookkeeping, events, buffered, shutdown },
         runtime,
-        { outgoing, requestId, startedAt, passHeaders, body, request, profile, trace, scrubber: runtime.scrubber },
+        { outgoing, requestId, startedAt, passHeaders, body, request, profile, trace, scrubber: runtime.scrubber, meter: pass.meter },
         plan,
       );
       const endedAt = performance.now();
+      pass.release();
       // Queued after the executor's own bookkeeping.
-      bookkeeping.later(() => accessLog(requestId, startedAt, summary, endedAt));
+      bookkeeping.later(() => {
+        metrics.clientRequest(pass.client, summary.outcome);
+        accessLog(requestId, startedAt, { ...summary, client: pass.client }, endedAt);
+      });
       // An error may carry a provider's words: they may echo a key the gateway sent.
       if (error !== undefined) sendError(outgoing, runtime.scrubber.error(error), requestId);
     } catch (thrown) {
-      if (thrown instanceof UploadAbortedError) count(requestId, startedAt, "cancelled", 499, stream, trace);
-      else rejected({ incoming, outgoing, requestId, startedAt }, deps.toGatewayError(thrown, requestId), stream, trace);
+      if (thrown instanceof UploadAbortedError) count(context, "cancelled", 499, stream, trace);
+      else rejected(context, deps.toGatewayError(thrown, requestId), stream, undefined, trace);
     }
   };
 
   /**
-   * Answers a request refused before routing, or a bug (the executor returns upstream failures, it does
-   * not throw them): counted without a route or model (labels never take request values).
+   * Answers a request refused before routing (by auth, validation or the client's limits), or a bug (the
+   * executor returns upstream failures, it does not throw them): counted without a route or model
+   * (labels never take request values), and for its client when auth named one.
    */
-  function rejected({ outgoing, requestId, startedAt }: RequestContext, error: GatewayError, stream = false, trace?: RequestTrace): void {
-    sendError(outgoing, error, requestId);
-    count(requestId, startedAt, error.status >= 500 ? "gateway_error" : "client_error", error.status, stream, trace);
+  function rejected(context: RequestContext, error: GatewayError, stream = false, clientOutcome?: ClientOutcome, trace?: RequestTrace): void {
+    sendError(context.outgoing, error, context.requestId);
+    const outcome = error.status >= 500 && clientOutcome === undefined ? "gateway_error" : "client_error";
+    count(context, outcome, error.status, stream, trace, clientOutcome);
   }
 
-  /** One request that ended before routing, in the metrics, its trace and the access log alike. */
-  function count(requestId: string, startedAt: number, outcome: RequestOutcome, status: number, stream: boolean, trace?: RequestTrace): void {
+  /** One request that ended before routing, in the metrics (its client's too), its trace and the access log alike. */
+  function count(
+    { requestId, startedAt, client }: RequestContext,
+    outcome: RequestOutcome,
+    status: number,
+    stream: boolean,
+    trace?: RequestTrace,
+    clientOutcome?: ClientOutcome,
+  ): void {
     const endedAt = performance.now();
     metrics.request("none", NO_MODEL, outcome, stream, (endedAt - startedAt) / 1000);
+    if (client !== undefined) metrics.clientRequest(client, clientOutcome ?? outcome);
     const summary = { route: "none", model: NO_MODEL, attempts: 0, reason: "", outcome, status, ttftMs: undefined };
     trace?.ended(summary, endedAt);
-    accessLog(requestId, startedAt, summary, endedAt);
+    accessLog(requestId, startedAt, { ...summary, client }, endedAt);
   }
 
   return { handle, rejected };

@@ -14,6 +14,8 @@ export interface RequestContext {
   readonly requestId: string;
   /** performance.now() when the request reached the listener. */
   readonly startedAt: number;
+  /** The calling client's name, once its key passed (endpoints with client access). */
+  client: string | undefined;
 }
 
 export interface Route {
@@ -58,7 +60,7 @@ export function createRouter({ routes, authenticate, toGatewayError, onBug }: Ro
     // HEAD is GET without a body; node:http leaves the body out by itself.
     const method = incoming.method === "HEAD" ? "GET" : incoming.method;
     const route = table.get(`${method} ${path}`);
-    const context: RequestContext = { incoming, outgoing, requestId: requestIdOf(incoming), startedAt };
+    const context: RequestContext = { incoming, outgoing, requestId: requestIdOf(incoming), startedAt, client: undefined };
     if (route === undefined) {
       const error = new GatewayError(404, `Unknown path ${incoming.method} ${path}: this gateway serves POST /v1/chat/completions and GET /v1/models.`, {
         code: "unknown_url",
@@ -78,7 +80,7 @@ export function createRouter({ routes, authenticate, toGatewayError, onBug }: Ro
       }
     };
     try {
-      authenticate(incoming, route.access);
+      context.client = authenticate(incoming, route.access);
       const done = route.handle(context);
       if (done instanceof Promise) done.catch(rejected);
     } catch (thrown) {

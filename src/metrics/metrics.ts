@@ -55,7 +55,14 @@ export interface MetricsSource {
   configHash(): string;
   /** Route names with how many of their candidates are usable now (state ok or half-open). */
   healthyCandidates(): ReadonlyArray<readonly [route: string, count: number]>;
+  /** Clients with a daily budget: the budget and what is spent today (UTC), in USD. */
+  clientBudgets?(): ReadonlyArray<{ readonly client: string; readonly budgetUsd: number; readonly spentUsd: number }>;
 }
+
+/** Outcome of a client's request (label `outcome` of subsecond_client_requests_total): a request outcome, or refused by a limit. */
+export type ClientOutcome = RequestOutcome | "limited";
+/** The limit that refused a request (label `limit` of subsecond_client_limited_total). */
+export type ClientLimit = "requests" | "tokens" | "budget";
 
 type Labels<T extends string> = Record<T, string>;
 
@@ -152,6 +159,41 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
     labelNames: ["route", "model"],
     registers,
   });
+  const clientRequests = new Counter<"client" | "outcome">({
+    name: "subsecond_client_requests_total",
+    help: "Chat requests by client (from config; `default` for auth.apiKeysEnv keys and open gateways) and outcome (a request outcome, or limited).",
+    labelNames: ["client", "outcome"],
+    registers,
+  });
+  const clientCost = new Counter<"client">({
+    name: "subsecond_client_cost_usd_total",
+    help: "Spend in USD by client, from metered tokens and catalog prices.",
+    labelNames: ["client"],
+    registers,
+  });
+  const clientLimited = new Counter<"client" | "limit">({
+    name: "subsecond_client_limited_total",
+    help: "Requests refused with a 429 by client and limit (requests, tokens per minute; budget per UTC day).",
+    labelNames: ["client", "limit"],
+    registers,
+  });
+  const budgetGauge = (name: string, help: string, read: (entry: { budgetUsd: number; spentUsd: number }) => number) =>
+    new Gauge<"client">({
+      name,
+      help,
+      labelNames: ["client"],
+      registers,
+      collect() {
+        this.reset();
+        for (const entry of source.clientBudgets?.() ?? []) this.set({ client: entry.client }, read(entry));
+      },
+    });
+  budgetGauge("subsecond_client_budget_usd", "Daily budget of each client with one (limits.usdPerDay), in USD.", (entry) => entry.budgetUsd);
+  budgetGauge(
+    "subsecond_client_spent_today_usd",
+    "Spend of each client with a budget since 00:00 UTC, in USD: across replicas when shared state is up, this replica's otherwise.",
+    (entry) => entry.spentUsd,
+  );
   const overhead = new Histogram({
     name: "subsecond_gateway_overhead_seconds",
     help: "Time spent inside the gateway per request, excluding waits on the upstream: parsing, auth, routing, and forwarding work.",
@@ -227,6 +269,9 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
   const targetChild = childCache((v) => target.labels(labels2(["route", "result"], v)));
   const tokenChild = childCache((v) => tokens.labels(labels2(["model", "kind"], v)));
   const costChild = childCache((v) => cost.labels(labels2(["route", "model"], v)));
+  const clientRequestChild = childCache((v) => clientRequests.labels(labels2(["client", "outcome"], v)));
+  const clientCostChild = childCache((v) => clientCost.labels({ client: v[0] as string }));
+  const clientLimitedChild = childCache((v) => clientLimited.labels(labels2(["client", "limit"], v)));
 
   // Created on the first report, so a gateway without sharedState exports no misleading 0.
   let sharedStateUp: Gauge | undefined;
@@ -289,6 +334,23 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
     },
     overhead(seconds: number): void {
       overhead.observe(seconds);
+    },
+    clientRequest(client: string, outcome: ClientOutcome): void {
+      clientRequestChild(client, outcome).inc();
+    },
+    clientCost(client: string, usd: number): void {
+      if (usd > 0) clientCostChild(client).inc(usd);
+    },
+    clientLimited(client: string, limit: ClientLimit): void {
+      clientLimitedChild(client, limit).inc();
+    },
+    /** Creates each client's series at 0: requests served, spend, and a refusal count per limit it has. */
+    registerClients(clients: Iterable<{ readonly name: string; readonly limits: readonly ClientLimit[] }>): void {
+      for (const { name, limits } of clients) {
+        clientRequestChild(name, "ok").inc(0);
+        clientCostChild(name).inc(0);
+        for (const limit of limits) clientLimitedChild(name, limit).inc(0);
+      }
     },
     configReload(result: ConfigReloadResult): void {
       reloads.labels({ result }).inc();

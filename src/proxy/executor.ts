@@ -15,7 +15,7 @@ import { emptyPlanError, failedRequestOutcome, finalError, type AttemptFailure }
 import type { RequestPlan } from "./plan.js";
 import { SHUTDOWN_ERROR, attemptLimits, type BufferedAnswers, type ShutdownSignal } from "./protections.js";
 import { Race } from "./race.js";
-import { AttemptRecorder, type RecorderDeps, type RequestSummary } from "./recorder.js";
+import { AttemptRecorder, type RecorderDeps, type RequestSummary, type UsageMeter } from "./recorder.js";
 import type { Scrubber } from "./scrubber.js";
 import type { UpstreamProvider, Upstreams } from "./upstream.js";
 
@@ -50,6 +50,8 @@ export interface ChatExchange {
   readonly trace: RequestTrace | undefined;
   /** The runtime's scrubber, for upstream text relayed as it arrives (in-band error events). */
   readonly scrubber: Scrubber;
+  /** The calling client's share of the usage metering. */
+  readonly meter?: UsageMeter;
 }
 
 /** How a request ended: `error` is for the caller to send; without it the response has been written. */
@@ -60,7 +62,7 @@ export interface ChatOutcome {
 
 /** Serves one chat completion on `plan`. */
 export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange: ChatExchange, plan: RequestPlan): Promise<ChatOutcome> {
-  const recorder = new AttemptRecorder(deps, plan, exchange.profile, exchange.startedAt, exchange.trace);
+  const recorder = new AttemptRecorder(deps, plan, exchange.profile, exchange.startedAt, exchange.trace, exchange.meter);
   const limits = attemptLimits(runtime.config.config.server, deps.buffered);
   const race = new Race(deps.brain, recorder, exchange, plan, (model) => usableProvider(runtime, model), limits);
   const { outgoing } = exchange;

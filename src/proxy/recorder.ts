@@ -45,6 +45,9 @@ export interface RequestSummary {
   readonly ttftMs: number | undefined;
 }
 
+/** Hears the usage of each attempt and its cost in USD (the client's share of the metering). */
+export type UsageMeter = (promptTokens: number, completionTokens: number, usd: number) => void;
+
 export interface RecorderDeps {
   readonly brain: Brain;
   readonly metrics: GatewayMetrics;
@@ -86,6 +89,7 @@ export class AttemptRecorder {
     private readonly startedAt: number,
     /** The request's trace; undefined when tracing is off. */
     private readonly trace: RequestTrace | undefined,
+    private readonly meter?: UsageMeter,
   ) {
     this.reason = plan.decision.reason;
     this.#overheadMs = performance.now() - startedAt;
@@ -196,14 +200,10 @@ export class AttemptRecorder {
     const billed = usage ?? (outcome === "superseded" ? { promptTokens: this.profile.promptTokens, completionTokens: 0 } : undefined);
     bookkeeping.later(() => {
       metrics.attempt(model.id, outcome);
-      if (billed)
-        metrics.usage(
-          this.plan.routeLabel,
-          model.id,
-          billed.promptTokens,
-          billed.completionTokens,
-          costUsd(model, billed.promptTokens, billed.completionTokens),
-        );
+      if (!billed) return;
+      const usd = costUsd(model, billed.promptTokens, billed.completionTokens);
+      metrics.usage(this.plan.routeLabel, model.id, billed.promptTokens, billed.completionTokens, usd);
+      this.meter?.(billed.promptTokens, billed.completionTokens, usd);
     });
   }
 

@@ -198,6 +198,27 @@ describe("dashboards", () => {
     }
   });
 
+  it("overview repeats a row per client with its requests, spend, limited requests and budget", () => {
+    const overview = dashboards.find((d) => d.file === "subsecond-overview.json")!;
+    const panels = overview.dashboard.panels ?? [];
+    const rowIndex = panels.findIndex((p) => p.type === "row" && (p as { repeat?: string }).repeat === "client");
+    expect(rowIndex, "a row with repeat: client").toBeGreaterThanOrEqual(0);
+    expect(variableQuery(variable(overview, "client")!)).toBe("label_values(subsecond_client_requests_total, client)");
+    const nextRow = panels.findIndex((p, index) => index > rowIndex && p.type === "row");
+    const exprs = panels.slice(rowIndex + 1, nextRow).flatMap((p) => (p.targets ?? []).map((t) => String(t.expr)));
+    for (const metric of [
+      "subsecond_client_requests_total",
+      "subsecond_client_cost_usd_total",
+      "subsecond_client_limited_total",
+      "subsecond_client_budget_usd",
+    ]) {
+      expect(
+        exprs.some((expr) => expr.includes(metric) && expr.includes('client=~"$client"')),
+        `client row charts ${metric}`,
+      ).toBe(true);
+    }
+  });
+
   it("model drill-down filters every query by $model", () => {
     const drill = dashboards.find((d) => d.file === "subsecond-model.json")!;
     for (const { panel, expr } of panelExprs(drill)) expect(expr, panel).toMatch(/model=~"\$model"/);
@@ -236,6 +257,7 @@ describe("alert rules (dashboards/alerts.yaml)", () => {
     expect(expr("SubsecondFallbackRateHigh")).toMatch(/subsecond_fallbacks_total[\s\S]*\/[\s\S]*subsecond_requests_total[\s\S]*> 0\.2/);
     expect(expr("SubsecondModelCircuitOpen")).toMatch(/max_over_time\(subsecond_model_state\[1m\]\)\) == 3/);
     expect(expr("SubsecondGatewayOverheadHigh")).toMatch(/histogram_quantile\(0\.99, [\s\S]*subsecond_gateway_overhead_seconds_bucket[\s\S]*> 0\.005/);
+    expect(expr("SubsecondClientBudgetNearlySpent")).toMatch(/subsecond_client_spent_today_usd[\s\S]*\/[\s\S]*subsecond_client_budget_usd[\s\S]*> 0\.9/);
     expect(expr("SubsecondConfigReloadFailed")).toContain('increase(subsecond_config_reloads_total{result="failure"}[15m])) > 0');
   });
 
