@@ -54,33 +54,37 @@ export function createChatHandlers(deps: ChatDeps): Pick<Route, "handle" | "reje
       const profile = profileRequest(request, deps.estimateTokens);
       const pass = deps.clients.admit(context.client, runtime.config, request, profile);
       if (!pass.admitted) {
-        rejected(context, pass.error, stream, "limited");
+        rejected(context, pass.error, stream, "limited", trace);
         return;
       }
-      // Set now, so every response of the request carries them: the answer, a stream, an error.
-      for (const name in pass.headers) outgoing.setHeader(name, pass.headers[name] as string);
-      const plan = resolvePlan(runtime.config, brain, request, profile);
-      trace?.planned(plan.routeLabel, request.model);
-      const passHeaders: Record<string, string> = { "content-type": "application/json", "x-request-id": requestId };
-      for (const name of PROPAGATED) {
-        const value = incoming.headers[name];
-        if (typeof value === "string") passHeaders[name] = value;
+      // The request's token estimate gives way to its usage however it ends: answered, refused by routing, or a bug.
+      try {
+        // Set now, so every response of the request carries them: the answer, a stream, an error.
+        for (const name in pass.headers) outgoing.setHeader(name, pass.headers[name] as string);
+        const plan = resolvePlan(runtime.config, brain, request, profile);
+        trace?.planned(plan.routeLabel, request.model);
+        const passHeaders: Record<string, string> = { "content-type": "application/json", "x-request-id": requestId };
+        for (const name of PROPAGATED) {
+          const value = incoming.headers[name];
+          if (typeof value === "string") passHeaders[name] = value;
+        }
+        const { summary, error } = await executeChat(
+          { brain, metrics, bookkeeping, events, buffered, shutdown },
+          runtime,
+          { outgoing, requestId, startedAt, passHeaders, body, request, profile, trace, scrubber: runtime.scrubber, meter: pass.meter },
+          plan,
+        );
+        const endedAt = performance.now();
+        // Queued after the executor's own bookkeeping.
+        bookkeeping.later(() => {
+          metrics.clientRequest(pass.client, summary.outcome);
+          accessLog(requestId, startedAt, { ...summary, client: pass.client }, endedAt);
+        });
+        // An error may carry a provider's words: they may echo a key the gateway sent.
+        if (error !== undefined) sendError(outgoing, runtime.scrubber.error(error), requestId);
+      } finally {
+        pass.release();
       }
-      const { summary, error } = await executeChat(
-        { brain, metrics, bookkeeping, events, buffered, shutdown },
-        runtime,
-        { outgoing, requestId, startedAt, passHeaders, body, request, profile, trace, scrubber: runtime.scrubber, meter: pass.meter },
-        plan,
-      );
-      const endedAt = performance.now();
-      pass.release();
-      // Queued after the executor's own bookkeeping.
-      bookkeeping.later(() => {
-        metrics.clientRequest(pass.client, summary.outcome);
-        accessLog(requestId, startedAt, { ...summary, client: pass.client }, endedAt);
-      });
-      // An error may carry a provider's words: they may echo a key the gateway sent.
-      if (error !== undefined) sendError(outgoing, runtime.scrubber.error(error), requestId);
     } catch (thrown) {
       if (thrown instanceof UploadAbortedError) count(context, "cancelled", 499, stream, trace);
       else rejected(context, deps.toGatewayError(thrown, requestId), stream, undefined, trace);

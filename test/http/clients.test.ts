@@ -149,6 +149,17 @@ describe("limits", () => {
     expect(Number(error.headers?.get("retry-after"))).toBeGreaterThan(0);
     expect(metric(await metricsText(), 'subsecond_client_limited_total{client="team-a",limit="tokens"}')).toBe(1);
   });
+
+  it("gives back the estimate of a request refused after admission (an unknown model's 404)", async () => {
+    await setup({ "team-a": { keyEnv: "TEAM_A_KEY", limits: { tokensPerMinute: 100 } } });
+    const teamA = as("team-a-1");
+    // Estimated at about 70 tokens when admitted; kept, it would leave no room for the next 70.
+    const refused = await caught(teamA.chat.completions.create(ask("acme/no-such-model", { max_tokens: 60 })));
+    expect(refused.status).toBe(404);
+    gateway!.gateway.flushBookkeeping();
+    const answer = await teamA.chat.completions.create(ask("chat", { max_tokens: 60 }));
+    expect(answer.choices[0]?.message.content).toBe("hi");
+  });
 });
 
 describe("budgets", () => {
