@@ -64,50 +64,8 @@ function errorMessageOf(value: unknown): string {
   return "upstream sent an error event";
 }
 
-// The events most chunks are, shared rather than allocated per chunk.
-const COMMENT: SseEvent = {
-  kind: "comment",
-  finished: false,
-  usage: undefined,
-  errorMessage: undefined,
-  text: "",
-  structured: false,
-  finishReason: undefined,
-  responseModel: undefined,
-};
-const DONE: SseEvent = {
-  kind: "done",
-  finished: false,
-  usage: undefined,
-  errorMessage: undefined,
-  text: "",
-  structured: false,
-  finishReason: undefined,
-  responseModel: undefined,
-};
-const PREAMBLE: SseEvent = {
-  kind: "preamble",
-  finished: false,
-  usage: undefined,
-  errorMessage: undefined,
-  text: "",
-  structured: false,
-  finishReason: undefined,
-  responseModel: undefined,
-};
-const MALFORMED: SseEvent = {
-  kind: "malformed",
-  finished: false,
-  usage: undefined,
-  errorMessage: "upstream sent a malformed stream chunk",
-  text: "",
-  structured: false,
-  finishReason: undefined,
-  responseModel: undefined,
-};
-
-/** An event of `kind` with only an error message (and the usage it carried). */
-const failed = (kind: "error" | "malformed", usage: Usage | undefined, errorMessage: string): SseEvent => ({
+/** An event without content: its kind, and the usage or error message it carried. */
+const plain = (kind: SseEvent["kind"], usage?: Usage, errorMessage?: string): SseEvent => ({
   kind,
   finished: false,
   usage,
@@ -117,6 +75,12 @@ const failed = (kind: "error" | "malformed", usage: Usage | undefined, errorMess
   finishReason: undefined,
   responseModel: undefined,
 });
+
+// The events most chunks are, shared rather than allocated per chunk.
+const COMMENT = plain("comment");
+const DONE = plain("done");
+const PREAMBLE = plain("preamble");
+const MALFORMED = plain("malformed", undefined, "upstream sent a malformed stream chunk");
 
 /** Classifies the JSON payload of one `data:` field. */
 export function classifyPayload(data: string): SseEvent {
@@ -131,13 +95,11 @@ export function classifyPayload(data: string): SseEvent {
   const chunk = payload as Record<string, unknown>;
   const usage = readUsage(chunk.usage);
   if (chunk.error !== undefined && chunk.error !== null) {
-    return failed("error", usage, errorMessageOf(chunk.error));
+    return plain("error", usage, errorMessageOf(chunk.error));
   }
   const choices = chunk.choices;
   if (!Array.isArray(choices) || choices.length === 0) {
-    return usage
-      ? { kind: "usage", finished: false, usage, errorMessage: undefined, text: "", structured: false, finishReason: undefined, responseModel: undefined }
-      : PREAMBLE;
+    return usage ? plain("usage", usage) : PREAMBLE;
   }
   let content = false;
   let finishReason: string | undefined;
@@ -146,7 +108,7 @@ export function classifyPayload(data: string): SseEvent {
   for (const choice of choices as unknown[]) {
     if (typeof choice !== "object" || choice === null) continue;
     const { delta, finish_reason: reason } = choice as { delta?: Record<string, unknown>; finish_reason?: unknown };
-    if (reason === "error") return failed("error", usage, 'upstream ended the stream with finish_reason "error"');
+    if (reason === "error") return plain("error", usage, 'upstream ended the stream with finish_reason "error"');
     if (typeof reason === "string") finishReason = reason;
     if (!delta) continue;
     const deltaContent = delta.content;
@@ -197,7 +159,7 @@ function parseEvent(buffer: Buffer, start: number, end: number): SseEvent {
   if (data === undefined) return COMMENT;
   const event = classifyPayload(data);
   if (errorEvent && event.kind !== "error") {
-    return failed("error", event.usage, "upstream sent an error event");
+    return plain("error", event.usage, "upstream sent an error event");
   }
   return event;
 }
@@ -314,6 +276,6 @@ export class SseScanner {
 
   /** Made when needed, so a stream of ordinary events allocates nothing for it. */
   private oversize(): SseEvent {
-    return failed("malformed", undefined, `upstream sent a stream event larger than ${this.limitBytes} bytes`);
+    return plain("malformed", undefined, `upstream sent a stream event larger than ${this.limitBytes} bytes`);
   }
 }
