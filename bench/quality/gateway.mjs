@@ -33,7 +33,7 @@ export function deriveGatewayConfig(demoConfigPath, { simulatorUrl, port }) {
   if (route === undefined) throw new Error(`${demoConfigPath}: no route "${ROUTE}"`);
   config.routes[ROUTE] = { ...route, strategy: "cheapest-within-target", target: { ...TARGET } };
   // The hedge budget is the product's default (the promise of at most 5 extra attempts per 100 requests),
-  // not the demo's larger one for its compressed story.
+  // whatever an edit of the demo's config sets.
   if (config.defaults !== undefined) delete config.defaults.hedging;
   const models = config.models.map((model) => ({ id: model.id, pricePerMTok: model.pricePerMTok }));
   return { yaml: stringifyYaml(config), models };

@@ -47,7 +47,7 @@ class Launched implements AttemptEvents {
   }
 
   firstContent(ttftMs: number, learn: boolean): boolean {
-    if (learn) this.race.recorder.firstContent(this.model, ttftMs);
+    if (learn) this.race.recorder.firstContent(this.model, ttftMs, this.probe);
     return this.race.claim(this);
   }
 

@@ -129,8 +129,8 @@ export class AttemptRecorder {
   }
 
   /** An attempt's first content arrived `ttftMs` after it started: the brain learns it now. */
-  firstContent(model: CatalogModel, ttftMs: number): void {
-    this.deps.brain.firstToken(model.id, ttftMs);
+  firstContent(model: CatalogModel, ttftMs: number, probe: boolean): void {
+    this.deps.brain.firstToken(model.id, ttftMs, probe, this.profile.promptTokens);
   }
 
   /** An attempt still has no first content `elapsedMs` after its start, past the target. */

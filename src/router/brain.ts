@@ -19,10 +19,12 @@
 //  4. Explore (cheapest-within-target and fastest), exploration.ts: a cheaper candidate measured fewer
 //     than minSamples times in its life is probed at `exploration.newModelRatio`, so a new model is
 //     measured within seconds; otherwise a per-route token bucket earns `exploration.ratio` per decision,
-//     and with a whole token the stalest eligible candidate that could improve the choice (a recovering
-//     one first) goes first as a probe.
+//     and with a whole token the cheapest stale candidate that could improve the choice goes first as a
+//     probe; a recovery streak already begun goes on without tokens. Probes ride on requests no larger
+//     than the route's mean prompt.
 //  5. Hedge (hedging.ts; cheapest-within-target and fastest): the decision says after how long plan[0]
-//     is hedged, if it has not delivered; a probe is always hedged, so probing never costs the target.
+//     is hedged, if it has not delivered and a hedge could still keep the promise; a probe is always
+//     hedged, so probing never costs the target.
 //  6. Plan: the first model, then the other eligible ones in the strategy's order. A half-open model is
 //     only ever plan[0], as its single probe; later positions would be further probes.
 //
@@ -37,7 +39,7 @@ import type { HealthConfig, StatsConfig } from "../config/schema.js";
 import { CandidateTable, type Row } from "./candidates.js";
 import { contextWindow, createEntry, sameEntry, type Entry } from "./entry.js";
 import { createModelHealth, type HealthChange, type HealthListener } from "./health.js";
-import { applyRecoveryRule, newModelTarget, reserveProbe, staleTarget } from "./exploration.js";
+import { applyRecoveryAtFirstToken, applyRecoveryRule, newModelTarget, recoveringTarget, reserveProbe, staleTarget } from "./exploration.js";
 import { chooseHedge, hedgeDelayMs, hedgeTailPercentile, type HedgeChoice } from "./hedging.js";
 import { createModelStats, type ModelStats } from "./model-stats.js";
 import { predictMs, type LatencyMetric } from "./predict.js";
@@ -92,7 +94,8 @@ export interface Brain {
   /** An attempt on `modelId` started; `probe` as in `Decision.probe` (only for plan[0]). */
   attemptStarted(modelId: string, probe: boolean): void;
   /** An attempt's first content arrived `ttftMs` after it started: learnt now. Its report then says `ttftRecorded`. */
-  firstToken(modelId: string, ttftMs: number): void;
+  /** `probe`: the attempt is a probe (its slot is freed, the recovery rule judged), of `promptTokens`. */
+  firstToken(modelId: string, ttftMs: number, probe?: boolean, promptTokens?: number): void;
   /** An attempt has waited `elapsedMs` (past its route's target) without `metric`: learnt now as "at least". */
   attemptLate(modelId: string, metric: LatencyMetric, elapsedMs: number): void;
   /** An attempt finished (every started attempt must be reported exactly once). */
@@ -134,7 +137,7 @@ export interface Brain {
 /** Hedge tokens that ordinary hedges leave in the bucket for the hedges of probes. */
 const PROBE_RESERVE = 1;
 
-/** Floating sums of `ratio` may land a hair under 1 (50 × 0.02 = 0.9999…); still a whole token. */
+/** Floating sums of `ratio` may land a hair under 1 (50 × 0.02 = 0.9999…); still a whole token. Decayed means likewise. */
 const TOKEN_EPSILON = 1e-9;
 
 /**
@@ -207,12 +210,16 @@ class BrainImpl implements Brain {
     const atRisk = !chosenRow.within;
     if (!atRisk) chosenRow.entry.withinAtMs = nowMs;
     // With hedging on, a probe goes only where a hedge can protect it: a request whose latency the target
-    // bounds as it arrives (a stream, or any request under a total target), while the hedge budget can
-    // lend its hedge a token (its debt under one bucket). Probing a slow model then costs hedges, never
-    // the target; ordinary hedges wait while the debt is repaid, so over time hedges stay within maxRatio
-    // of the decisions plus one bucket.
+    // bounds as it arrives (a stream, or any request under a total target), while the hedge bucket holds a
+    // whole token for its hedge. Probing a slow model then costs hedges, never the target. Ordinary hedges
+    // leave the bucket's last token to probes (PROBE_RESERVE), so probes go first when hedges are scarce,
+    // as after a brownout, when they are what brings a recovered model back; and hedges stay within
+    // maxRatio of the decisions plus one bucket, give or take the hedges of probes decided together.
+    // A probe also rides only on a request no larger than the route's mean prompt: its first token
+    // measures the model rather than the prompt, and leaves its hedge the most time to rescue it.
     const hedgeable = route.hedging.enabled && (request.stream || route.target.metric === "total");
-    const mayProbe = !route.hedging.enabled || (hedgeable && routeState.mayBorrowHedgeToken());
+    const typical = !(request.promptTokens > routeState.meanPromptTokens() * (1 + TOKEN_EPSILON));
+    const mayProbe = typical && (!route.hedging.enabled || (hedgeable && routeState.hasHedgeToken(0)));
     const newModel = mayProbe ? this.exploreNewModel(route, routeState, chosen) : -1;
     const stale = newModel < 0 && mayProbe ? this.exploreStale(route, routeState, chosen, atRisk, outputTokens, nowMs) : -1;
     const explored = newModel >= 0 ? newModel : stale;
@@ -310,11 +317,19 @@ class BrainImpl implements Brain {
     if (probe) entry.health.probeStarted();
   }
 
-  firstToken(modelId: string, ttftMs: number): void {
+  firstToken(modelId: string, ttftMs: number, probe = false, promptTokens = 0): void {
     const entry = this.entries.get(modelId);
     if (entry === undefined) return;
-    entry.stats.recordFirstToken(this.clock.now(), ttftMs);
+    const nowMs = this.clock.now();
+    entry.stats.recordFirstToken(nowMs, ttftMs);
     this.listener?.({ kind: "first_token", modelId, ttftMs });
+    // A probe's verdict on a first-token target is known at its first token: its slot is free for the
+    // next probe now, not when the stream ends, and the recovery rule is judged now.
+    if (!probe || entry.probeMetric === "total") return;
+    entry.health.probeFinished();
+    entry.probeSlotsFreedEarly++;
+    const forgot = applyRecoveryAtFirstToken(entry, ttftMs, promptTokens, this.statsConfig, nowMs);
+    if (forgot) this.listener?.({ kind: "forgot", modelId, agoMs: nowMs - entry.recoverySinceMs });
   }
 
   attemptLate(modelId: string, metric: LatencyMetric, elapsedMs: number): void {
@@ -332,7 +347,8 @@ class BrainImpl implements Brain {
     const probe = report.probe === true;
     const { stats, health } = entry;
     if (stats.inFlight > 0) stats.inFlight--;
-    if (probe) health.probeFinished();
+    if (probe && entry.probeSlotsFreedEarly > 0) entry.probeSlotsFreedEarly--;
+    else if (probe) health.probeFinished();
     if (report.outcome !== "client_error" && report.outcome !== "gateway_error") entry.lifetimeAttempts++;
     const listener = this.listener;
     const openedAtMs = health.openedAtMs;
@@ -533,10 +549,18 @@ class BrainImpl implements Brain {
     return target;
   }
 
-  /** A stale or recovering row to probe instead of `chosen` (spending the route's exploration budget), or -1. */
+  /**
+   * A recovering row to probe instead of `chosen` (free: a streak already started goes on at once, one
+   * probe at a time), else a stale one (spending the route's exploration budget), or -1.
+   */
   private exploreStale(route: RoutePolicy, routeState: RouteState, chosen: number, atRisk: boolean, outputTokens: number, nowMs: number): number {
     if (!EXPLORING.has(route.strategy)) return -1;
-    if (routeState.earnExploreToken(route.exploration.ratio) < 1 - TOKEN_EPSILON) return -1;
+    const tokens = routeState.earnExploreToken(route.exploration.ratio);
+    if (route.exploration.ratio > 0) {
+      const recovering = recoveringTarget(this.table, route, chosen, atRisk, nowMs);
+      if (recovering >= 0) return recovering;
+    }
+    if (tokens < 1 - TOKEN_EPSILON) return -1;
     const target = staleTarget(this.table, route, chosen, atRisk, outputTokens, this.statsConfig, nowMs);
     if (target >= 0) routeState.spendExploreToken();
     return target;

@@ -32,6 +32,8 @@ export interface Entry {
   /** A probe under this latency, in ms, extends the recovery streak. */
   probeBarMs: number;
   probePredictedMiss: boolean;
+  /** Probes whose slot was freed at their first token, before their attempt finished. */
+  probeSlotsFreedEarly: number;
   /**
    * The window the provider stated in a context_length_exceeded, in tokens, when smaller than the
    * configured one: candidate filters use it instead. Kept across reloads that leave the configured window as it was.
@@ -61,6 +63,7 @@ export function createEntry(model: CatalogModel, stats: StatsConfig, health: Hea
     probeMetric: undefined,
     probeBarMs: 0,
     probePredictedMiss: false,
+    probeSlotsFreedEarly: 0,
     learnedContextTokens: undefined,
     prefillRefused: false,
   };

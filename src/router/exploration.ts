@@ -34,19 +34,54 @@ const PROMISE_MEMORY_MS = 10 * 60_000;
 
 /**
  * A candidate worth probing at the route's rate: one chosen within target in the last PROMISE_MEMORY_MS
- * (a browned-out favourite, whose return is what probes are for), or one whose prior's typical latency
+ * (a browned-out favourite, whose return is what probes are for), or one whose prior, read as the router
+ * reads an unmeasured model (× `stats.coldPenalty`, which turns a typical latency into its slow side),
  * meets the target. The others are long shots: a model that has never looked able to meet the target is
  * probed LONG_SHOT_STALENESS times less often, so that the probes (each one hedged, from the hedge
- * budget) go where a return is likely instead of rotating through every slow cheap model.
+ * budget) go where a return is likely instead of rotating through every slow cheap model. A prior's
+ * median under the target is not enough: a model with a 650 ms median misses an 800 ms p95.
  */
 function promising(row: Row, route: RoutePolicy, outputTokens: number, config: StatsConfig, nowMs: number): boolean {
   if (nowMs - row.entry.withinAtMs < PROMISE_MEMORY_MS) return true;
   const prior = row.model.prior ?? config.defaultPrior;
   const typicalMs = prior.ttftMs + (route.target.metric === "total" ? (outputTokens * 1000) / prior.tokensPerSecond : 0);
-  return typicalMs <= route.target.ms;
+  return typicalMs * config.coldPenalty <= route.target.ms;
 }
 
-/** The stalest eligible row worth probing instead of `chosen`, or -1. */
+/** A row `staleTarget` may probe instead of `chosen`: cheaper (or any price), its probe slot free. */
+function probeable(row: Row, chosenCost: number, anyPrice: boolean, nowMs: number): boolean {
+  return (anyPrice || row.costUsd < chosenCost) && !row.entry.health.probeBusy(nowMs);
+}
+
+/** Probes of a recovery streak, after its first, that need no exploration token. */
+const FREE_STREAK_PROBES = 3;
+
+/**
+ * An eligible row in the middle of a recovery streak, or -1. It is probed next, stale or not, and
+ * without waiting for an exploration token (up to FREE_STREAK_PROBES probes, one at a time): a
+ * recovered model completes its streak within a few answers instead of one probe per
+ * 1 / `exploration.ratio` requests, which at 2% and 20 requests a second would keep it out for ten
+ * seconds. The first probe of a streak is paid for, and any streak ends at the first probe that fails.
+ */
+export function recoveringTarget(table: CandidateTable, route: RoutePolicy, chosen: number, atRisk: boolean, nowMs: number): number {
+  const chosenCost = table.row(chosen).costUsd;
+  const anyPrice = atRisk || route.strategy === "fastest";
+  for (let k = 0; k < table.eligible; k++) {
+    const index = table.at(k);
+    const row = table.row(index);
+    const streak = row.entry.recoveryStreak;
+    if (index !== chosen && streak > 0 && streak <= FREE_STREAK_PROBES && probeable(row, chosenCost, anyPrice, nowMs)) return index;
+  }
+  return -1;
+}
+
+/**
+ * The cheapest eligible row worth probing instead of `chosen` (the stalest among equals), or -1. Each is
+ * probed at most once per `staleAfterMs` (a long shot once per LONG_SHOT_STALENESS times that), so the
+ * cheapest go first and the budget goes where a return saves most: at a 2% ratio and 20 requests a
+ * second, stalest-first rotates through every cheaper candidate and leaves a recovered favourite
+ * unprobed for tens of seconds.
+ */
 export function staleTarget(
   table: CandidateTable,
   route: RoutePolicy,
@@ -64,18 +99,15 @@ export function staleTarget(
   let bestCost = Number.POSITIVE_INFINITY;
   for (let k = 0; k < table.eligible; k++) {
     const index = table.at(k);
-    if (index === chosen) continue;
     const row = table.row(index);
-    if (!anyPrice && !(row.costUsd < chosenCost)) continue;
-    if (row.entry.health.probeBusy(nowMs)) continue;
-    // A model in the middle of a recovery streak is probed next, stale or not, so that a recovered
-    // model completes its streak within a few probes instead of waiting its turn among stale ones.
+    if (index === chosen || !probeable(row, chosenCost, anyPrice, nowMs)) continue;
+    // A streak longer than its free probes still goes first, stale or not.
     if (row.entry.recoveryStreak > 0) return index;
     // A probe cancelled by its hedge may leave no sample: it still counts, or it would be sent again and again.
     const newestMs = Math.max(row.entry.stats.newestSampleAtMs, row.entry.probedAtMs);
     if (newestMs > nowMs - staleAfterMs) continue;
     if (newestMs > nowMs - staleAfterMs * LONG_SHOT_STALENESS && !promising(row, route, outputTokens, config, nowMs)) continue;
-    if (newestMs < bestAtMs || (newestMs === bestAtMs && row.costUsd < bestCost)) {
+    if (row.costUsd < bestCost || (row.costUsd === bestCost && newestMs < bestAtMs)) {
       best = index;
       bestAtMs = newestMs;
       bestCost = row.costUsd;
@@ -104,7 +136,14 @@ export function newModelTarget(table: CandidateTable, chosen: number, minSamples
   return best;
 }
 
-/** Holds `row`'s probe slot and notes what the decision expected of the probe, for the recovery rule. */
+/**
+ * Holds `row`'s probe slot and notes what the decision expected of the probe, for the recovery rule: a
+ * probe counts when the model is predicted to miss the target, and a streak only starts while its recent
+ * samples (their median) are over the recovery bar, or it has none. Fast probes disprove a slow present,
+ * as in a brownout, where every recent answer was slow; they cannot disprove a slow tail (10% of first
+ * tokens a second late, say), which a handful of probes passes by chance: such a model would be
+ * re-admitted, miss, leave and come back again and again.
+ */
 export function reserveProbe(row: Row, route: RoutePolicy, nowMs: number): void {
   const entry = row.entry;
   // Long enough to bridge decide → attemptStarted; short, so a probe that never started blocks little.
@@ -112,7 +151,7 @@ export function reserveProbe(row: Row, route: RoutePolicy, nowMs: number): void 
   entry.probedAtMs = nowMs;
   entry.probeMetric = route.target.metric;
   entry.probeBarMs = recoveryBarMs(route.target);
-  entry.probePredictedMiss = !row.within;
+  entry.probePredictedMiss = !row.within && (entry.recoveryStreak > 0 || !(entry.stats.recentMedianMs(route.target.metric) <= entry.probeBarMs));
 }
 
 /**
@@ -124,14 +163,34 @@ export function reserveProbe(row: Row, route: RoutePolicy, nowMs: number): void 
 export function applyRecoveryRule(entry: Entry, report: AttemptReport, ttftMs: number | undefined, config: StatsConfig, nowMs: number): boolean {
   const metric = entry.probeMetric;
   if (metric === undefined) return false;
-  entry.probeMetric = undefined;
-  if (report.outcome === "client_error" || report.outcome === "gateway_error" || report.outcome === "rate_limited" || report.outcome === "superseded")
+  if (report.outcome === "client_error" || report.outcome === "gateway_error" || report.outcome === "rate_limited" || report.outcome === "superseded") {
+    entry.probeMetric = undefined;
     return false;
+  }
   const measuredMs = metric === "ttft" ? ttftMs : report.totalMs;
-  if (report.outcome === "ok" && measuredMs === undefined) return false;
+  if (report.outcome === "ok" && measuredMs === undefined) {
+    entry.probeMetric = undefined;
+    return false;
+  }
+  return judgeProbe(entry, report.outcome === "ok" ? measuredMs : undefined, report.promptTokens ?? 0, config, nowMs);
+}
+
+/**
+ * The recovery rule at a probe's first token, for a first-token target: the verdict is known then, a
+ * stream's length later than at its end, so a recovered model's streak runs at the pace of first tokens.
+ * Returns whether the history was forgotten.
+ */
+export function applyRecoveryAtFirstToken(entry: Entry, ttftMs: number, promptTokens: number, config: StatsConfig, nowMs: number): boolean {
+  if (entry.probeMetric !== "ttft") return false;
+  return judgeProbe(entry, ttftMs, promptTokens, config, nowMs);
+}
+
+/** Judges the current probe: `measuredMs` undefined for a failed probe. */
+function judgeProbe(entry: Entry, measuredMs: number | undefined, promptTokens: number, config: StatsConfig, nowMs: number): boolean {
+  entry.probeMetric = undefined;
   // The bar is for a tiny prompt: the probe's own prompt is read first (prefillTokensPerSecond).
-  const valueMs = measuredMs === undefined ? undefined : measuredMs - ((report.promptTokens ?? 0) * 1000) / config.prefillTokensPerSecond;
-  if (report.outcome !== "ok" || valueMs === undefined || valueMs > entry.probeBarMs || !entry.probePredictedMiss) {
+  const valueMs = measuredMs === undefined ? undefined : measuredMs - (promptTokens * 1000) / config.prefillTokensPerSecond;
+  if (valueMs === undefined || valueMs > entry.probeBarMs || !entry.probePredictedMiss) {
     entry.recoveryStreak = 0;
     return false;
   }

@@ -46,7 +46,7 @@ export interface ModelHealth {
   reserveProbe(untilMs: number): void;
   /** A probe attempt started (turns a reservation into an in-flight probe). */
   probeStarted(): void;
-  /** A probe attempt finished, whatever its outcome. */
+  /** A probe attempt finished, whatever its outcome, or delivered the first token that judges it. */
   probeFinished(): void;
   /** Remaining cooldown after a 429 at `nowMs`, in ms (0 when not cooling). */
   cooldownRemainingMs(nowMs: number): number;

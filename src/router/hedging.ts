@@ -17,10 +17,11 @@ export function hedgeCapacity(route: RoutePolicy): number {
 /**
  * When to hedge plan[0] (row `first`), in ms from its start; undefined for no hedge. The delay is the
  * latest moment at which the fastest other candidate, at its predicted latency plus the margin, still
- * meets the target (target − prediction − margin), but never before plan[0]'s own slow tail: its
- * predicted latency at `hedgeTailPercentile` (`firstTailMs`). Earlier, most requests would be
- * due a hedge, and the budget would go to chance rather than to slow ones. A probe hedges at the latest
- * moment that still meets the target, whatever its own tail: a probe never costs the target.
+ * meets the target (target − prediction − margin): a hedge sent later could not keep the promise. A probe
+ * is always hedged then: a probe never costs the target. Any other first attempt is hedged only when its
+ * own slow tail, its predicted latency at `hedgeTailPercentile` (`firstTailMs`), comes before that
+ * moment: otherwise most requests would be due a hedge, and the budget would go to chance rather than
+ * to slow ones. A model whose tail reaches past the rescue point is left to its first-token deadline.
  */
 export function hedgeDelayMs(table: CandidateTable, route: RoutePolicy, first: number, probe: boolean, firstTailMs: number): number | undefined {
   const { ms: targetMs } = route.target;
@@ -34,7 +35,7 @@ export function hedgeDelayMs(table: CandidateTable, route: RoutePolicy, first: n
   }
   if (fastestMs === Number.POSITIVE_INFINITY) return undefined;
   const rescueMs = Math.max(0, targetMs - fastestMs - marginMs);
-  return probe ? rescueMs : Math.max(rescueMs, firstTailMs);
+  return probe || firstTailMs <= rescueMs ? rescueMs : undefined;
 }
 
 /**

@@ -67,6 +67,8 @@ export interface ModelStats {
   attempts(nowMs: number): number;
   /** Decayed mean prompt size of the latency samples, in tokens; NaN when no sample reported one. */
   meanPromptTokens(): number;
+  /** Median of the recent samples still held (at most RECENT_SAMPLE_CAPACITY) of `metric`, in ms; NaN without any. */
+  recentMedianMs(metric: "ttft" | "total"): number;
   /**
    * Change detection: forgets every latency sample older than `sinceMs` and rebuilds the histograms from
    * the recent ones still held, counting them as at least `minEffectiveCount` samples (see predict.ts).
@@ -202,6 +204,18 @@ class Stats implements ModelStats {
 
   meanPromptTokens(): number {
     return this.totals.ratio(PROMPT_SUM, PROMPT_WEIGHT);
+  }
+
+  recentMedianMs(metric: "ttft" | "total"): number {
+    const field = metric === "ttft" ? TTFT : TOTAL;
+    const values: number[] = [];
+    for (let k = 0; k < this.ringSize; k++) {
+      const value = this.ring[k * FIELDS + field] ?? Number.NaN;
+      if (Number.isFinite(value)) values.push(value);
+    }
+    if (values.length === 0) return Number.NaN;
+    values.sort((a, b) => a - b);
+    return values[(values.length - 1) >> 1] as number;
   }
 
   forgetBefore(sinceMs: number, nowMs: number, minEffectiveCount: number): void {

@@ -42,9 +42,7 @@ export interface RouteState {
   spendNewModelToken(): void;
   /** The bucket holds a whole token beyond `reserve` (ordinary hedges leave one token for probes). */
   hasHedgeToken(reserve: number): boolean;
-  /** A probe may borrow its hedge's token: the bucket's debt is under one bucket. */
-  mayBorrowHedgeToken(): boolean;
-  /** Spends a hedge token; a probe's hedge, sent even without one, borrows it. */
+  /** Spends a hedge token; a probe's hedge, sent even when probes decided together emptied the bucket, overdraws it. */
   takeHedgeToken(): void;
   noteHedge(event: HedgeOutcome | "sent", nowMs: number): void;
   /** A request served by `modelId`; `met`: whether it met the target (undefined: not measured against it). */
@@ -114,16 +112,12 @@ class State implements RouteState {
     this.newModelTokens = Math.max(0, this.newModelTokens - 1);
   }
 
-  mayBorrowHedgeToken(): boolean {
-    return this.hedgeTokens > -this.capacity;
-  }
-
   hasHedgeToken(reserve: number): boolean {
     return this.hedgeTokens >= 1 + reserve - 1e-9;
   }
 
   takeHedgeToken(): void {
-    // A probe's hedge goes even when probes decided together emptied the bucket: it borrows.
+    // A probe's hedge goes even when probes decided together emptied the bucket (one probe per model in flight).
     this.hedgeTokens -= 1;
   }
 

@@ -536,10 +536,11 @@ describe("exploration", () => {
     expect(maxOutstanding).toBe(1);
   });
   it("probes a browned-out favourite at the route's rate and a long shot eight times less often", () => {
-    // Neither has a catalog prior (the slow default applies); "favourite" served the route within target
-    // before it slowed down, "longshot" never looked able to meet the target.
+    // "favourite" has no catalog prior (the slow default applies) but served the route within target
+    // before it slowed down. "longshot" never looked able to meet the target: its prior's median, 650 ms,
+    // is under 800 ms, but the router reads an unmeasured model at coldPenalty (1.5) times it, 975 ms.
     const favourite = model("favourite", { input: 0.01 });
-    const longshot = model("longshot", { input: 0.02 });
+    const longshot = model("longshot", { input: 0.02, prior: { ttftMs: 650, tokensPerSecond: 100 } });
     const h = harness([chosen, favourite, longshot]);
     warm(h, "favourite", 300, 50);
     warm(h, "chosen", 300, 100);
@@ -561,11 +562,11 @@ describe("exploration", () => {
     expect(probes.get("longshot")).toBeLessThanOrEqual(6);
   });
 
-  it("takes stale candidates in turn, stalest first", () => {
+  it("probes the cheapest stale candidate first, each at most once per staleAfterMs", () => {
     const h = harness([chosen, stale1, stale2]);
     warm(h, "chosen", 300, 100);
-    warm(h, "stale1", 2000, 20);
     warm(h, "stale2", 2000, 20);
+    warm(h, "stale1", 2000, 20);
     h.clock.advance(2500);
     const policy = route([chosen, stale1, stale2], { exploration: { ratio: 0.5, staleAfterMs: 2000, newModelRatio: 0 } });
     const explored: string[] = [];
@@ -577,10 +578,82 @@ describe("exploration", () => {
       } else serve(h, decision, 300);
       h.clock.advance(100);
     }
-    expect(explored.slice(0, 2).sort()).toEqual(["stale1", "stale2"]);
+    // stale1 is the cheaper (and the less stale): first; then stale2, while stale1 is fresh from its probe.
+    expect(explored.slice(0, 2)).toEqual(["stale1", "stale2"]);
     expect(explored.length).toBeGreaterThanOrEqual(4);
     // Each probe refreshes its model for staleAfterMs: 40 decisions × 100 ms = 4 s → at most 2 each.
     expect(explored.filter((id) => id === "stale1").length).toBeLessThanOrEqual(2);
+  });
+
+  it("goes on with a recovery streak at the pace of first tokens, without waiting for exploration tokens", () => {
+    const cheap = model("cheap", { input: 0.01, prior: FAST_PRIOR });
+    const h = harness([chosen, cheap]);
+    warm(h, "chosen", 300, 100);
+    warm(h, "cheap", 1500, 50);
+    h.clock.advance(2500);
+    const policy = route([chosen, cheap], { exploration: { ratio: 0.02, staleAfterMs: 2000, newModelRatio: 0 } });
+    const decide = () => h.brain.decide(policy, request());
+    let first = decide();
+    for (let i = 0; i < 60 && first.reason !== "explore"; i++) {
+      serve(h, first, 300);
+      h.clock.advance(10);
+      first = decide();
+    }
+    expect(first.plan[0]?.id).toBe("cheap");
+    // The first probe of a streak is paid for (one token per 50 decisions); it comes in fast.
+    const probes = [first];
+    for (let k = 1; k < 4; k++) {
+      const previous = probes[k - 1] as (typeof probes)[number];
+      h.brain.attemptStarted("cheap", previous.probe);
+      // Until its first token the probe holds the model's slot: no second probe beside it.
+      expect(decide().plan[0]?.id).toBe("chosen");
+      h.clock.advance(300);
+      h.brain.firstToken("cheap", 300, true, 500);
+      // Judged at the first token, while the stream goes on: the streak's next probe goes at once.
+      const next = decide();
+      expect(next.reason).toBe("explore");
+      expect(next.plan[0]?.id).toBe("cheap");
+      probes.push(next);
+    }
+    h.brain.attemptStarted("cheap", true);
+    h.clock.advance(300);
+    h.brain.firstToken("cheap", 300, true, 500);
+    // Four probes under the recovery bar: the slow history is forgotten and cheap is chosen on its merits.
+    const back = decide();
+    expect(back.plan[0]?.id).toBe("cheap");
+    expect(back.reason).toBe("within-target");
+    // The streams end later; the slots they freed early are not freed twice.
+    for (let k = 0; k < 4; k++) {
+      h.brain.attemptFinished({
+        modelId: "cheap",
+        route: "test-route",
+        outcome: "ok",
+        ttftMs: 300,
+        totalMs: 900,
+        promptTokens: 500,
+        outputTokens: 100,
+        probe: true,
+      });
+    }
+    expect(h.brain.snapshot(policy, request()).find((row) => row.id === "cheap")?.state).toBe("ok");
+  });
+
+  it("sends a probe only on a request no larger than the route's mean prompt", () => {
+    const h = harness([chosen, stale1]);
+    warm(h, "chosen", 300, 100);
+    warm(h, "stale1", 2000, 20);
+    h.clock.advance(2500);
+    const policy = route([chosen, stale1], { exploration: { ratio: 1, staleAfterMs: 2000, newModelRatio: 0 } });
+    for (let i = 0; i < 20; i++) {
+      const decision = h.brain.decide(policy, request({ promptTokens: 500 }));
+      serve(h, decision, decision.plan[0]?.id === "stale1" ? 2000 : 300);
+    }
+    h.clock.advance(2500);
+    // A long prompt would measure the prompt more than the model, and leave its hedge little time.
+    expect(h.brain.decide(policy, request({ promptTokens: 4000 })).reason).not.toBe("explore");
+    const small = h.brain.decide(policy, request({ promptTokens: 100 }));
+    expect(small.reason).toBe("explore");
+    expect(small.plan[0]?.id).toBe("stale1");
   });
 
   it("does not explore with ratio 0, nor for the cheapest and ordered strategies", () => {
