@@ -638,6 +638,28 @@ describe("exploration", () => {
     expect(h.brain.snapshot(policy, request()).find((row) => row.id === "cheap")?.state).toBe("ok");
   });
 
+  it("does not let a streak of fast probes re-admit a model whose slow answers are a tail", () => {
+    const cheap = model("cheap", { input: 0.01, prior: FAST_PRIOR });
+    const h = harness([chosen, cheap]);
+    warm(h, "chosen", 300, 100);
+    // One answer in five takes 2 s: the median is fast, the p95 misses the target.
+    for (let i = 0; i < 50; i++) warm(h, "cheap", i % 5 === 0 ? 2000 : 300, 1);
+    h.clock.advance(2500);
+    const policy = route([chosen, cheap], { exploration: { ratio: 1, staleAfterMs: 100, newModelRatio: 0 } });
+    let probes = 0;
+    for (let i = 0; i < 200; i++) {
+      const decision = h.brain.decide(policy, request());
+      if (decision.plan[0]?.id === "cheap") {
+        expect(decision.reason).toBe("explore");
+        probes++;
+      }
+      // Every probe comes in fast, as most of its answers do: the tail is never disproved.
+      serve(h, decision, 300);
+      h.clock.advance(50);
+    }
+    expect(probes).toBeGreaterThanOrEqual(8);
+  });
+
   it("sends a probe only on a request no larger than the route's mean prompt", () => {
     const h = harness([chosen, stale1]);
     warm(h, "chosen", 300, 100);
