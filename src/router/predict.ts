@@ -17,8 +17,8 @@
 // Honest uncertainty: the live quantile is read at an upper confidence bound of the percentile, not at
 // the percentile itself. The p-quantile estimated from n samples has a standard error of sqrt(p(1−p)/n)
 // in probability (the binomial count of samples under it), so the prediction reads the histogram at
-// p + confidenceZ × sqrt(p(1−p)/n), capped a third of the way to 1: for a p95 target, from 5 or 300
-// samples the p96.7, from 1000 the p96.1, from 3000 the p95.6. A model measured from a handful of samples is not trusted like one measured from
+// p + confidenceZ × sqrt(p(1−p)/n), capped halfway to 1: for a p95 target, from 5 samples nearly their
+// maximum (p97.5), from 300 the p97, from 3000 the p95.6. A model measured from a handful of samples is not trusted like one measured from
 // hundreds, and the chosen model's true p95 keeps a margin under the target that shrinks with evidence.
 //
 // Cold models never win on speed alone: the brain ranks a model whose prediction still leans on its
@@ -45,15 +45,13 @@ export type Prior = CatalogModel["prior"];
 
 /**
  * The probability at which to read a histogram of `effectiveCount` samples for the `p` quantile (0..1):
- * `p` raised by `z` standard errors, at most a third of the way to 1, rounded to 0.001 so that quantile
- * caches stay useful. The cap keeps a small tail past the target percentile (2% of first tokens ×4, say)
- * from shutting a model out whenever its samples thin out: p95 reads at most p96.7. Halfway (p97.5) read
- * such a model at the edge of its tail: with a 10 s half-life its samples never grew past the cap, and
- * the quality bench's healthy gemma-4-26b (true p95 ~610 ms) sat at ~830 ms, over an 800 ms target.
+ * `p` raised by `z` standard errors, at most halfway to 1, rounded to 0.001 so that quantile caches stay
+ * useful. The cap keeps a small tail past the target percentile (2% of first tokens ×4, say) from
+ * shutting a model out whenever its samples thin out: p95 reads at most p97.5.
  */
 export function upperP(p: number, effectiveCount: number, z: number): number {
   if (z <= 0 || !(effectiveCount > 0)) return p;
-  const cap = Math.round((p + (1 - p) / 3) * 1000) / 1000;
+  const cap = p + (1 - p) / 2;
   const raised = p + z * Math.sqrt((p * (1 - p)) / effectiveCount);
   return raised >= cap ? cap : Math.round(raised * 1000) / 1000;
 }

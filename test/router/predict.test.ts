@@ -58,12 +58,12 @@ describe("prediction", () => {
   });
 
   it("reads the percentile at an upper confidence bound that shrinks as samples grow", () => {
-    expect(upperP(0.95, 5, 1.645)).toBe(0.967);
-    expect(upperP(0.95, 300, 1.645)).toBe(0.967);
+    expect(upperP(0.95, 5, 1.645)).toBe(0.975);
+    expect(upperP(0.95, 300, 1.645)).toBe(0.971);
     expect(upperP(0.95, 1000, 1.645)).toBe(0.961);
-    expect(upperP(0.5, 1, 1.645)).toBe(0.667);
+    expect(upperP(0.5, 1, 1.645)).toBe(0.75);
     expect(upperP(0.95, 1000, 0)).toBe(0.95);
-    // 96 samples at 200 ms and 4 at 1000 ms: the plain p95 sits in the fast mass, the bound (p96.7) does not.
+    // 96 samples at 200 ms and 4 at 1000 ms: the plain p95 sits in the fast mass, the bound (p97.5) does not.
     const stats = createModelStats(HALF_LIFE_MS);
     for (let i = 0; i < 100; i++) stats.recordSuccess(0, i % 25 === 0 ? 1000 : 200, 1500, 0, 100);
     const plain = predictTtftMs(stats, undefined, 0, 95, { ...config, confidenceZ: 0 }, 0);
