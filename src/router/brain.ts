@@ -93,8 +93,11 @@ export interface Brain {
   hedgeFinished(routeName: string, outcome: Exclude<HedgeOutcome, "over_budget">): void;
   /** An attempt on `modelId` started; `probe` as in `Decision.probe` (only for plan[0]). */
   attemptStarted(modelId: string, probe: boolean): void;
-  /** An attempt's first content arrived `ttftMs` after it started: learnt now. Its report then says `ttftRecorded`. */
-  /** `probe`: the attempt is a probe (its slot is freed, the recovery rule judged), of `promptTokens`. */
+  /**
+   * An attempt's first content arrived `ttftMs` after it started: learnt now. Its report then says
+   * `ttftRecorded`. A probe's (`probe`, on a prompt of `promptTokens`) frees the model's probe slot and,
+   * on a first-token target, is judged by the recovery rule now.
+   */
   firstToken(modelId: string, ttftMs: number, probe?: boolean, promptTokens?: number): void;
   /** An attempt has waited `elapsedMs` (past its route's target) without `metric`: learnt now as "at least". */
   attemptLate(modelId: string, metric: LatencyMetric, elapsedMs: number): void;
