@@ -622,20 +622,44 @@ describe("exploration", () => {
     const back = decide();
     expect(back.plan[0]?.id).toBe("cheap");
     expect(back.reason).toBe("within-target");
-    // The streams end later; the slots they freed early are not freed twice.
-    for (let k = 0; k < 4; k++) {
-      h.brain.attemptFinished({
-        modelId: "cheap",
-        route: "test-route",
-        outcome: "ok",
-        ttftMs: 300,
-        totalMs: 900,
-        promptTokens: 500,
-        outputTokens: 100,
-        probe: true,
-      });
-    }
-    expect(h.brain.snapshot(policy, request()).find((row) => row.id === "cheap")?.state).toBe("ok");
+  });
+
+  it("frees a probe's slot once: at its first token, not again when its stream ends under the next probe", () => {
+    const cheap = model("cheap", { input: 0.01, prior: FAST_PRIOR });
+    const h = harness([chosen, cheap]);
+    warm(h, "chosen", 300, 100);
+    warm(h, "cheap", 1500, 50);
+    h.clock.advance(2500);
+    const policy = route([chosen, cheap], { exploration: { ratio: 1, staleAfterMs: 100, newModelRatio: 0 } });
+    const first = h.brain.decide(policy, request());
+    expect(first.plan[0]?.id).toBe("cheap");
+    h.brain.attemptStarted("cheap", true);
+    h.clock.advance(1500);
+    h.brain.firstToken("cheap", 1500, true, 500);
+    h.clock.advance(200);
+    // The first probe's stream goes on; its slot is free, and the next probe (stale again) takes it.
+    const second = h.brain.decide(policy, request());
+    expect(second.plan[0]?.id).toBe("cheap");
+    h.brain.attemptStarted("cheap", true);
+    h.clock.advance(200);
+    // The first stream ends while the second probe waits for its first token: the slot stays taken,
+    // though cheap is stale again.
+    h.brain.attemptFinished({
+      modelId: "cheap",
+      route: "test-route",
+      outcome: "ok",
+      ttftMs: 1500,
+      totalMs: 2500,
+      promptTokens: 500,
+      outputTokens: 100,
+      probe: true,
+    });
+    h.clock.advance(200);
+    expect(h.brain.decide(policy, request()).plan[0]?.id).toBe("chosen");
+    // The second probe's first token frees it: the next stale decision probes cheap again.
+    h.brain.firstToken("cheap", 1500, true, 500);
+    h.clock.advance(200);
+    expect(h.brain.decide(policy, request()).plan[0]?.id).toBe("cheap");
   });
 
   it("does not let a streak of fast probes re-admit a model whose slow answers are a tail", () => {
