@@ -1,14 +1,18 @@
-// npm run bench:replicas — how fast replicas leave a browned-out model: 1 replica vs 3 replicas at the
+// npm run bench:replicas — how fast replicas leave a browning-out model: 1 replica vs 3 replicas at the
 // same total load through haproxy (round robin), the 3 without and with shared state (redis-server).
 //
 // Each scenario: a scripted upstream with two models, "cheap" (fast, chosen while within target) and
 // "dear" (fast, 50× the price); the route wants p95 TTFT ≤ 800 ms. Streamed requests arrive at a fixed
-// total rate (open loop). After the warm-up, "cheap" browns out in its tail: one request in four waits
-// 2.5 s for its first token, so its p95 misses the target once the slow samples weigh enough. The figure:
-// seconds from the brownout until cheap's share of upstream arrivals stays at or under 10% for a whole
-// second (250 ms buckets; probes still go there now and then). Bounded: about 25 s per scenario.
+// total rate (open loop). After the warm-up, "cheap" browns out in one of two ways:
+//   latency  one request in four waits 2.5 s for its first token: its p95 misses the target once the
+//            slow samples weigh enough in the decaying window;
+//   errors   a seeded 60% of its answers are 503s (each falls back to "dear"): its circuit opens after
+//            five failures in a row.
+// The figure: seconds from the brownout until cheap's share of upstream arrivals stays at or under 10%
+// for a whole second (250 ms buckets; probes still go there now and then). Bounded: about 25 s per
+// scenario, six scenarios.
 //
-//   npm run bench:replicas [-- --rate 30 --warmup 6 --after 10 --json out.json]
+//   npm run bench:replicas [-- --rate 30 --warmup 6 --after 10 --brownouts latency,errors --json out.json]
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -26,12 +30,15 @@ const { values } = parseArgs({
     rate: { type: "string", default: "30" },
     warmup: { type: "string", default: "6" },
     after: { type: "string", default: "10" },
+    brownouts: { type: "string", default: "latency,errors" },
     json: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
-  process.stdout.write("npm run bench:replicas [-- --rate 30 (requests/s in total) --warmup 6 (s) --after 10 (s after the brownout) --json out.json]\n");
+  process.stdout.write(
+    "npm run bench:replicas [-- --rate 30 (requests/s in total) --warmup 6 (s) --after 10 (s after the brownout) --brownouts latency,errors --json out.json]\n",
+  );
   process.exit(0);
 }
 const RATE = Number(values.rate);
@@ -41,12 +48,33 @@ const BUCKET_MS = 250;
 const BROWNOUT_TTFT_MS = 2500;
 const FAST_TTFT_MS = 60;
 const SLOW_EVERY = 4;
+const ERROR_SHARE = 0.6;
+const BROWNOUTS = values.brownouts.split(",").filter(Boolean);
+for (const brownout of BROWNOUTS) {
+  if (brownout !== "latency" && brownout !== "errors") {
+    process.stderr.write(`--brownouts: "${brownout}" is neither latency nor errors\n`);
+    process.exit(2);
+  }
+}
 
-/** The upstream: SSE for both models; one "cheap" request in SLOW_EVERY slow from `brownoutAt` (performance.now()) on. */
-function startUpstream() {
+/** A seeded uniform generator in [0, 1) (mulberry32): the same error pattern in every scenario. */
+function seeded(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The upstream: SSE for both models; from `brownoutAt` (performance.now()) on, "cheap" browns out as `kind` says. */
+function startUpstream(kind) {
   const arrivals = [];
   let brownoutAt = Number.POSITIVE_INFINITY;
   let cheapAfterBrownout = 0;
+  const random = seeded(42);
   const server = createServer((request, response) => {
     const parts = [];
     request.on("data", (part) => parts.push(part));
@@ -59,9 +87,14 @@ function startUpstream() {
         // not JSON: answered as unknown
       }
       arrivals.push({ atMs: now, model });
+      if (kind === "errors" && model === "cheap" && now >= brownoutAt && random() < ERROR_SHARE) {
+        response.writeHead(503, { "content-type": "application/json" });
+        response.end(JSON.stringify({ error: { message: "overloaded", type: "server_error" } }));
+        return;
+      }
       // A tail brownout: one request in SLOW_EVERY is slow. p95 crosses the target once enough slow samples
       // are in the decaying window, so how fast that happens depends on how many samples a replica sees.
-      const slow = model === "cheap" && now >= brownoutAt && ++cheapAfterBrownout % SLOW_EVERY === 0;
+      const slow = kind === "latency" && model === "cheap" && now >= brownoutAt && ++cheapAfterBrownout % SLOW_EVERY === 0;
       const ttftMs = slow ? BROWNOUT_TTFT_MS : FAST_TTFT_MS;
       const chunk = (delta, finish = null) =>
         `data: ${JSON.stringify({ id: "b", object: "chat.completion.chunk", created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
@@ -153,9 +186,9 @@ function secondsToLeave(arrivals, fromMs, untilMs) {
   return Number.NaN;
 }
 
-async function scenario(name, count, shared) {
+async function scenario(kind, name, count, shared) {
   const dir = mkdtempSync(join(tmpdir(), "subsecond-bench-replicas-"));
-  const upstream = await startUpstream();
+  const upstream = await startUpstream(kind);
   const redis = shared ? await startRedis({ maxSeconds: 120 }) : undefined;
   const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", BENCH_PROVIDER_KEY: "bench", ...(redis ? { BENCH_REDIS_URL: redis.url } : {}) };
   const replicas = await startReplicas({ root: ROOT, dir, config: gatewayConfig(upstream.url, shared), env, count, maxSeconds: 120 });
@@ -175,9 +208,9 @@ async function scenario(name, count, shared) {
       const inSecond = upstream.arrivals.filter((a) => a.atMs >= start && a.atMs < start + 1000);
       shares.push(inSecond.length === 0 ? 0 : Math.round((100 * inSecond.filter((a) => a.model === "cheap").length) / inSecond.length));
     }
-    const result = { scenario: name, replicas: count, shared, secondsToLeave: leave, cheapSharePerSecond: shares, failures };
+    const result = { brownout: kind, scenario: name, replicas: count, shared, secondsToLeave: leave, cheapSharePerSecond: shares, failures };
     process.stdout.write(
-      `${name.padEnd(28)} ${Number.isNaN(leave) ? "never" : `${leave.toFixed(2)} s`}   cheap's share per second from 2 s before the brownout: ${shares.join(" ")} %   (failed requests: ${failures})\n`,
+      `${kind.padEnd(8)} ${name.padEnd(28)} ${Number.isNaN(leave) ? "never" : `${leave.toFixed(2)} s`}   cheap's share per second from 2 s before the brownout: ${shares.join(" ")} %   (failed requests: ${failures})\n`,
     );
     return result;
   } finally {
@@ -195,10 +228,13 @@ process.on("SIGINT", () => {
   process.exit(130);
 });
 process.stdout.write(
-  `bench:replicas — ${RATE} requests/s in total; after ${WARMUP_MS / 1000} s one "cheap" request in ${SLOW_EVERY} takes ${BROWNOUT_TTFT_MS} ms to its first token (else ${FAST_TTFT_MS} ms); seconds until its share of traffic stays ≤ 10%\n`,
+  `bench:replicas — ${RATE} requests/s in total; after ${WARMUP_MS / 1000} s "cheap" browns out: latency (one request in ${SLOW_EVERY} takes ${BROWNOUT_TTFT_MS} ms to its first token, else ${FAST_TTFT_MS} ms) or errors (${ERROR_SHARE * 100}% answered 503); seconds until its share of traffic stays ≤ 10%\n`,
 );
 const results = [];
-results.push(await scenario("1 replica", 1, false));
-results.push(await scenario("3 replicas, no shared state", 3, false));
-results.push(await scenario("3 replicas, shared (Redis)", 3, true));
-if (values.json) writeFileSync(values.json, `${JSON.stringify({ rate: RATE, warmupMs: WARMUP_MS, afterMs: AFTER_MS, results }, null, 2)}\n`);
+for (const kind of BROWNOUTS) {
+  results.push(await scenario(kind, "1 replica", 1, false));
+  results.push(await scenario(kind, "3 replicas, no shared state", 3, false));
+  results.push(await scenario(kind, "3 replicas, shared (Redis)", 3, true));
+}
+if (values.json)
+  writeFileSync(values.json, `${JSON.stringify({ rate: RATE, warmupMs: WARMUP_MS, afterMs: AFTER_MS, errorShare: ERROR_SHARE, results }, null, 2)}\n`);
