@@ -31,10 +31,11 @@ const sinkUrl = JSON.parse(String(line)).url;
 
 for (const key of Object.keys(process.env)) if (key.startsWith("OTEL_")) delete process.env[key];
 const { createTracing } = await import(pathToFileURL(resolve(args.dist, "observability/tracing.js")).href);
-const off = await createTracing(process.env);
+const problem = (message) => process.stderr.write(`${message}\n`);
+const off = await createTracing(process.env, problem);
 process.env.OTEL_EXPORTER_OTLP_ENDPOINT = sinkUrl;
 process.env.OTEL_SERVICE_NAME = "subsecond-otel-cost";
-const on = await createTracing(process.env);
+const on = await createTracing(process.env, problem);
 if (off !== undefined || on === undefined) throw new Error("createTracing: expected off without an endpoint and on with one");
 
 const model = { id: "mock/model", provider: "mock", upstreamModel: "mock-model" };

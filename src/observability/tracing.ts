@@ -15,6 +15,9 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
+/** Hears what goes wrong with tracing while it runs (its worker died, spans were dropped); main.ts logs it. */
+export type TracingProblem = (message: string, error?: unknown) => void;
+
 /** What an attempt is, as its client span says (`subsecond.*`). */
 export interface AttemptStart {
   /** 1 for the request's first attempt. */
@@ -77,11 +80,12 @@ export function tracingWanted(env: Readonly<Record<string, string | undefined>>)
 }
 
 /**
- * The tracing `env` asks for, or undefined. The SDK module is imported here, only then; it reads the
- * rest of its settings (sampler, headers, batch sizes, resource) from the process environment itself.
+ * The tracing `env` asks for, or undefined. The SDK module is imported here, only then; `env` gives the
+ * sampler, and the SDK reads the rest of its settings (headers, batch sizes, resource) from the process
+ * environment itself. `problem` hears of failures while tracing runs (its worker died, spans dropped).
  */
-export async function createTracing(env: Readonly<Record<string, string | undefined>>): Promise<Tracing | undefined> {
+export async function createTracing(env: Readonly<Record<string, string | undefined>>, problem: TracingProblem): Promise<Tracing | undefined> {
   if (!tracingWanted(env)) return undefined;
   const { createOtelTracing } = await import("./otel.js");
-  return createOtelTracing();
+  return await createOtelTracing(env, problem);
 }

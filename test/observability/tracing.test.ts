@@ -44,16 +44,16 @@ async function startTracedGateway(
 ): Promise<{ url: string; client: OpenAI }> {
   const configPath = join(tempDir("subsecond-otel-"), "gateway.yaml");
   writeFileSync(configPath, stringify({ ...raw, server: { host: "127.0.0.1", port: 0, logLevel: "info" } }));
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of ["PORT", "HOST", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_SAMPLER", "OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER"])
+    delete env[name];
+  Object.assign(env, {
     FAKE_PROVIDER_KEY: PROVIDER_KEY,
     OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
     OTEL_SERVICE_NAME: "subsecond-under-test",
     OTEL_BSP_SCHEDULE_DELAY: String(batchDelayMs),
     ...extraEnv,
-  };
-  for (const name of ["PORT", "HOST", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_SAMPLER", "OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER"])
-    delete env[name];
+  });
   gateway = await startGateway(REPO_ROOT, configPath, env);
   return { url: gateway.url, client: new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "client-key", maxRetries: 0, timeout: 15_000 }) };
 }
@@ -235,6 +235,37 @@ describe("OpenTelemetry traces", () => {
       "gen_ai.response.finish_reasons": ["stop"],
       "gen_ai.usage.output_tokens": 2,
     });
+  });
+
+  it("samples as OTEL_TRACES_SAMPLER says, and passes an unsampled trace on to the provider as unsampled", async () => {
+    receiver = await startOtlpReceiver();
+    upstream = await startFakeUpstream((request) => ({ kind: "json", body: completion(request.model, "ok") }));
+    const raw = testConfig(upstream.url, [{ id: "acme/only", upstreamModel: "only-model" }]);
+    // The default sampler, parentbased_always_on, follows the caller's decision.
+    const { client } = await startTracedGateway(raw, receiver, 50);
+    const unsampled = remoteParent();
+    const sampled = remoteParent();
+    await client.chat.completions.create(
+      { model: "chat", messages: [{ role: "user", content: "hi" }] },
+      { headers: { traceparent: unsampled.header.replace(/-01$/, "-00") } },
+    );
+    await client.chat.completions.create({ model: "chat", messages: [{ role: "user", content: "hi" }] }, { headers: { traceparent: sampled.header } });
+    // Spans are exported in order: once the sampled request's are in, the unsampled one's would be too.
+    await spansOf(receiver, sampled.traceId, 2);
+    expect(receiver.spans.filter((span) => span.traceId === unsampled.traceId)).toHaveLength(0);
+    const [first, second] = upstream.forModel("only-model");
+    expect(first?.headers.traceparent).toMatch(new RegExp(`^00-${unsampled.traceId}-[0-9a-f]{16}-00$`));
+    expect(first?.headers.traceparent).not.toContain(unsampled.spanId);
+    expect(second?.headers.traceparent).toMatch(new RegExp(`^00-${sampled.traceId}-[0-9a-f]{16}-01$`));
+    await gateway?.handle.stop();
+
+    // always_off: nothing is exported, and a trace the gateway starts itself goes upstream unsampled.
+    const off = await startTracedGateway(raw, receiver, 50, { OTEL_TRACES_SAMPLER: "always_off" });
+    const before = receiver.spans.length;
+    await off.client.chat.completions.create({ model: "chat", messages: [{ role: "user", content: "hi" }] });
+    await gateway?.handle.stop();
+    expect(receiver.spans).toHaveLength(before);
+    expect(upstream.forModel("only-model")[2]?.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
   });
 
   it("exports the spans still batched when the gateway drains on SIGTERM", async () => {
