@@ -3,6 +3,8 @@
 // export's serialisation all run here, off the event loop that serves requests. The SDK reads its
 // settings (endpoint, headers, timeout, batch sizes, resource) from the OTEL_* environment, which a
 // worker shares with its process; sampling was decided on the event loop, so every record is exported.
+import { readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, createTraceState, trace, type Context, type HrTime } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
@@ -43,6 +45,15 @@ function parentOf(record: SpanRecord): Context {
 
 const port = parentPort;
 if (port === null) throw new Error("trace-worker.js runs as a worker thread (otel.ts starts it)");
+
+// The lowest CPU priority for this thread (Linux, where /proc/thread-self names it): on a core it shares
+// with the event loop, a request comes first and the export runs in what is left.
+try {
+  const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+  if (tid > 0) setPriority(tid, 19);
+} catch {
+  // Not Linux: the thread keeps its priority.
+}
 
 const ids = new RecordedIds();
 const resource = defaultResource()

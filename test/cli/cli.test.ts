@@ -173,6 +173,19 @@ describe("subsecond serve", () => {
     expect(same.helpers.every((nice) => nice === own)).toBe(true);
   });
 
+  // Below nice 9, the helpers' level (own + 10) and the trace worker's (19) differ.
+  it.runIf(process.platform === "linux" && getPriority() < 9)("runs the trace worker at nice 19, below the other helper threads", async () => {
+    const file = join(tempDir("subsecond-serve-"), "traced.yaml");
+    writeFileSync(file, stringify(testConfig("http://127.0.0.1:9", [{ id: "acme/one" }], { server: { host: "127.0.0.1", port: 0, logLevel: "info" } })));
+    const own = getPriority();
+    // Nothing listens on port 9: spans would be lost, which this test does not look at.
+    await serve(file, { FAKE_PROVIDER_KEY: "k", OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" });
+    const nices = threadNices(child?.pid as number);
+    expect(nices.main).toBe(own);
+    expect(nices.helpers.filter((nice) => nice === 19)).toHaveLength(1);
+    expect(nices.helpers.filter((nice) => nice === own + 10).length).toBeGreaterThanOrEqual(4);
+  });
+
   it("drains in-flight streams on SIGTERM and exits 0", async () => {
     upstream = await startFakeUpstream((request) => ({ kind: "sse", steps: streamOf(request.model, ["a ", "b ", "c ", "d ", "e"], 150) }));
     const dir = tempDir("subsecond-serve-");
