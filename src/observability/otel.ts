@@ -179,7 +179,8 @@ interface TraceContext {
 }
 
 /** Epoch ms of a performance.now() reading. */
-const epochMs = (now: number): number => performance.timeOrigin + now;
+const TIME_ORIGIN_MS = performance.timeOrigin;
+const epochMs = (now: number): number => TIME_ORIGIN_MS + now;
 
 /** A client span in flight. */
 interface OpenAttempt {
@@ -210,7 +211,7 @@ class RecordedRequestTrace implements RequestTrace {
 
   constructor(context: TraceContext, headers: IncomingHttpHeaders, startedAt: number) {
     this.#context = context;
-    const parentContext = context.propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
+    const parentContext = headers.traceparent === undefined ? ROOT_CONTEXT : context.propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
     const parent = trace.getSpanContext(parentContext);
     this.#traceId = parent?.traceId ?? context.ids.hex(16);
     this.#spanId = context.ids.hex(8);
@@ -312,18 +313,6 @@ class RecordedRequestTrace implements RequestTrace {
     attributes: Record<string, AttributeValue>,
     error: boolean,
   ): SpanRecord {
-    return {
-      name,
-      kind,
-      traceId: this.#traceId,
-      spanId,
-      ...(parentSpanId !== undefined ? { parentSpanId } : {}),
-      remoteParent,
-      ...(this.#traceState !== undefined ? { traceState: this.#traceState } : {}),
-      startMs,
-      endMs,
-      attributes,
-      error,
-    };
+    return { name, kind, traceId: this.#traceId, spanId, parentSpanId, remoteParent, traceState: this.#traceState, startMs, endMs, attributes, error };
   }
 }

@@ -10,12 +10,12 @@ export interface SpanRecord {
   readonly traceId: string;
   /** 16 lowercase hex digits. */
   readonly spanId: string;
-  /** The parent's span id; none for a root span. */
-  readonly parentSpanId?: string;
+  /** The parent's span id; undefined for a root span. */
+  readonly parentSpanId: string | undefined;
   /** The parent is the caller's span (from its `traceparent`), not one of this process. */
   readonly remoteParent: boolean;
   /** The caller's W3C `tracestate`, serialized, when it sent one. */
-  readonly traceState?: string;
+  readonly traceState: string | undefined;
   /** Start and end, in ms since the Unix epoch (performance.timeOrigin + performance.now()). */
   readonly startMs: number;
   readonly endMs: number;
