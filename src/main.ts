@@ -59,18 +59,17 @@ async function serveCommand(args: string[]): Promise<number> {
   const configPath = values.config ?? process.env.SUBSECOND_CONFIG ?? "config/gateway.yaml";
   const config = await loadConfigFile(configPath);
   const logger = createLogger(config.config.server.logLevel);
+  const { helperThreadNice } = config.config.server;
+  if (helperThreadNice > 0) {
+    const lowered = lowerHelperThreads(helperThreadNice);
+    if (lowered !== undefined) logger.debug({ threads: lowered, niceLevels: helperThreadNice }, "helper threads run at a lower CPU priority");
+  }
   const port = process.env.PORT !== undefined && process.env.PORT !== "" ? Number(process.env.PORT) : undefined;
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
     return fail(`PORT must be an integer from 0 to 65535, got "${process.env.PORT}"`);
   // Traces only when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set: otherwise the SDK is never loaded.
   const tracing = await createTracing(process.env, (message, error) => logger.error(error === undefined ? {} : { err: error }, message));
   if (tracing) logger.info({ sampler: process.env.OTEL_TRACES_SAMPLER ?? "parentbased_always_on" }, "exporting traces over OTLP/HTTP");
-  // After the trace worker started, so that it is lowered too.
-  const { helperThreadNice } = config.config.server;
-  if (helperThreadNice > 0) {
-    const lowered = lowerHelperThreads(helperThreadNice);
-    if (lowered !== undefined) logger.debug({ threads: lowered, niceLevels: helperThreadNice }, "helper threads run at a lower CPU priority");
-  }
   // A collector that is down costs its spans, never the drain's outcome (each export is bounded by OTEL_EXPORTER_OTLP_TIMEOUT).
   const stopTracing = async (): Promise<void> => {
     await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, "spans still batched could not be exported"));

@@ -28,8 +28,6 @@ export function lowerHelperThreads(steps: number): number | undefined {
     const tid = Number(task);
     if (tid === process.pid) continue;
     try {
-      // Lowers only: a thread that set itself lower still (the trace worker) stays there.
-      if (getPriority(tid) >= nice) continue;
       setPriority(tid, nice);
       lowered++;
     } catch {
