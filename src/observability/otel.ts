@@ -178,9 +178,11 @@ interface TraceContext {
   readonly shipper: SpanShipper;
 }
 
-/** Epoch ms of a performance.now() reading. */
 const TIME_ORIGIN_MS = performance.timeOrigin;
+/** Epoch ms of a performance.now() reading. */
 const epochMs = (now: number): number => TIME_ORIGIN_MS + now;
+/** The attributes of an attempt whose trace is not sampled: never read. */
+const UNRECORDED: Record<string, AttributeValue> = Object.freeze({});
 
 /** A client span in flight. */
 interface OpenAttempt {
@@ -231,8 +233,13 @@ class RecordedRequestTrace implements RequestTrace {
 
   attemptStarted(model: CatalogModel, start: AttemptStart): void {
     if (start.hedge) this.#hedged = true;
+    const spanId = this.#context.ids.hex(8);
+    if (!this.#sampled) {
+      this.#attempts.set(model.id, { spanId, name: "", startMs: 0, attributes: UNRECORDED });
+      return;
+    }
     this.#attempts.set(model.id, {
-      spanId: this.#context.ids.hex(8),
+      spanId,
       name: `chat ${model.upstreamModel}`,
       startMs: epochMs(performance.now()),
       attributes: {
@@ -262,6 +269,7 @@ class RecordedRequestTrace implements RequestTrace {
     const attempt = this.#attempts.get(end.model.id);
     if (attempt === undefined) return;
     this.#attempts.delete(end.model.id);
+    if (!this.#sampled) return;
     const attributes = attempt.attributes;
     attributes["subsecond.outcome"] = end.outcome;
     if (end.responseModel !== undefined) {
@@ -275,7 +283,6 @@ class RecordedRequestTrace implements RequestTrace {
     if (end.finishReasons !== undefined && end.finishReasons.length > 0) attributes[GEN_AI_RESPONSE_FINISH_REASONS] = [...end.finishReasons];
     const error = !NOT_ERRORS.has(end.outcome);
     if (error) attributes[ATTR_ERROR_TYPE] = end.outcome;
-    if (!this.#sampled) return;
     const record = this.#record(attempt.name, "client", attempt.spanId, this.#spanId, false, attempt.startMs, epochMs(performance.now()), attributes, error);
     // A loser cancelled after the answer ends after the request: it goes on its own.
     if (this.#ended) this.#context.shipper.ship([record]);
@@ -285,6 +292,7 @@ class RecordedRequestTrace implements RequestTrace {
   ended(end: RequestEnd, endedAt: number): void {
     if (this.#ended) return;
     this.#ended = true;
+    if (!this.#sampled) return;
     const attributes = this.#attributes;
     attributes["subsecond.reason"] = end.reason;
     attributes["subsecond.attempts"] = end.attempts;
@@ -294,7 +302,6 @@ class RecordedRequestTrace implements RequestTrace {
     const responseModel = this.#answered?.get(end.model);
     if (responseModel !== undefined) attributes[GEN_AI_RESPONSE_MODEL] = responseModel;
     if (end.outcome !== "ok") attributes[ATTR_ERROR_TYPE] = end.outcome;
-    if (!this.#sampled) return;
     // A server span is an error for 5xx only (OpenTelemetry HTTP semantic conventions).
     const server = this.#record(this.#name, "server", this.#spanId, this.#parentSpanId, true, this.#startMs, epochMs(endedAt), attributes, end.status >= 500);
     this.#finished.push(server);
