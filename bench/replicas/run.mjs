@@ -22,6 +22,7 @@ import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Agent } from "undici";
 import { startHaproxy, startRedis, startReplicas } from "./cluster.mjs";
+import { createSeededRng } from "../../dist/router/rng.js";
 import { killAllChildren } from "../quality/processes.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -57,24 +58,13 @@ for (const brownout of BROWNOUTS) {
   }
 }
 
-/** A seeded uniform generator in [0, 1) (mulberry32): the same error pattern in every scenario. */
-function seeded(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The upstream: SSE for both models; from `brownoutAt` (performance.now()) on, "cheap" browns out as `kind` says. */
 function startUpstream(kind) {
   const arrivals = [];
   let brownoutAt = Number.POSITIVE_INFINITY;
   let cheapAfterBrownout = 0;
-  const random = seeded(42);
+  // The same error pattern in every scenario.
+  const rng = createSeededRng(42);
   const server = createServer((request, response) => {
     const parts = [];
     request.on("data", (part) => parts.push(part));
@@ -87,7 +77,7 @@ function startUpstream(kind) {
         // not JSON: answered as unknown
       }
       arrivals.push({ atMs: now, model });
-      if (kind === "errors" && model === "cheap" && now >= brownoutAt && random() < ERROR_SHARE) {
+      if (kind === "errors" && model === "cheap" && now >= brownoutAt && rng.next() < ERROR_SHARE) {
         response.writeHead(503, { "content-type": "application/json" });
         response.end(JSON.stringify({ error: { message: "overloaded", type: "server_error" } }));
         return;
