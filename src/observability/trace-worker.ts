@@ -6,7 +6,8 @@
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, createTraceState, trace, type Context, type HrTime } from "@opentelemetry/api";
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, createTraceState, trace, type Context } from "@opentelemetry/api";
+import { millisToHrTime } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
 import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, type IdGenerator } from "@opentelemetry/sdk-trace-base";
@@ -23,13 +24,6 @@ class RecordedIds implements IdGenerator {
   generateSpanId(): string {
     return this.spanId;
   }
-}
-
-/** Epoch ms as the SDK's [seconds, nanoseconds]. */
-function hrTime(epochMs: number): HrTime {
-  const seconds = Math.floor(epochMs / 1000);
-  const nanos = Math.round((epochMs - seconds * 1000) * 1e6);
-  return nanos >= 1e9 ? [seconds + 1, nanos - 1e9] : [seconds, nanos];
 }
 
 function parentOf(record: SpanRecord): Context {
@@ -71,9 +65,9 @@ function replay(record: SpanRecord): void {
   ids.traceId = record.traceId;
   ids.spanId = record.spanId;
   const kind = record.kind === "server" ? SpanKind.SERVER : SpanKind.CLIENT;
-  const span = tracer.startSpan(record.name, { kind, startTime: hrTime(record.startMs), attributes: record.attributes }, parentOf(record));
+  const span = tracer.startSpan(record.name, { kind, startTime: millisToHrTime(record.startMs), attributes: record.attributes }, parentOf(record));
   if (record.error) span.setStatus({ code: SpanStatusCode.ERROR });
-  span.end(hrTime(record.endMs));
+  span.end(millisToHrTime(record.endMs));
 }
 
 const answer = (message: FromTraceWorker): void => port.postMessage(message);
