@@ -68,13 +68,13 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
   const { outgoing } = exchange;
   // `on`, not `once`: the finally below removes it, and `once` would wrap it in another closure.
   outgoing.on("close", race.onClientClose);
-  deps.shutdown.on(race.onShutdown);
+  const shutdownSubscription = deps.shutdown.on(race.onShutdown);
   if (deps.shutdown.cut) race.onShutdown();
   try {
     return await runPlan(deps, race, recorder, exchange, plan, runtime.config.config.server.eventLimitBytes);
   } finally {
     outgoing.off("close", race.onClientClose);
-    deps.shutdown.off(race.onShutdown);
+    deps.shutdown.off(shutdownSubscription);
     recorder.countDecision();
   }
 }
