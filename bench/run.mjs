@@ -20,6 +20,7 @@ import { USAGE, UsageError, parseOptions } from "./lib/options.mjs";
 import { log } from "./lib/output.mjs";
 import { createPhaseRunner } from "./lib/phases.mjs";
 import { createCpuReader } from "./lib/proc.mjs";
+import { runGc } from "./lib/gc.mjs";
 import { runProfile } from "./lib/profile.mjs";
 import { createTargets } from "./lib/targets.mjs";
 
@@ -90,6 +91,7 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
 async function run() {
   await lock.acquire();
   if (options.profile) return runProfile(deps);
+  if (options.gc) return runGc(deps);
   const deadlineMs = runDeadlineMs(options);
   const watchdog = setTimeout(() => {
     log(`ERROR: run exceeded ${deadlineMs / 1000} s; aborting`);

@@ -24,8 +24,11 @@ Fault soak (bench/soak-faults.mjs, also npm run bench:soak):
 Profile mode:
   --profile               CPU-profile the gateway and the floor, each alone at c=16, and print
                           their top self-time functions and packages
-  --profile-seconds S     measured seconds per proxy (default 10)
+  --profile-seconds S     measured seconds per proxy, here and with --gc (default 10)
   --profile-body B        ${Object.keys(BODIES).join(", ")} (default json)
+GC mode:
+  --gc                    each proxy alone at c=16 JSON under --trace-gc, --repeats fresh pairs: scavenges
+                          per 1k requests, bytes promoted per request, full GCs (with --baseline-dist too)
 Targets:
   --node-flags="..."      extra Node flags for both proxies
   --gateway-log-level L   the gateway's server.logLevel (default info)
@@ -69,6 +72,7 @@ const FLAGS = {
   phases: { type: "string" },
   profile: { type: "boolean", default: false },
   "profile-seconds": { type: "string", default: "10" },
+  gc: { type: "boolean", default: false },
   "profile-body": { type: "string", default: "json" },
   help: { type: "boolean", short: "h", default: false },
 };
@@ -111,6 +115,7 @@ export function parseOptions(argv, root) {
     throw new UsageError("--baseline-dist runs two gateways, which find their ports in their listening lines: keep --gateway-log-level at info or debug");
   if (baselineDist !== undefined && values["gateway-as-floor"])
     throw new UsageError("--baseline-dist and --gateway-as-floor both take the floor's place: pick one");
+  if (values.gc && values.profile) throw new UsageError("--gc and --profile are runs of their own: pick one");
   if (!BODIES[values["profile-body"]]) throw new UsageError(`--profile-body must be one of ${Object.keys(BODIES).join(", ")}`);
 
   return {
@@ -126,6 +131,7 @@ export function parseOptions(argv, root) {
     profile: values.profile,
     profileSeconds: numberFlag(values, "profile-seconds", { min: 1 }),
     profileBody: values["profile-body"],
+    gc: values.gc,
     nodeFlags: values["node-flags"].split(/\s+/).filter(Boolean),
     gatewayLogLevel: values["gateway-log-level"],
     redisUrl: values["redis-url"],
