@@ -26,8 +26,11 @@ export interface DecayingHistogram {
   add(value: number, nowMs: number, weight?: number): void;
   /**
    * Records a censored sample: the true value is at least `value` (a timeout at a deadline says the
-   * latency was *at least* the deadline). It goes to the first bucket whose lower edge is ≥ `value`, so
-   * quantiles that reach it never come out below the deadline.
+   * latency was *at least* the deadline; a hedged attempt cancelled at 700 ms, at least 700 ms). Its weight
+   * is spread over the samples already past `value`, in proportion to theirs: Kaplan–Meier's
+   * redistribution to the right, so "at least 700 ms" from a model whose late answers take 2.5 s counts
+   * as 2.5 s, not as 700 ms under an 800 ms target. With no sample past `value`, it goes to the first bucket
+   * whose lower edge is ≥ `value`, so quantiles that reach it never come out below the bound. O(buckets).
    */
   addAtLeast(value: number, nowMs: number, weight?: number): void;
   /** Quantile `p` in [0, 1], in the value's unit; NaN when empty. Cached until the next add. O(buckets). */
@@ -83,7 +86,19 @@ class Histogram implements DecayingHistogram {
     if (!Number.isFinite(value)) return;
     let index = this.bucketOf(value);
     if (this.edge(index) < value && index < this.bucketCount - 1) index++;
-    this.addToBucket(index, nowMs, weight);
+    const scaled = this.scaled(weight, nowMs);
+    if (!(scaled > 0)) return;
+    const weights = this.weights;
+    let beyond = 0;
+    for (let i = index; i < this.bucketCount; i++) beyond += weights[i] ?? 0;
+    if (beyond > 0) {
+      const factor = 1 + scaled / beyond;
+      for (let i = index; i < this.bucketCount; i++) weights[i] = (weights[i] ?? 0) * factor;
+    } else {
+      weights[index] = scaled;
+    }
+    this.total += scaled;
+    this.invalidate();
   }
 
   quantile(p: number): number {
@@ -134,7 +149,16 @@ class Histogram implements DecayingHistogram {
   }
 
   private addToBucket(index: number, nowMs: number, weight: number): void {
-    if (!(weight > 0)) return;
+    const scaled = this.scaled(weight, nowMs);
+    if (!(scaled > 0)) return;
+    this.weights[index] = (this.weights[index] ?? 0) + scaled;
+    this.total += scaled;
+    this.invalidate();
+  }
+
+  /** `weight` as added at `nowMs`, in the units of the current landmark (renormalising first when due); 0 for none. */
+  private scaled(weight: number, nowMs: number): number {
+    if (!(weight > 0)) return 0;
     // An empty histogram restarts its landmark at the first sample, keeping weights near 1.
     if (this.total <= 0) this.landmarkMs = nowMs;
     let exponent = this.lambda * (nowMs - this.landmarkMs);
@@ -142,10 +166,7 @@ class Histogram implements DecayingHistogram {
       this.renormalise(nowMs);
       exponent = 0;
     }
-    const scaled = weight * Math.exp(exponent);
-    this.weights[index] = (this.weights[index] ?? 0) + scaled;
-    this.total += scaled;
-    this.invalidate();
+    return weight * Math.exp(exponent);
   }
 
   /** Moves the landmark to `nowMs`; every weight shrinks by the same factor, so quantiles stay put. */

@@ -95,6 +95,19 @@ describe("decaying histogram", () => {
     expect(h.quantile(0.5)).toBeLessThan(320);
   });
 
+  it("spreads a censored sample over the samples past its bound, as Kaplan–Meier does", () => {
+    const h = createDecayingHistogram({ halfLifeMs: HALF_LIFE_MS });
+    // A model whose slow answers take 2.5 s: 5 of 100 samples. Its hedged probes are cancelled at ~700 ms.
+    for (let i = 0; i < 95; i++) h.add(300, 0);
+    for (let i = 0; i < 5; i++) h.add(2500, 0);
+    for (let i = 0; i < 20; i++) h.addAtLeast(700, 0);
+    // "At least 700 ms" from this model is most likely a 2.5 s answer: 25 of 120 samples are slow.
+    expect(h.quantile(0.95)).toBeGreaterThan(2300);
+    expect(h.quantile(0.8)).toBeGreaterThan(2300);
+    expect(h.quantile(0.75)).toBeLessThan(320);
+    expect(h.effectiveCount(0)).toBeCloseTo(120, 6);
+  });
+
   it("caches quantiles until a sample arrives", () => {
     const h = createDecayingHistogram({ halfLifeMs: HALF_LIFE_MS });
     h.add(100, 0);
