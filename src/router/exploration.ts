@@ -157,12 +157,20 @@ export function reserveProbe(row: Row, route: RoutePolicy, nowMs: number): void 
 /**
  * Recovery rule (predict.ts): a probe under the recovery bar while its prediction said the model would
  * miss extends the streak; `recoverySamples` in a row forget the history before the first of them. Any
- * other probe result that says something about latency ends the streak. `ttftMs`: the probe's first
- * token, measured (streams) or derived from its total (non-streams). Returns whether the history was forgotten.
+ * other probe result that says something about latency ends the streak, a probe its hedge beat after
+ * the bar included: it was slow. `ttftMs`: the probe's first token, measured (streams) or derived from
+ * its total (non-streams). Returns whether the history was forgotten.
  */
 export function applyRecoveryRule(entry: Entry, report: AttemptReport, ttftMs: number | undefined, config: StatsConfig, nowMs: number): boolean {
   const metric = entry.probeMetric;
   if (metric === undefined) return false;
+  if (
+    report.outcome === "superseded" &&
+    report.elapsedMs !== undefined &&
+    withoutPrefill(report.elapsedMs, report.promptTokens ?? 0, config) > entry.probeBarMs
+  ) {
+    return judgeProbe(entry, undefined, 0, config, nowMs);
+  }
   if (report.outcome === "client_error" || report.outcome === "gateway_error" || report.outcome === "rate_limited" || report.outcome === "superseded") {
     entry.probeMetric = undefined;
     return false;
@@ -185,11 +193,15 @@ export function applyRecoveryAtFirstToken(entry: Entry, ttftMs: number, promptTo
   return judgeProbe(entry, ttftMs, promptTokens, config, nowMs);
 }
 
+/** A probe's latency for the recovery bar, which is for a tiny prompt: less the time to read its own prompt. */
+function withoutPrefill(ms: number, promptTokens: number, config: StatsConfig): number {
+  return ms - (promptTokens * 1000) / config.prefillTokensPerSecond;
+}
+
 /** Judges the current probe: `measuredMs` undefined for a failed probe. */
 function judgeProbe(entry: Entry, measuredMs: number | undefined, promptTokens: number, config: StatsConfig, nowMs: number): boolean {
   entry.probeMetric = undefined;
-  // The bar is for a tiny prompt: the probe's own prompt is read first (prefillTokensPerSecond).
-  const valueMs = measuredMs === undefined ? undefined : measuredMs - (promptTokens * 1000) / config.prefillTokensPerSecond;
+  const valueMs = measuredMs === undefined ? undefined : withoutPrefill(measuredMs, promptTokens, config);
   if (valueMs === undefined || valueMs > entry.probeBarMs || !entry.probePredictedMiss) {
     entry.recoveryStreak = 0;
     return false;

@@ -624,6 +624,64 @@ describe("exploration", () => {
     expect(back.reason).toBe("within-target");
   });
 
+  it("ends a recovery streak at a probe that its hedge beat after the recovery bar", () => {
+    const cheap = model("cheap", { input: 0.01, prior: FAST_PRIOR });
+    const h = harness([chosen, cheap]);
+    warm(h, "chosen", 300, 100);
+    warm(h, "cheap", 1500, 50);
+    h.clock.advance(2500);
+    const policy = route([chosen, cheap], { exploration: { ratio: 1, staleAfterMs: 100, newModelRatio: 0 } });
+    // Ordinary requests in between earn the tokens a probe's hedge needs.
+    const probe = () => {
+      let decision = h.brain.decide(policy, request());
+      for (let i = 0; i < 100 && decision.reason !== "explore"; i++) {
+        expect(decision.plan[0]?.id).toBe("chosen");
+        serve(h, decision, 300);
+        h.clock.advance(10);
+        decision = h.brain.decide(policy, request());
+      }
+      expect(decision.plan[0]?.id).toBe("cheap");
+      h.brain.attemptStarted("cheap", true);
+    };
+    const fast = () => {
+      probe();
+      h.clock.advance(300);
+      h.brain.firstToken("cheap", 300, true, 500);
+      h.clock.advance(200);
+      h.brain.attemptFinished({
+        modelId: "cheap",
+        route: "test-route",
+        outcome: "ok",
+        ttftMs: 300,
+        totalMs: 500,
+        promptTokens: 500,
+        outputTokens: 20,
+        probe: true,
+      });
+    };
+    // Cancelled after 1 s, when its hedge delivered: no first token, but slow all the same.
+    const beaten = () => {
+      probe();
+      h.clock.advance(1000);
+      h.brain.attemptFinished({ modelId: "cheap", route: "test-route", outcome: "superseded", elapsedMs: 1000, promptTokens: 500, probe: true });
+      h.clock.advance(200);
+    };
+    fast();
+    beaten();
+    fast();
+    fast();
+    fast();
+    // Four fast probes, but the slow one between them ended the streak: three in a row so far.
+    probe();
+    h.brain.attemptFinished({ modelId: "cheap", route: "test-route", outcome: "superseded", elapsedMs: 50, promptTokens: 500, probe: true });
+    h.clock.advance(200);
+    // A probe beaten before the bar says nothing either way: the streak goes on, and its fourth re-admits cheap.
+    fast();
+    const back = h.brain.decide(policy, request());
+    expect(back.plan[0]?.id).toBe("cheap");
+    expect(back.reason).toBe("within-target");
+  });
+
   it("frees a probe's slot once: at its first token, not again when its stream ends under the next probe", () => {
     const cheap = model("cheap", { input: 0.01, prior: FAST_PRIOR });
     const h = harness([chosen, cheap]);
