@@ -33,7 +33,7 @@ export interface ShutdownSubscription {
  *
  * Every request registers and leaves, so the list is an array with swap-removal, not a Set. A long-lived
  * Set that takes and drops a closure per request made the gateway promote ~8 KB per request on the bench's
- * JSON path (0.8–1.2 KB with this array), with mark-compacts under steady load: most likely its rehashed
+ * JSON path (0.8–1.1 KB with this array), with mark-compacts under steady load: most likely its rehashed
  * tables, already in the old generation, still pointed at the requests of the moment, and scavenges kept
  * those alive (docs/performance-log.md, "A Set per request").
  */
