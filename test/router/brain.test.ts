@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { createBrain } from "../../src/router/brain.js";
 import { createFakeClock } from "../../src/router/clock.js";
 import { createSeededRng } from "../../src/router/rng.js";
-import { defaultHealth, defaultStats, harness, ids, model, request, route, serve, warm } from "./helpers.js";
+import type { Decision } from "../../src/router/types.js";
+import { defaultHealth, defaultStats, harness, ids, model, request, route, serve, warm, type Harness } from "./helpers.js";
 
 /** A catalog prior that meets the routes' 800 ms target. */
 const FAST_PRIOR = { ttftMs: 400, tokensPerSecond: 100 };
@@ -468,6 +469,28 @@ describe("exploration", () => {
   const stale1 = model("stale1", { input: 0.01, prior: FAST_PRIOR });
   const stale2 = model("stale2", { input: 0.02, prior: FAST_PRIOR });
 
+  /** `chosen` measured fast, the cheaper `cheap` measured slow (its prior meets the target): a recovery's start. */
+  const slowCheap = () => {
+    const cheap = model("cheap", { input: 0.01, prior: FAST_PRIOR });
+    const h = harness([chosen, cheap]);
+    warm(h, "chosen", 300, 100);
+    warm(h, "cheap", 1500, 50);
+    h.clock.advance(2500);
+    return { cheap, h };
+  };
+
+  /** Serves `chosen` until a decision probes (ordinary requests earn the tokens probes need); returns that decision. */
+  const untilProbe = (h: Harness, decide: () => Decision): Decision => {
+    let decision = decide();
+    for (let i = 0; i < 100 && decision.reason !== "explore"; i++) {
+      expect(decision.plan[0]?.id).toBe("chosen");
+      serve(h, decision, 300);
+      h.clock.advance(10);
+      decision = decide();
+    }
+    return decision;
+  };
+
   it("the budget binds: 1000 decisions at ratio 0.02 explore exactly 20 times", () => {
     const stale = Array.from({ length: 30 }, (_, i) => model(`stale-${i}`, { input: 0.01 }));
     const h = harness([chosen, ...stale]);
@@ -586,19 +609,10 @@ describe("exploration", () => {
   });
 
   it("goes on with a recovery streak at the pace of first tokens, without waiting for exploration tokens", () => {
-    const cheap = model("cheap", { input: 0.01, prior: FAST_PRIOR });
-    const h = harness([chosen, cheap]);
-    warm(h, "chosen", 300, 100);
-    warm(h, "cheap", 1500, 50);
-    h.clock.advance(2500);
+    const { cheap, h } = slowCheap();
     const policy = route([chosen, cheap], { exploration: { ratio: 0.02, staleAfterMs: 2000, newModelRatio: 0 } });
     const decide = () => h.brain.decide(policy, request());
-    let first = decide();
-    for (let i = 0; i < 60 && first.reason !== "explore"; i++) {
-      serve(h, first, 300);
-      h.clock.advance(10);
-      first = decide();
-    }
+    const first = untilProbe(h, decide);
     expect(first.plan[0]?.id).toBe("cheap");
     // The first probe of a streak is paid for (one token per 50 decisions); it comes in fast.
     const probes = [first];
@@ -625,22 +639,10 @@ describe("exploration", () => {
   });
 
   it("ends a recovery streak at a probe that its hedge beat after the recovery bar", () => {
-    const cheap = model("cheap", { input: 0.01, prior: FAST_PRIOR });
-    const h = harness([chosen, cheap]);
-    warm(h, "chosen", 300, 100);
-    warm(h, "cheap", 1500, 50);
-    h.clock.advance(2500);
+    const { cheap, h } = slowCheap();
     const policy = route([chosen, cheap], { exploration: { ratio: 1, staleAfterMs: 100, newModelRatio: 0 } });
-    // Ordinary requests in between earn the tokens a probe's hedge needs.
     const probe = () => {
-      let decision = h.brain.decide(policy, request());
-      for (let i = 0; i < 100 && decision.reason !== "explore"; i++) {
-        expect(decision.plan[0]?.id).toBe("chosen");
-        serve(h, decision, 300);
-        h.clock.advance(10);
-        decision = h.brain.decide(policy, request());
-      }
-      expect(decision.plan[0]?.id).toBe("cheap");
+      expect(untilProbe(h, () => h.brain.decide(policy, request())).plan[0]?.id).toBe("cheap");
       h.brain.attemptStarted("cheap", true);
     };
     const fast = () => {
@@ -683,11 +685,7 @@ describe("exploration", () => {
   });
 
   it("frees a probe's slot once: at its first token, not again when its stream ends under the next probe", () => {
-    const cheap = model("cheap", { input: 0.01, prior: FAST_PRIOR });
-    const h = harness([chosen, cheap]);
-    warm(h, "chosen", 300, 100);
-    warm(h, "cheap", 1500, 50);
-    h.clock.advance(2500);
+    const { cheap, h } = slowCheap();
     const policy = route([chosen, cheap], { exploration: { ratio: 1, staleAfterMs: 100, newModelRatio: 0 } });
     const first = h.brain.decide(policy, request());
     expect(first.plan[0]?.id).toBe("cheap");
