@@ -564,8 +564,11 @@ class BrainImpl implements Brain {
       if (recovering >= 0) return recovering;
     }
     if (tokens < 1 - TOKEN_EPSILON) return -1;
-    const target = staleTarget(this.table, route, chosen, atRisk, outputTokens, this.statsConfig, nowMs);
-    if (target >= 0) routeState.spendExploreToken();
+    const target = staleTarget(this.table, route, chosen, atRisk, outputTokens, this.statsConfig, nowMs, routeState.lastStaleProbe);
+    if (target >= 0) {
+      routeState.spendExploreToken();
+      routeState.lastStaleProbe = this.table.row(target).model.id;
+    }
     return target;
   }
 

@@ -585,6 +585,34 @@ describe("exploration", () => {
     expect(probes.get("longshot")).toBeLessThanOrEqual(6);
   });
 
+  it("shares its probes between stale candidates when they come less often than staleAfterMs", () => {
+    // "always" is the cheapest, chosen within target once, and slow ever since; "favourite" served the
+    // route after it, then slowed down. At this ratio a probe comes every 2 s, so both are always stale:
+    // cheapest first alone would give "always" every probe, and the favourite's return would go unseen.
+    const always = model("always", { input: 0.01 });
+    const favourite = model("favourite", { input: 0.02 });
+    const h = harness([chosen, always, favourite]);
+    warm(h, "chosen", 300, 100);
+    warm(h, "always", 300, 50);
+    const policy = route([chosen, always, favourite], { exploration: { ratio: 0.05, staleAfterMs: 1000, newModelRatio: 0 } });
+    expect(h.brain.decide(policy, request()).plan[0]?.id).toBe("always");
+    warm(h, "always", 2000, 100);
+    warm(h, "favourite", 300, 50);
+    expect(h.brain.decide(policy, request()).plan[0]?.id).toBe("favourite");
+    warm(h, "favourite", 2000, 100);
+    const probes: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      const decision = h.brain.decide(policy, request());
+      const id = decision.plan[0]?.id ?? "none";
+      if (decision.reason === "explore") probes.push(id);
+      serve(h, decision, id === "chosen" ? 300 : 2000);
+      h.clock.advance(100);
+    }
+    expect(probes.length).toBeGreaterThanOrEqual(18);
+    // Turn about: the last probe's model comes last.
+    for (let k = 1; k < probes.length; k++) expect(probes[k]).not.toBe(probes[k - 1]);
+  });
+
   it("probes the cheapest stale candidate first, each at most once per staleAfterMs", () => {
     const h = harness([chosen, stale1, stale2]);
     warm(h, "chosen", 300, 100);
