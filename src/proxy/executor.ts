@@ -79,6 +79,16 @@ export async function executeChat(deps: ExecutorDeps, runtime: Runtime, exchange
   }
 }
 
+/** `order` with `model` moved to `index`, if it comes later in it; else `order` itself. */
+function promote(order: readonly CatalogModel[], index: number, model: CatalogModel | undefined): readonly CatalogModel[] {
+  const at = model === undefined ? -1 : order.indexOf(model);
+  if (at <= index) return order;
+  const moved = order.slice();
+  moved.splice(at, 1);
+  moved.splice(index, 0, model as CatalogModel);
+  return moved;
+}
+
 /** A provider that can be called: a provider whose key is missing would only answer 401s. */
 function usableProvider(runtime: Runtime, model: CatalogModel): UpstreamProvider | undefined {
   const provider = runtime.upstreams.get(model.provider);
@@ -98,8 +108,12 @@ async function runPlan(
   /** Models whose (configured or learned) window is at most this are skipped: the request did not fit it. */
   let contextLimit = 0;
   let budgetSpent = false;
-  for (let index = 0; index < decision.plan.length && recorder.attempts < maxAttempts && !race.stopped; index++) {
-    const model = decision.plan[index] as CatalogModel;
+  let order: readonly CatalogModel[] = decision.plan;
+  for (let index = 0; index < order.length && recorder.attempts < maxAttempts && !race.stopped; index++) {
+    // After a failure, while the target can still be met, the next model is the one predicted to meet it.
+    if (index > 0 && plan.policy !== undefined)
+      order = promote(order, index, deps.brain.fallback(plan.policy, exchange.profile, race.tried, performance.now() - exchange.startedAt));
+    const model = order[index] as CatalogModel;
     if (race.tried.has(model.id) || (contextLimit > 0 && deps.brain.contextWindow(model) <= contextLimit)) continue;
     const provider = race.provider(model);
     if (provider === undefined) continue;

@@ -85,6 +85,13 @@ export interface Brain {
    */
   hedge(route: RoutePolicy, request: RequestProfile, tried: ReadonlySet<string>, elapsedMs: number, probe: boolean): HedgeChoice;
   /**
+   * The next model for a request on a cheapest-within-target `route` whose attempts so far (`tried`) failed
+   * `elapsedMs` after it arrived, while the target can still be met: the cheapest untried candidate
+   * predicted to deliver in the time left, else the fastest (as a hedge is chosen). Undefined when the
+   * target has passed, for other strategies, or when no candidate is left: the plan's order then stands.
+   */
+  fallback(route: RoutePolicy, request: RequestProfile, tried: ReadonlySet<string>, elapsedMs: number): CatalogModel | undefined;
+  /**
    * A request on `routeName` was served by `modelId`; `met`: whether its measured latency met the target
    * (undefined when it was not measured against it). For the route's share of traffic and attainment.
    */
@@ -303,6 +310,15 @@ class BrainImpl implements Brain {
     routeState.takeHedgeToken();
     routeState.noteHedge("sent", nowMs);
     return { model: table.row(index).model };
+  }
+
+  fallback(route: RoutePolicy, request: RequestProfile, tried: ReadonlySet<string>, elapsedMs: number): CatalogModel | undefined {
+    if (route.strategy !== "cheapest-within-target" || elapsedMs + route.hedging.marginMs >= route.target.ms) return undefined;
+    const nowMs = this.clock.now();
+    const table = this.table;
+    table.evaluate(route, request, this.routeState(route).expectedOutputTokens(request, this.statsConfig.defaultOutputTokens), this.statsConfig, nowMs);
+    const index = chooseHedge(table, route, tried, elapsedMs);
+    return index >= 0 ? table.row(index).model : undefined;
   }
 
   requestServed(routeName: string, modelId: string, met: boolean | undefined): void {

@@ -235,3 +235,49 @@ describe("first-token learning", () => {
     for (let next = await iterator.next(); !next.done; next = await iterator.next()) void next;
   });
 });
+
+describe("fallback within the target", () => {
+  const SLOWER = "acme/slower";
+
+  it("after a failure, falls back to the model that can still meet the target, not to the next cheapest", async () => {
+    // Plan by price: cheap, slower (600 ms, within an 800 ms target on its own), fast. Cheap fails after
+    // 350 ms; slower would then deliver at ~950 ms, fast at ~370 ms.
+    upstream = await startFakeUpstream((request) => {
+      if (request.model === CHEAP) return { kind: "error", status: 500, delayMs: 350 };
+      return answer(request, ["answer"], request.model === SLOWER ? 600 : 20);
+    });
+    gateway = await startTestGateway(
+      testConfig(
+        upstream.url,
+        [
+          { id: CHEAP, input: 0.05, output: 0.1 },
+          { id: SLOWER, input: 0.5, output: 1 },
+          { id: FAST, input: 1, output: 2 },
+        ],
+        {
+          routes: { chat: { candidates: [CHEAP, SLOWER, FAST], strategy: "cheapest-within-target", hedging: { marginMs: MARGIN_MS } } },
+          defaults: { exploration: { ratio: 0, newModelRatio: 0 } },
+        },
+      ),
+    );
+    for (const id of [SLOWER, FAST]) {
+      for (let i = 0; i < 6; i++) {
+        const warm = await gateway.client.chat.completions.create({ model: id, stream: true, messages: [{ role: "user", content: "warm" }] });
+        for await (const part of warm) void part;
+      }
+    }
+    const slowerBefore = upstream.forModel(SLOWER).length;
+    const startedAt = performance.now();
+    const { data: stream, response } = await gateway.client.chat.completions
+      .create({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] })
+      .withResponse();
+    let firstContentMs = Number.NaN;
+    for await (const part of stream) if (Number.isNaN(firstContentMs) && part.choices[0]?.delta.content) firstContentMs = performance.now() - startedAt;
+
+    expect(response.headers.get("x-subsecond-model")).toBe(FAST);
+    expect(response.headers.get("x-subsecond-attempts")).toBe("2");
+    expect(upstream.forModel(CHEAP).length).toBe(1);
+    expect(upstream.forModel(SLOWER).length).toBe(slowerBefore);
+    expect(firstContentMs).toBeLessThan(800);
+  });
+});

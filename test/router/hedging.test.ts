@@ -153,3 +153,21 @@ describe("a new model", () => {
     expect(probes.every((s) => s.reason === "explore" && s.hedged)).toBe(true);
   });
 });
+
+describe("fallback choice", () => {
+  it("is the cheapest untried candidate predicted within the time left, else none: the plan's order stands", () => {
+    const h = harness([cheap, fast, dear]);
+    warm(h, "cheap", 300);
+    warm(h, "fast", 400);
+    warm(h, "dear", 150);
+    const policy = route([cheap, fast, dear], { hedging: hedging({ marginMs: 50 }) });
+    const tried = new Set(["cheap"]);
+    // 550 ms left: fast (400) is cheaper than dear; 250 ms left: only dear (150) makes it.
+    expect(h.brain.fallback(policy, request(), tried, 200)?.id).toBe("fast");
+    expect(h.brain.fallback(policy, request(), tried, 500)?.id).toBe("dear");
+    // The target has passed (with its margin): no choice by the time left.
+    expect(h.brain.fallback(policy, request(), tried, 760)).toBeUndefined();
+    // A fastest route keeps its order, fastest first.
+    expect(h.brain.fallback(route([cheap, fast, dear], { strategy: "fastest", hedging: hedging() }), request(), tried, 200)).toBeUndefined();
+  });
+});
