@@ -11,12 +11,18 @@ const cheap = model("cheap", { input: 0.05, output: 0.2 });
 const fast = model("fast", { input: 1, output: 4 });
 const dear = model("dear", { input: 2, output: 8 });
 
+/** A brain that has measured cheap, fast and dear at these first-token times. */
+const measured = (cheapMs: number, fastMs: number, dearMs: number) => {
+  const h = harness([cheap, fast, dear]);
+  warm(h, "cheap", cheapMs);
+  warm(h, "fast", fastMs);
+  warm(h, "dear", dearMs);
+  return h;
+};
+
 describe("hedge delay", () => {
   it("is the target minus the fastest other candidate's prediction minus the margin", () => {
-    const h = harness([cheap, fast, dear]);
-    warm(h, "cheap", 300);
-    warm(h, "fast", 200);
-    warm(h, "dear", 250);
+    const h = measured(300, 200, 250);
     const policy = route([cheap, fast, dear], { hedging: hedging({ marginMs: 50 }) });
     const decision = h.brain.decide(policy, request());
     expect(decision.plan[0]?.id).toBe("cheap");
@@ -55,10 +61,7 @@ describe("hedge delay", () => {
 
 describe("hedge choice and budget", () => {
   it("goes to the cheapest candidate that can deliver in the time left, else the fastest", () => {
-    const h = harness([cheap, fast, dear]);
-    warm(h, "cheap", 300);
-    warm(h, "fast", 400);
-    warm(h, "dear", 150);
+    const h = measured(300, 400, 150);
     const policy = route([cheap, fast, dear], { hedging: hedging({ marginMs: 0, maxRatio: 0.5 }) });
     h.brain.decide(policy, request());
     const early = h.brain.hedge(policy, request(), new Set(["cheap"]), 200, false);
@@ -156,10 +159,7 @@ describe("a new model", () => {
 
 describe("fallback choice", () => {
   it("is the cheapest untried candidate predicted within the time left, else none: the plan's order stands", () => {
-    const h = harness([cheap, fast, dear]);
-    warm(h, "cheap", 300);
-    warm(h, "fast", 400);
-    warm(h, "dear", 150);
+    const h = measured(300, 400, 150);
     const policy = route([cheap, fast, dear], { hedging: hedging({ marginMs: 50 }) });
     const tried = new Set(["cheap"]);
     // 550 ms left: fast (400) is cheaper than dear; 250 ms left: only dear (150) makes it.
