@@ -303,22 +303,16 @@ class BrainImpl implements Brain {
       routeState.noteHedge("over_budget", nowMs);
       return { refused: "over_budget" };
     }
-    const table = this.table;
-    table.evaluate(route, request, routeState.expectedOutputTokens(request, this.statsConfig.defaultOutputTokens), this.statsConfig, nowMs);
-    const index = chooseHedge(table, route, tried, elapsedMs);
-    if (index < 0) return { refused: "no_candidate" };
+    const model = this.inTime(route, request, tried, elapsedMs, nowMs);
+    if (model === undefined) return { refused: "no_candidate" };
     routeState.takeHedgeToken();
     routeState.noteHedge("sent", nowMs);
-    return { model: table.row(index).model };
+    return { model };
   }
 
   fallback(route: RoutePolicy, request: RequestProfile, tried: ReadonlySet<string>, elapsedMs: number): CatalogModel | undefined {
     if (route.strategy !== "cheapest-within-target" || elapsedMs + route.hedging.marginMs >= route.target.ms) return undefined;
-    const nowMs = this.clock.now();
-    const table = this.table;
-    table.evaluate(route, request, this.routeState(route).expectedOutputTokens(request, this.statsConfig.defaultOutputTokens), this.statsConfig, nowMs);
-    const index = chooseHedge(table, route, tried, elapsedMs);
-    return index >= 0 ? table.row(index).model : undefined;
+    return this.inTime(route, request, tried, elapsedMs, this.clock.now());
   }
 
   requestServed(routeName: string, modelId: string, met: boolean | undefined): void {
@@ -580,12 +574,17 @@ class BrainImpl implements Brain {
       if (recovering >= 0) return recovering;
     }
     if (tokens < 1 - TOKEN_EPSILON) return -1;
-    const target = staleTarget(this.table, route, chosen, atRisk, outputTokens, this.statsConfig, nowMs, routeState.lastStaleProbe);
-    if (target >= 0) {
-      routeState.spendExploreToken();
-      routeState.lastStaleProbe = this.table.row(target).model.id;
-    }
+    const target = staleTarget(this.table, route, chosen, atRisk, outputTokens, this.statsConfig, nowMs);
+    if (target >= 0) routeState.spendExploreToken();
     return target;
+  }
+
+  /** For a request that has run `elapsedMs`: the untried model to try next, as a hedge is chosen (`chooseHedge`). */
+  private inTime(route: RoutePolicy, request: RequestProfile, tried: ReadonlySet<string>, elapsedMs: number, nowMs: number): CatalogModel | undefined {
+    const table = this.table;
+    table.evaluate(route, request, this.routeState(route).expectedOutputTokens(request, this.statsConfig.defaultOutputTokens), this.statsConfig, nowMs);
+    const index = chooseHedge(table, route, tried, elapsedMs);
+    return index >= 0 ? table.row(index).model : undefined;
   }
 
   /** plan[0]'s predicted latency at the hedge's tail percentile: no hedge is due before it. */

@@ -80,9 +80,9 @@ export function recoveringTarget(table: CandidateTable, route: RoutePolicy, chos
  * probed at most once per `staleAfterMs` (a long shot once per LONG_SHOT_STALENESS times that), so the
  * cheapest go first and the budget goes where a return saves most: at a 2% ratio and 20 requests a
  * second, stalest-first rotates through every cheaper candidate and leaves a recovered favourite
- * unprobed for tens of seconds. But the model the last stale probe went to (`lastId`) comes last: when
- * probes come less often than `staleAfterMs`, every candidate is always stale, and the cheapest would take
- * every probe; a cheaper model that is always slow would keep a recovered favourite out for good.
+ * unprobed for tens of seconds. But the model probed last comes last: when probes come less often than
+ * `staleAfterMs`, every candidate is always stale, and the cheapest would take every probe; a cheaper
+ * model that is always slow would keep a recovered favourite out for good.
  */
 export function staleTarget(
   table: CandidateTable,
@@ -92,7 +92,6 @@ export function staleTarget(
   outputTokens: number,
   config: StatsConfig,
   nowMs: number,
-  lastId: string | undefined,
 ): number {
   const chosenCost = table.row(chosen).costUsd;
   const anyPrice = atRisk || route.strategy === "fastest";
@@ -100,6 +99,8 @@ export function staleTarget(
   let best = -1;
   let bestAtMs = Number.POSITIVE_INFINITY;
   let bestCost = Number.POSITIVE_INFINITY;
+  let lastProbedMs = Number.NEGATIVE_INFINITY;
+  for (let k = 0; k < table.eligible; k++) lastProbedMs = Math.max(lastProbedMs, table.row(table.at(k)).entry.probedAtMs);
   let last = -1;
   for (let k = 0; k < table.eligible; k++) {
     const index = table.at(k);
@@ -111,7 +112,7 @@ export function staleTarget(
     const newestMs = Math.max(row.entry.stats.newestSampleAtMs, row.entry.probedAtMs);
     if (newestMs > nowMs - staleAfterMs) continue;
     if (newestMs > nowMs - staleAfterMs * LONG_SHOT_STALENESS && !promising(row, route, outputTokens, config, nowMs)) continue;
-    if (row.model.id === lastId) {
+    if (row.entry.probedAtMs === lastProbedMs && lastProbedMs > Number.NEGATIVE_INFINITY) {
       last = index;
       continue;
     }

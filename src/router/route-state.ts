@@ -38,8 +38,6 @@ export interface RouteState {
   /** Adds `ratio` to the exploration bucket (capped at one token); returns the tokens held. */
   earnExploreToken(ratio: number): number;
   spendExploreToken(): void;
-  /** The model the route's last stale probe went to (exploration.ts, `staleTarget`). */
-  lastStaleProbe: string | undefined;
   earnNewModelToken(ratio: number): number;
   spendNewModelToken(): void;
   /** The bucket holds a whole token beyond `reserve` (ordinary hedges leave one token for probes). */
@@ -56,7 +54,6 @@ export interface RouteState {
 }
 
 class State implements RouteState {
-  lastStaleProbe: string | undefined = undefined;
   private exploreTokens = 0;
   private newModelTokens = 0;
   /** The hedge bucket starts with a token for a hedge and one for a probe's: a brownout at start-up is rescued. */
