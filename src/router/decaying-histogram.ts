@@ -37,7 +37,15 @@ export interface DecayingHistogram {
   quantile(p: number): number;
   /** Total decayed weight at `nowMs` (ms): how many "fresh" samples the histogram amounts to. */
   effectiveCount(nowMs: number): number;
-  /** Rescales every weight so that `effectiveCount(nowMs)` becomes `count`; quantiles do not change. */
+  /**
+   * How many equally weighted samples its quantiles are as certain as, at `nowMs` (ms): Kish's effective
+   * sample size (Σw)²/Σw² as of the last sample, fading since then with the half-life. The variance of a
+   * weighted share is p(1−p)·Σw²/(Σw)², so under a steady stream of decayed samples this is twice
+   * `effectiveCount`: the many older, lighter samples still narrow the estimate. Samples added in a burst
+   * weigh alike, and then it equals `effectiveCount`.
+   */
+  effectiveSampleSize(nowMs: number): number;
+  /** Rescales every weight so that `effectiveCount(nowMs)` and `effectiveSampleSize(nowMs)` become `count`; quantiles do not change. */
   scaleTo(count: number, nowMs: number): void;
   /** Forgets every sample. */
   clear(): void;
@@ -58,6 +66,9 @@ class Histogram implements DecayingHistogram {
   private lambda: number;
   private landmarkMs = 0;
   private total = 0;
+  /** Σ of the squared weights, in the landmark's units squared (for `effectiveSampleSize`). */
+  private totalSquares = 0;
+  private lastAddMs = Number.NEGATIVE_INFINITY;
   private readonly cachedP = new Float64Array(QUANTILE_CACHE_SIZE).fill(Number.NaN);
   private readonly cachedValue = new Float64Array(QUANTILE_CACHE_SIZE);
   private cacheNext = 0;
@@ -97,8 +108,7 @@ class Histogram implements DecayingHistogram {
     } else {
       weights[index] = scaled;
     }
-    this.total += scaled;
-    this.invalidate();
+    this.counted(scaled, nowMs);
   }
 
   quantile(p: number): number {
@@ -117,17 +127,27 @@ class Histogram implements DecayingHistogram {
     return this.total <= 0 ? 0 : this.total * Math.exp(-this.lambda * (nowMs - this.landmarkMs));
   }
 
+  effectiveSampleSize(nowMs: number): number {
+    if (this.total <= 0) return 0;
+    const kish = (this.total * this.total) / this.totalSquares;
+    return nowMs > this.lastAddMs ? kish * Math.exp(-this.lambda * (nowMs - this.lastAddMs)) : kish;
+  }
+
   scaleTo(count: number, nowMs: number): void {
     const current = this.effectiveCount(nowMs);
     if (current <= 0 || !(count > 0)) return;
     const factor = count / current;
     for (let i = 0; i < this.bucketCount; i++) this.weights[i] = (this.weights[i] ?? 0) * factor;
     this.total *= factor;
+    this.totalSquares = (this.total * this.total) / count;
+    this.lastAddMs = nowMs;
   }
 
   clear(): void {
     this.weights.fill(0);
     this.total = 0;
+    this.totalSquares = 0;
+    this.lastAddMs = Number.NEGATIVE_INFINITY;
     this.invalidate();
   }
 
@@ -152,7 +172,14 @@ class Histogram implements DecayingHistogram {
     const scaled = this.scaled(weight, nowMs);
     if (!(scaled > 0)) return;
     this.weights[index] = (this.weights[index] ?? 0) + scaled;
+    this.counted(scaled, nowMs);
+  }
+
+  /** Counts a sample of landmark-scaled weight `scaled`, added at `nowMs`, in the totals. */
+  private counted(scaled: number, nowMs: number): void {
     this.total += scaled;
+    this.totalSquares += scaled * scaled;
+    if (nowMs > this.lastAddMs) this.lastAddMs = nowMs;
     this.invalidate();
   }
 
@@ -179,6 +206,7 @@ class Histogram implements DecayingHistogram {
       total += w;
     }
     this.total = total;
+    this.totalSquares *= factor * factor;
     this.landmarkMs = nowMs;
   }
 

@@ -18,8 +18,11 @@
 // the percentile itself. The p-quantile estimated from n samples has a standard error of sqrt(p(1−p)/n)
 // in probability (the binomial count of samples under it), so the prediction reads the histogram at
 // p + confidenceZ × sqrt(p(1−p)/n), capped halfway to 1: for a p95 target, from 5 samples nearly their
-// maximum (p97.5), from 300 the p97, from 3000 the p95.6. A model measured from a handful of samples is not trusted like one measured from
-// hundreds, and the chosen model's true p95 keeps a margin under the target that shrinks with evidence.
+// maximum (p97.5), from 300 the p97, from 3000 the p95.6. n is the samples' effective sample size
+// (decaying-histogram.ts): decayed samples weigh unequally, and a weighted share varies as from
+// (Σw)²/Σw² equal samples, which a steady stream makes twice its decayed weight. A model measured from a
+// handful of samples is not trusted like one measured from hundreds, and the chosen model's true p95
+// keeps a margin under the target that shrinks with evidence.
 //
 // Cold models never win on speed alone: the brain ranks a model whose prediction still leans on its
 // prior (n < minSamples) no faster than the best well-measured candidate (see brain.ts), so a rosy
@@ -82,7 +85,7 @@ export function predictTtftMs(stats: ModelStats, prior: Prior, promptTokens: num
   const count = stats.ttftMs.effectiveCount(nowMs);
   const w = liveWeight(count, config.minSamples);
   if (w === 0) return priorMs;
-  const quantile = stats.ttftMs.quantile(upperP(percentile / 100, count, config.confidenceZ));
+  const quantile = stats.ttftMs.quantile(upperP(percentile / 100, stats.ttftMs.effectiveSampleSize(nowMs), config.confidenceZ));
   const meanPrompt = stats.meanPromptTokens();
   const shifted = quantile + (promptTokens - (meanPrompt >= 0 ? meanPrompt : 0)) * prefillMsPerToken;
   const liveMs = shifted > quantile * 0.25 ? shifted : quantile * 0.25;
@@ -95,7 +98,7 @@ export function predictPerTokenMs(stats: ModelStats, prior: Prior, percentile: n
   const count = stats.perTokenMs.effectiveCount(nowMs);
   const w = liveWeight(count, config.minSamples);
   if (w === 0) return priorMs;
-  const liveMs = stats.perTokenMs.quantile(upperP(percentile / 100, count, config.confidenceZ));
+  const liveMs = stats.perTokenMs.quantile(upperP(percentile / 100, stats.perTokenMs.effectiveSampleSize(nowMs), config.confidenceZ));
   return w === 1 ? liveMs : w * liveMs + (1 - w) * priorMs;
 }
 

@@ -70,6 +70,27 @@ describe("decaying histogram", () => {
     expect(h.quantile(0.5)).toBeGreaterThan(4500);
   });
 
+  it("counts a burst's samples as they are and a steady stream as (Σw)²/Σw², fading both with time", () => {
+    const burst = createDecayingHistogram({ halfLifeMs: HALF_LIFE_MS });
+    for (let i = 0; i < 40; i++) burst.add(300, 0);
+    expect(burst.effectiveSampleSize(0)).toBeCloseTo(40, 6);
+    expect(burst.effectiveSampleSize(HALF_LIFE_MS)).toBeCloseTo(20, 6);
+
+    // One sample every 100 ms for 200 half-lives (renormalised on the way). With a = 2^(−100/1000), the
+    // decayed weight is Σaᵏ = 1/(1−a) and the squares sum to 1/(1−a²): the ratio tends to 1 + a ≈ 1.93.
+    const steady = createDecayingHistogram({ halfLifeMs: 1000 });
+    for (let t = 0; t <= 200_000; t += 100) steady.add(t % 700 === 0 ? 900 : 300, t);
+    const a = 2 ** -0.1;
+    expect(steady.effectiveCount(200_000)).toBeCloseTo(1 / (1 - a), 6);
+    expect(steady.effectiveSampleSize(200_000) / steady.effectiveCount(200_000)).toBeCloseTo(1 + a, 6);
+    // Time passing thins both alike; rescaling sets both.
+    expect(steady.effectiveSampleSize(201_000) / steady.effectiveCount(201_000)).toBeCloseTo(1 + a, 6);
+    steady.scaleTo(5, 201_000);
+    expect(steady.effectiveSampleSize(201_000)).toBeCloseTo(5, 9);
+    steady.clear();
+    expect(steady.effectiveSampleSize(201_000)).toBe(0);
+  });
+
   it("keeps memory bounded and stays finite across a long run (renormalisation)", () => {
     const h = createDecayingHistogram({ halfLifeMs: 1000 });
     const buckets = h.bucketCount;

@@ -72,6 +72,19 @@ describe("prediction", () => {
     expect(bounded).toBeGreaterThan(900);
   });
 
+  it("sizes the bound by the samples' effective sample size, which a steady stream doubles", () => {
+    // 5 samples a second for ten half-lives: 95 in 100 first tokens at 300 ms, then 1.0, 1.4 … 2.6 s.
+    const stats = createModelStats(HALF_LIFE_MS);
+    const endMs = 10 * HALF_LIFE_MS;
+    for (let i = 0, t = 0; t <= endMs; i++, t += 200) stats.recordSuccess(t, i % 100 < 95 ? 300 : 1000 + ((i % 100) - 95) * 400, 3000, 0, 100);
+    const weight = stats.ttftMs.effectiveCount(endMs);
+    const size = stats.ttftMs.effectiveSampleSize(endMs);
+    expect(size / weight).toBeGreaterThan(1.99);
+    const predicted = predictTtftMs(stats, undefined, 0, 95, config, endMs);
+    expect(predicted).toBeCloseTo(stats.ttftMs.quantile(upperP(0.95, size, config.confidenceZ)), 9);
+    expect(predicted).toBeLessThan(stats.ttftMs.quantile(upperP(0.95, weight, config.confidenceZ)) - 50);
+  });
+
   it("predicts total as first token plus expected output tokens at the per-token quantile", () => {
     const stats = statsWith(300, 50, 0); // 100 output tokens in 990 ms after the first: 10 ms per token
     const ttft = predictMs(stats, undefined, "ttft", 95, 0, 200, config, 0);
