@@ -62,3 +62,12 @@ export function chooseAnalytically(input: {
   readonly maxTokens: number | undefined;
   readonly completionTokensOf: (id: string, maxTokens: number | undefined) => number;
 }): { oracle: Choice; fastest: Choice; cheapest: Choice; options: Option[] };
+export function oracleAtPercentiles(input: {
+  readonly candidates: readonly Candidate[];
+  readonly profileOf: (id: string) => ProfileLike;
+  readonly phaseAt: (id: string, fraction: number) => PhaseLike;
+  readonly target: { readonly ms: number };
+  readonly requests: readonly { readonly fraction: number; readonly promptTokens: number; readonly maxTokens: number | undefined }[];
+  readonly percentiles: readonly number[];
+  readonly completionTokensOf: (id: string, maxTokens: number | undefined) => number;
+}): { percentile: number; attainment: number; costUsd: number }[];

@@ -173,3 +173,40 @@ export function chooseAnalytically({ candidates, profileOf, phaseOf, target, pro
   const choice = (option) => ({ id: option.id, attainment: option.attainment, costUsd: option.costUsd });
   return { oracle: choice(oracle), fastest: choice(fastest), cheapest: choice(cheapest), options };
 }
+
+/**
+ * The price of a margin: the oracle's choices over `requests` when it demands each of `percentiles`
+ * instead of the route's own (a model counts as meeting the target while its true quantile at that
+ * percentile does). Per percentile: the mean attainment (as the route's target scores it) and the total
+ * expected cost, both without sampling. A router that keeps a margin under the target can at best match
+ * the oracle at the percentile its margin amounts to.
+ * @param {object} input
+ * @param {readonly Candidate[]} input.candidates
+ * @param {(id: string) => object} input.profileOf                      simulator model profile
+ * @param {(id: string, fraction: number) => object} input.phaseAt        simulator phase at a story fraction
+ * @param {{ ms: number }} input.target
+ * @param {readonly { fraction: number, promptTokens: number, maxTokens: number | undefined }[]} input.requests
+ * @param {readonly number[]} input.percentiles
+ * @param {(id: string, maxTokens: number | undefined) => number} input.completionTokensOf
+ * @returns {{ percentile: number, attainment: number, costUsd: number }[]}
+ */
+export function oracleAtPercentiles({ candidates, profileOf, phaseAt, target, requests, percentiles, completionTokensOf }) {
+  return percentiles.map((percentile) => {
+    let attainment = 0;
+    let costUsd = 0;
+    for (const request of requests) {
+      const { oracle } = chooseAnalytically({
+        candidates,
+        profileOf,
+        phaseOf: (id) => phaseAt(id, request.fraction),
+        target: { percentile, ms: target.ms },
+        promptTokens: request.promptTokens,
+        maxTokens: request.maxTokens,
+        completionTokensOf,
+      });
+      attainment += oracle.attainment;
+      costUsd += oracle.costUsd;
+    }
+    return { percentile, attainment: requests.length > 0 ? attainment / requests.length : Number.NaN, costUsd };
+  });
+}

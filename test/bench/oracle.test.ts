@@ -1,7 +1,15 @@
 // The quality bench's oracle must describe the simulator's real draws: its analytic TTFT mixture,
 // quantiles, expected answer lengths and choices are checked against planResponse itself.
 import { describe, expect, it } from "vitest";
-import { chooseAnalytically, expectedCompletionTokens, ttftCdf, ttftDistribution, ttftQuantile } from "../../bench/quality/oracle.mjs";
+import {
+  chooseAnalytically,
+  expectedCompletionTokens,
+  normalCdf,
+  oracleAtPercentiles,
+  ttftCdf,
+  ttftDistribution,
+  ttftQuantile,
+} from "../../bench/quality/oracle.mjs";
 import { planResponse } from "../../src/sim/plan.js";
 import { parseSimProfiles } from "../../src/sim/profiles.js";
 import { createSimRng } from "../../src/sim/random.js";
@@ -86,5 +94,35 @@ describe("quality bench oracle", () => {
     const limited = choose(0.6);
     expect(limited.options.find((option) => option.id === "sim/fast-tail")).toMatchObject({ rateLimited: true, attainment: 0 });
     expect([limited.oracle.id, limited.fastest.id, limited.cheapest.id]).not.toContain("sim/fast-tail");
+  });
+
+  it("prices a margin: demanding p97.5 leaves a model whose p95 meets the target for a dearer, surer one", () => {
+    const edge = {
+      ttft: { medianMs: 450, sigma: 0.3, tail: { probability: 0, multiplier: 1 } },
+      prefillTokensPerSecond: 1e9,
+      outputTokens: { median: 100, sigma: 0.5, max: 4096 },
+    };
+    const sure = { ...edge, ttft: { medianMs: 300, sigma: 0.2, tail: { probability: 0, multiplier: 1 } } };
+    const healthy = { ttftMultiplier: 1, faults: { rateLimit: { probability: 0 }, serverError: { probability: 0 }, hang: { probability: 0 } } };
+    const levels = oracleAtPercentiles({
+      candidates: [
+        { id: "edge", pricePerMTok: { input: 0.1, output: 0.4 } },
+        { id: "sure", pricePerMTok: { input: 0.2, output: 0.8 } },
+      ],
+      profileOf: (id) => (id === "edge" ? edge : sure),
+      phaseAt: () => healthy,
+      target: { ms: 800 },
+      requests: [
+        { fraction: 0, promptTokens: 40, maxTokens: 64 },
+        { fraction: 0.5, promptTokens: 400, maxTokens: undefined },
+      ],
+      percentiles: [95, 97.5],
+      completionTokensOf: (_id, maxTokens) => expectedCompletionTokens(edge.outputTokens, maxTokens),
+    });
+    // edge: p95 = 450 ms × e^(1.645 × 0.3) ≈ 737 ms, p97.5 ≈ 809 ms; sure: p97.5 ≈ 444 ms, at twice the price.
+    expect(levels.map((level) => level.percentile)).toEqual([95, 97.5]);
+    expect(levels[0]?.attainment).toBeCloseTo(normalCdf(Math.log(800 / 450) / 0.3), 6);
+    expect(levels[1]?.attainment).toBeGreaterThan(0.9999);
+    expect((levels[1]?.costUsd ?? 0) / (levels[0]?.costUsd ?? 1)).toBeCloseTo(2, 9);
   });
 });
