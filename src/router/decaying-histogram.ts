@@ -128,7 +128,8 @@ class Histogram implements DecayingHistogram {
   }
 
   effectiveSampleSize(nowMs: number): number {
-    if (this.total <= 0) return 0;
+    // Squares of weights faded by a long idle spell can underflow to 0 before the weights do.
+    if (this.total <= 0 || !(this.totalSquares > 0)) return 0;
     const kish = (this.total * this.total) / this.totalSquares;
     return nowMs > this.lastAddMs ? kish * Math.exp(-this.lambda * (nowMs - this.lastAddMs)) : kish;
   }

@@ -85,6 +85,12 @@ describe("decaying histogram", () => {
     expect(steady.effectiveSampleSize(200_000) / steady.effectiveCount(200_000)).toBeCloseTo(1 + a, 6);
     // Time passing thins both alike; rescaling sets both.
     expect(steady.effectiveSampleSize(201_000) / steady.effectiveCount(201_000)).toBeCloseTo(1 + a, 6);
+    // A half-life change after a long idle spell fades the squares past underflow before the weights.
+    const idle = createDecayingHistogram({ halfLifeMs: 1000 });
+    for (let i = 0; i < 10; i++) idle.add(300, 0);
+    idle.setHalfLife(2000, 1_000_000);
+    expect(idle.effectiveCount(1_000_000)).toBeGreaterThan(0);
+    expect(idle.effectiveSampleSize(1_000_000)).toBe(0);
     steady.scaleTo(5, 201_000);
     expect(steady.effectiveSampleSize(201_000)).toBeCloseTo(5, 9);
     steady.clear();
