@@ -49,8 +49,9 @@ export type Prior = CatalogModel["prior"];
 /**
  * The probability at which to read a histogram for the `p` quantile (0..1), given its effective sample
  * size `sampleSize` (`DecayingHistogram.effectiveSampleSize`): `p` raised by `z` standard errors, at
- * most halfway to 1, rounded to 0.001 so that quantile caches stay useful. The cap keeps a small tail past the target percentile (2% of first tokens ×4, say) from
- * shutting a model out whenever its samples thin out: p95 reads at most p97.5.
+ * most halfway to 1, rounded to 0.001 so that quantile caches stay useful. The cap keeps a small tail
+ * past the target percentile (2% of first tokens ×4, say) from shutting a model out whenever its
+ * samples thin out: p95 reads at most p97.5.
  */
 export function upperP(p: number, sampleSize: number, z: number): number {
   if (z <= 0 || !(sampleSize > 0)) return p;
