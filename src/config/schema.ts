@@ -116,7 +116,9 @@ export const HedgingSchema = z
       .min(0)
       .max(0.5)
       .default(0.05)
-      .describe("Budget: at most this many hedges per request, over a sliding window (0.05 = 5 per 100 requests)"),
+      .describe(
+        "Budget: at most this many extra attempts (hedges, and fallbacks while tokens last) per request, over a sliding window (0.05 = 5 per 100 requests)",
+      ),
     marginMs: z
       .number()
       .nonnegative()

@@ -130,6 +130,7 @@ async function runPlan(
       break;
     }
     const first = index === 0;
+    if (!first && plan.policy !== undefined) deps.brain.fallbackStarted(plan.policy);
     const round = await race.run(model, provider, first && decision.probe, budgetEnd, first ? decision.hedgeAfterMs : undefined);
     if (round.served !== undefined) {
       const { cut } = round.served;

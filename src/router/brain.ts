@@ -92,6 +92,12 @@ export interface Brain {
    */
   fallback(route: RoutePolicy, request: RequestProfile, tried: ReadonlySet<string>, elapsedMs: number): CatalogModel | undefined;
   /**
+   * A fallback attempt of a request on `route` starts. Hedges and fallbacks are both extra attempts, and
+   * `hedging.maxRatio` bounds extra attempts per request: a fallback spends a token of the route's hedge
+   * budget, as far as the bucket holds one beyond the probes' reserve. A fallback is never refused.
+   */
+  fallbackStarted(route: RoutePolicy): void;
+  /**
    * A request on `routeName` was served by `modelId`; `met`: whether its measured latency met the target
    * (undefined when it was not measured against it). For the route's share of traffic and attainment.
    */
@@ -313,6 +319,10 @@ class BrainImpl implements Brain {
   fallback(route: RoutePolicy, request: RequestProfile, tried: ReadonlySet<string>, elapsedMs: number): CatalogModel | undefined {
     if (route.strategy !== "cheapest-within-target" || elapsedMs + route.hedging.marginMs >= route.target.ms) return undefined;
     return this.inTime(route, request, tried, elapsedMs, this.clock.now());
+  }
+
+  fallbackStarted(route: RoutePolicy): void {
+    if (route.hedging.enabled) this.routeState(route).spendForFallback(PROBE_RESERVE);
   }
 
   requestServed(routeName: string, modelId: string, met: boolean | undefined): void {

@@ -44,6 +44,8 @@ export interface RouteState {
   hasHedgeToken(reserve: number): boolean;
   /** Spends a hedge token; a probe's hedge, sent even when probes decided together emptied the bucket, overdraws it. */
   takeHedgeToken(): void;
+  /** A fallback attempt spends a hedge token, as far as the bucket holds one beyond `reserve`. */
+  spendForFallback(reserve: number): void;
   noteHedge(event: HedgeOutcome | "sent", nowMs: number): void;
   /** A request served by `modelId`; `met`: whether it met the target (undefined: not measured against it). */
   noteServed(modelId: string, met: boolean | undefined, nowMs: number): void;
@@ -119,6 +121,10 @@ class State implements RouteState {
   takeHedgeToken(): void {
     // A probe's hedge goes even when probes decided together emptied the bucket (one probe per model in flight).
     this.hedgeTokens -= 1;
+  }
+
+  spendForFallback(reserve: number): void {
+    if (this.hedgeTokens > reserve) this.hedgeTokens = Math.max(reserve, this.hedgeTokens - 1);
   }
 
   noteHedge(event: HedgeOutcome | "sent", nowMs: number): void {

@@ -181,6 +181,33 @@ describe("hedged attempts", () => {
     expect(metric(text2, /^subsecond_fallbacks_total\{route="chat",from_model="acme\/cheap",reason="error"\}/)).toBe(1);
   });
 
+  it("counts a fallback as an extra attempt: the hedge budget it spent is not there for the next hedge", async () => {
+    // The first routed request (index 6, after six warm-ups) fails on the cheap model and falls back;
+    // the next one is slow on it, past the hedge delay.
+    upstream = await startFakeUpstream((request, index) =>
+      request.model === CHEAP && index === 6 ? { kind: "error", status: 500 } : answer(request, ["ok"], request.model === CHEAP ? 900 : 20),
+    );
+    gateway = await startTestGateway(hedgedConfig(upstream.url, { maxRatio: 0.05 }));
+    await measureFast(gateway);
+    const ask = async () => {
+      const { data: stream, response } = await gateway!.client.chat.completions
+        .create({ model: "chat", stream: true, messages: [{ role: "user", content: "hi" }] })
+        .withResponse();
+      for await (const part of stream) void part;
+      return response.headers;
+    };
+    const fellBack = await ask();
+    expect(fellBack.get("x-subsecond-attempts")).toBe("2");
+    const slow = await ask();
+    expect(slow.get("x-subsecond-model")).toBe(CHEAP);
+    expect(slow.get("x-subsecond-hedged")).toBeNull();
+    const text = await metrics(gateway);
+    // Two tokens to start with, one kept for probes: the fallback spent the other, so the hedge was due
+    // but over budget. Were fallbacks free, it would have been sent.
+    expect(metric(text, /^subsecond_hedges_total\{route="chat",outcome="over_budget"\}/)).toBe(1);
+    expect(metric(text, /^subsecond_hedges_total\{route="chat",outcome="(won|lost)"\}/)).toBe(0);
+  });
+
   it("caps hedges by the route's budget under a sustained brownout", async () => {
     upstream = await startFakeUpstream((request) => answer(request, ["ok"], request.model === CHEAP ? 900 : 20));
     gateway = await startTestGateway(hedgedConfig(upstream.url, { maxRatio: 0.05 }));

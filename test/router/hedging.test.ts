@@ -90,6 +90,28 @@ describe("hedge choice and budget", () => {
     // 100 decisions earn 10 tokens; the probe's hedge borrowed one of them, and one stays for probes.
     expect(sent).toBe(9);
   });
+
+  it("counts a fallback against the budget, down to the token kept for probes' hedges", () => {
+    const h = harness([cheap, fast]);
+    warm(h, "cheap", 300);
+    warm(h, "fast", 200);
+    const policy = route([cheap, fast], { hedging: hedging({ maxRatio: 0.1 }) });
+    const tried = new Set(["cheap"]);
+    const hedgesSent = () => {
+      let sent = 0;
+      while ("model" in h.brain.hedge(policy, request(), tried, 500, false)) sent++;
+      return sent;
+    };
+    // 2 tokens to start with and 0.1 per decision: 5 after 30 decisions, of which ordinary hedges leave one.
+    for (let i = 0; i < 30; i++) h.brain.decide(policy, request());
+    h.brain.fallbackStarted(policy);
+    h.brain.fallbackStarted(policy);
+    expect(hedgesSent()).toBe(2);
+    for (let i = 0; i < 30; i++) h.brain.decide(policy, request());
+    for (let i = 0; i < 10; i++) h.brain.fallbackStarted(policy);
+    expect(hedgesSent()).toBe(0);
+    expect("model" in h.brain.hedge(policy, request(), tried, 500, true)).toBe(true);
+  });
 });
 
 describe("a new model", () => {
