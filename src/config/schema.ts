@@ -208,7 +208,7 @@ export const StatsSchema = z
       .max(5)
       .default(1.645)
       .describe(
-        "Standard errors added to the percentile read from live samples (an upper confidence bound on the quantile): a model measured from few samples keeps a margin that shrinks as samples grow; 0 reads the plain percentile",
+        "Standard errors added to the percentile read from live samples (an upper confidence bound on the quantile): a model measured from few samples keeps a margin that shrinks as samples grow; each decision draws its margin around this (z plus a standard normal, never under the plain percentile); 0 reads the plain percentile",
       ),
     coldPenalty: z.number().min(1).default(1.5).describe("Multiplier applied to priors, so unmeasured models are predicted pessimistically"),
     defaultPrior: PriorSchema.prefault({ ttftMs: 2000, tokensPerSecond: 30 }).describe("Prior for models without one (deliberately slow)"),

@@ -9,9 +9,11 @@
 //  1. Filter: context window (contextTokens < promptTokens + maxOutputTokens), missing capability,
 //     circuit open (a half-open circuit whose probe is out counts as open), cooling after a 429.
 //  2. Predict each candidate's latency at the route's percentile for this request (predict.ts), read at
-//     an upper confidence bound, so few samples keep a margin. A cold candidate (prediction still
-//     leaning on its prior) ranks no faster than the best well-measured one that meets the target: an
-//     unmeasured model never displaces measured good latency on speed alone (candidates.ts).
+//     an upper confidence bound, so few samples keep a margin; whether it is within target is judged at a
+//     margin drawn per decision (Thompson sampling), so a model just past its bound keeps a share. A
+//     cold candidate (prediction still leaning on its prior) ranks no faster than the best well-measured
+//     one that meets the target: an unmeasured model never displaces measured good latency on speed
+//     alone (candidates.ts).
 //  3. Choose by strategy. cheapest-within-target: the lowest expected cost for this request among those
 //     predicted within target (ties: rank, score, predicted latency), spreading load over near-ties by
 //     the power of two choices; none within target → best effort, the lowest predicted latency, at risk.
@@ -218,7 +220,7 @@ class BrainImpl implements Brain {
     routeState.noteDecision(request.promptTokens, route, nowMs);
     const outputTokens = routeState.expectedOutputTokens(request, this.statsConfig.defaultOutputTokens);
     const table = this.table;
-    table.evaluate(route, request, outputTokens, this.statsConfig, nowMs);
+    table.evaluate(route, request, outputTokens, this.statsConfig, nowMs, this.rng);
     if (table.eligible === 0) return nothingUsable(table, route, outputTokens, nowMs);
 
     const chosen = route.strategy === "cheapest-within-target" ? table.spreadNearTies(route, this.rng) : table.at(0);

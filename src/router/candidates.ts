@@ -2,7 +2,7 @@
 // and the eligible ones sorted by the route's strategy. Rows are scratch objects reused across
 // decisions, so a decision allocates only its result.
 import { contextWindow, type Entry } from "./entry.js";
-import { isCold, predictMs } from "./predict.js";
+import { isCold, normalQuantile, predictMs } from "./predict.js";
 import type { StatsConfig } from "../config/schema.js";
 import type { CatalogModel, Exclusion, RequestProfile, Rng, RoutePolicy } from "./types.js";
 
@@ -19,12 +19,33 @@ export interface Row {
   speedMs: number;
   costUsd: number;
   cold: boolean;
+  /** Predicted within target: at the bound of `predictedMs`, or in a decision at a drawn one (`evaluate`). */
   within: boolean;
 }
 
 /** Dollars for a request of `promptTokens` in and `outputTokens` out at the model's catalog prices. */
 export function costUsd(model: CatalogModel, promptTokens: number, outputTokens: number): number {
   return (promptTokens * model.pricePerMTok.input + outputTokens * model.pricePerMTok.output) / 1e6;
+}
+
+/**
+ * Whether `row` is within target at a bound drawn at z = `config.confidenceZ` + Φ⁻¹(`u`), from its
+ * verdict at `config.confidenceZ` (`row.within`). A draw only moves the bound toward the cap (u > ½) or
+ * the plain percentile (u < ½): one that moves it away from the target keeps the verdict, and so does
+ * one whose extreme (the cap for a row within, the plain percentile for a row out) keeps it. Those two
+ * levels are the same for every decision, and their quantiles are cached: only a row near the target
+ * reads its histogram at the drawn level.
+ */
+function withinAtDraw(row: Row, route: RoutePolicy, request: RequestProfile, outputTokens: number, config: StatsConfig, nowMs: number, u: number): boolean {
+  const within = row.within;
+  if (within ? u <= 0.5 : u >= 0.5) return within;
+  const { metric, percentile, ms: targetMs } = route.target;
+  const { stats } = row.entry;
+  const prior = row.model.prior;
+  const extremeMs = predictMs(stats, prior, metric, percentile, request.promptTokens, outputTokens, config, nowMs, within ? Number.POSITIVE_INFINITY : 0);
+  if (within === extremeMs <= targetMs) return within;
+  const z = config.confidenceZ + normalQuantile(u);
+  return predictMs(stats, prior, metric, percentile, request.promptTokens, outputTokens, config, nowMs, z) <= targetMs;
 }
 
 function lacksCapability(model: CatalogModel, needs: RequestProfile["needs"]): boolean {
@@ -85,8 +106,13 @@ export class CandidateTable {
     return this.rows[index] as Row;
   }
 
-  /** Fills rows for the route's candidates and sorts the eligible ones; reads state, changes none. */
-  evaluate(route: RoutePolicy, request: RequestProfile, outputTokens: number, config: StatsConfig, nowMs: number): void {
+  /**
+   * Fills rows for the route's candidates and sorts the eligible ones; reads state, changes none. With
+   * `rng` (a decision), whether an eligible row is within target is judged at a bound whose z is drawn,
+   * `confidenceZ` plus a standard normal (Thompson sampling of the margin, predict.ts); its
+   * `predictedMs`, which ranks on speed and times hedges, stays the bound at `confidenceZ`.
+   */
+  evaluate(route: RoutePolicy, request: RequestProfile, outputTokens: number, config: StatsConfig, nowMs: number, rng?: Rng): void {
     const candidates = route.candidates;
     const count = candidates.length;
     const { metric, percentile, ms: targetMs } = route.target;
@@ -103,6 +129,8 @@ export class CandidateTable {
       row.predictedMs = predictMs(entry.stats, model.prior, metric, percentile, request.promptTokens, outputTokens, config, nowMs);
       row.cold = isCold(entry.stats, metric, config, nowMs);
       row.within = row.predictedMs <= targetMs;
+      if (rng !== undefined && row.exclusion === null && config.confidenceZ > 0)
+        row.within = withinAtDraw(row, route, request, outputTokens, config, nowMs, rng.next());
       if (row.exclusion === null && !row.cold && row.predictedMs < bestMeasuredMs) bestMeasuredMs = row.predictedMs;
     }
     // Good measured latency (within target) is protected from rosy priors; a measured model that misses

@@ -4,17 +4,11 @@ import type { StatsConfig } from "../config/schema.js";
 import type { CandidateTable, Row } from "./candidates.js";
 import type { Entry } from "./entry.js";
 import type { Target } from "../config/schema.js";
+import { normalQuantile } from "./predict.js";
 import type { AttemptReport, RoutePolicy } from "./types.js";
 
 /** Spread of ln(latency) assumed by the recovery bar: a typical LLM first token, p95 ≈ 1.6 × median. */
 const RECOVERY_SIGMA = 0.3;
-
-/** Standard normal quantile for p in (0.5, 1) (Abramowitz & Stegun 26.2.23; error under 5e-4). */
-function normalQuantile(p: number): number {
-  if (p <= 0.5) return 0;
-  const t = Math.sqrt(-2 * Math.log(1 - p));
-  return t - (2.515517 + 0.802853 * t + 0.010328 * t * t) / (1 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t * t * t);
-}
 
 /**
  * The latency a probe must beat to extend a recovery streak: the target scaled from the route's

@@ -24,6 +24,14 @@
 // handful of samples is not trusted like one measured from hundreds, and the chosen model's true p95
 // keeps a margin under the target that shrinks with evidence.
 //
+// A fixed margin locks a model out after bad luck: when a chance run of slow answers pushes the bound of
+// a favourite past the target (a 2% tail read at the p97.5, say), it gets no more traffic, and its samples
+// fade together, so the run's share of them, and the bound, stay put until probes, one every few seconds,
+// outnumber it. So each decision draws the margin (Thompson sampling): a candidate is judged within target
+// at z = confidenceZ + a standard normal draw (candidates.ts; upperP reads the plain percentile for z ≤ 0).
+// A model just past its bound wins a share of decisions that grows with its chance of meeting the
+// target, and its statistics keep up; one whose plain percentile misses never wins a draw.
+//
 // Cold models never win on speed alone: the brain ranks a model whose prediction still leans on its
 // prior (n < minSamples) no faster than the best well-measured candidate (see brain.ts), so a rosy
 // prior cannot displace measured good latency; it can only win on price, within the target.
@@ -45,6 +53,13 @@ export type LatencyMetric = "ttft" | "total";
 
 /** A model's own prior (`CatalogModel.prior`), or undefined to use `stats.defaultPrior`. */
 export type Prior = CatalogModel["prior"];
+
+/** Standard normal quantile for p in [0, 1) (Abramowitz & Stegun 26.2.23; error under 5e-4). */
+export function normalQuantile(p: number): number {
+  if (p < 0.5) return -normalQuantile(1 - p);
+  const t = Math.sqrt(-2 * Math.log(Math.max(1 - p, Number.MIN_VALUE)));
+  return t - (2.515517 + 0.802853 * t + 0.010328 * t * t) / (1 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t * t * t);
+}
 
 /**
  * The probability at which to read a histogram for the `p` quantile (0..1), given its effective sample
@@ -80,13 +95,21 @@ export function isCold(stats: ModelStats, metric: LatencyMetric, config: StatsCo
 }
 
 /** Predicted time to first token at `percentile` (50..99) for a prompt of `promptTokens`, in ms. */
-export function predictTtftMs(stats: ModelStats, prior: Prior, promptTokens: number, percentile: number, config: StatsConfig, nowMs: number): number {
+export function predictTtftMs(
+  stats: ModelStats,
+  prior: Prior,
+  promptTokens: number,
+  percentile: number,
+  config: StatsConfig,
+  nowMs: number,
+  z = config.confidenceZ,
+): number {
   const prefillMsPerToken = 1000 / config.prefillTokensPerSecond;
   const priorMs = (prior ?? config.defaultPrior).ttftMs * config.coldPenalty + promptTokens * prefillMsPerToken;
   const count = stats.ttftMs.effectiveCount(nowMs);
   const w = liveWeight(count, config.minSamples);
   if (w === 0) return priorMs;
-  const quantile = stats.ttftMs.quantile(upperP(percentile / 100, stats.ttftMs.effectiveSampleSize(nowMs), config.confidenceZ));
+  const quantile = stats.ttftMs.quantile(upperP(percentile / 100, stats.ttftMs.effectiveSampleSize(nowMs), z));
   const meanPrompt = stats.meanPromptTokens();
   const shifted = quantile + (promptTokens - (meanPrompt >= 0 ? meanPrompt : 0)) * prefillMsPerToken;
   const liveMs = shifted > quantile * 0.25 ? shifted : quantile * 0.25;
@@ -94,12 +117,12 @@ export function predictTtftMs(stats: ModelStats, prior: Prior, promptTokens: num
 }
 
 /** Predicted time per output token at `percentile` (50..99, slow side), in ms per token. */
-export function predictPerTokenMs(stats: ModelStats, prior: Prior, percentile: number, config: StatsConfig, nowMs: number): number {
+export function predictPerTokenMs(stats: ModelStats, prior: Prior, percentile: number, config: StatsConfig, nowMs: number, z = config.confidenceZ): number {
   const priorMs = (1000 / (prior ?? config.defaultPrior).tokensPerSecond) * config.coldPenalty;
   const count = stats.perTokenMs.effectiveCount(nowMs);
   const w = liveWeight(count, config.minSamples);
   if (w === 0) return priorMs;
-  const liveMs = stats.perTokenMs.quantile(upperP(percentile / 100, stats.perTokenMs.effectiveSampleSize(nowMs), config.confidenceZ));
+  const liveMs = stats.perTokenMs.quantile(upperP(percentile / 100, stats.perTokenMs.effectiveSampleSize(nowMs), z));
   return w === 1 ? liveMs : w * liveMs + (1 - w) * priorMs;
 }
 
@@ -116,8 +139,9 @@ export function predictMs(
   outputTokens: number,
   config: StatsConfig,
   nowMs: number,
+  z = config.confidenceZ,
 ): number {
-  const ttftMs = predictTtftMs(stats, prior, promptTokens, percentile, config, nowMs);
+  const ttftMs = predictTtftMs(stats, prior, promptTokens, percentile, config, nowMs, z);
   if (metric === "ttft") return ttftMs;
-  return ttftMs + outputTokens * predictPerTokenMs(stats, prior, percentile, config, nowMs);
+  return ttftMs + outputTokens * predictPerTokenMs(stats, prior, percentile, config, nowMs, z);
 }

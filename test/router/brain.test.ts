@@ -74,7 +74,32 @@ describe("cheapest within target", () => {
     const r1better = model("r1better", { rank: 1, score: 150 });
     const h = harness([r2, r1, r1better]);
     for (const id of ["r2", "r1", "r1better"]) warm(h, id, 300);
-    expect(ids(h.brain.decide(route([r2, r1, r1better], { nearTieRatio: 0 }), request()))).toEqual(["r1better", "r1", "r2"]);
+    // Equal costs are near-ties whatever nearTieRatio says, shared at random; `cheapest` lists them in order.
+    expect(ids(h.brain.decide(route([r2, r1, r1better], { strategy: "cheapest" }), request()))).toEqual(["r1better", "r1", "r2"]);
+  });
+
+  it("draws the bound's margin per decision: a model just past its bound gets a share, one whose plain percentile misses none", () => {
+    const far = model("far", { input: 0.01, output: 0.05 });
+    const edge = model("edge", { input: 0.05, output: 0.2 });
+    const safe = model("safe", { input: 1, output: 4 });
+    const h = harness([far, edge, safe]);
+    // edge: 4 in 100 first tokens at 1.5 s. Its p95 meets 800 ms; its bound, the p97.5 at 100 samples, does not.
+    warm(h, "edge", 300, 96);
+    warm(h, "edge", 1500, 4);
+    warm(h, "far", 1500, 100);
+    warm(h, "safe", 300, 100);
+    const policy = route([far, edge, safe]);
+    expect(h.brain.snapshot(policy).find((row) => row.id === "edge")?.predictedMs).toBeGreaterThan(800);
+    const firsts = new Map<string, number>();
+    for (let i = 0; i < 1000; i++) {
+      const first = ids(h.brain.decide(policy, request()))[0] ?? "";
+      firsts.set(first, (firsts.get(first) ?? 0) + 1);
+    }
+    // Within when the drawn z falls under about −1.2 (the p96 reads 300 ms): some 12% of decisions.
+    expect(firsts.get("edge")).toBeGreaterThan(50);
+    expect(firsts.get("edge")).toBeLessThan(250);
+    expect(firsts.get("far")).toBeUndefined();
+    expect((firsts.get("edge") ?? 0) + (firsts.get("safe") ?? 0)).toBe(1000);
   });
 
   it("spreads load over near-equal candidates by the power of two choices", () => {

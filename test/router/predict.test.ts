@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createModelStats } from "../../src/router/model-stats.js";
-import { isCold, liveWeight, predictMs, predictTtftMs, upperP } from "../../src/router/predict.js";
+import { isCold, liveWeight, normalQuantile, predictMs, predictTtftMs, upperP } from "../../src/router/predict.js";
 import { defaultStats } from "./settings.js";
 
 const config = defaultStats({ minSamples: 5, coldPenalty: 1.5, prefillTokensPerSecond: 20_000, defaultPrior: { ttftMs: 2000, tokensPerSecond: 30 } });
@@ -99,6 +99,18 @@ describe("prediction", () => {
     for (let i = 0; i < 10; i++) stats.recordTimeout(0, "ttft", 1600);
     expect(predictTtftMs(stats, undefined, 0, 95, config, 0)).toBeGreaterThanOrEqual(1600);
     expect(stats.timeoutRate()).toBeCloseTo(0.1, 9);
+  });
+});
+
+describe("standard normal quantile", () => {
+  it("is symmetric, within 5e-4 of the table, and finite at 0 (a draw of the margin may be 0)", () => {
+    expect(normalQuantile(0.5)).toBeCloseTo(0, 6);
+    expect(normalQuantile(0.975)).toBeCloseTo(1.96, 3);
+    expect(normalQuantile(0.025)).toBeCloseTo(-1.96, 3);
+    expect(normalQuantile(0.95)).toBeCloseTo(1.6449, 3);
+    expect(normalQuantile(0.1)).toBeCloseTo(-1.2816, 3);
+    expect(Number.isFinite(normalQuantile(0))).toBe(true);
+    expect(normalQuantile(0)).toBeLessThan(-30);
   });
 });
 
