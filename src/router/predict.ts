@@ -128,7 +128,8 @@ export function predictPerTokenMs(stats: ModelStats, prior: Prior, percentile: n
 
 /**
  * Predicted `metric` latency at `percentile` (50..99) of a request with `promptTokens` prompt tokens
- * and `outputTokens` expected output tokens, in ms.
+ * and `outputTokens` expected output tokens, in ms, read at `z` standard errors over the percentile
+ * (upperP; `stats.confidenceZ` unless a decision drew another).
  */
 export function predictMs(
   stats: ModelStats,
