@@ -95,7 +95,7 @@ export const ExplorationSchema = z
   .strictObject({
     ratio: z.number().min(0).max(0.5).default(0.02).describe("Share of requests that may probe a stale, cheaper candidate"),
     staleAfterMs: positiveMs(
-      "A candidate whose newest sample is older than this may be probed; a long shot (not chosen within target in the last 10 minutes, prior missing the target) after 8 times this",
+      "A candidate whose newest sample is older than this may be probed; a long shot (not chosen within target in the last 10 minutes, prior missing the target) after 8 times this, and the long shots of a route one at a time at that pace",
     ).default(2000),
     newModelRatio: z
       .number()

@@ -21,7 +21,7 @@ export function recoveryBarMs(target: Target): number {
   return target.ms * Math.exp(-normalQuantile(target.percentile / 100) * RECOVERY_SIGMA);
 }
 
-/** How many times `exploration.staleAfterMs` a long shot waits between probes. */
+/** How many times `exploration.staleAfterMs` the route waits between probes of long shots. */
 const LONG_SHOT_STALENESS = 8;
 /** How long a model chosen within target stays worth probing at the route's rate, in ms: a long brownout. */
 const PROMISE_MEMORY_MS = 10 * 60_000;
@@ -31,9 +31,11 @@ const PROMISE_MEMORY_MS = 10 * 60_000;
  * (a browned-out favourite, whose return is what probes are for), or one whose prior, read as the router
  * reads an unmeasured model (× `stats.coldPenalty`, which turns a typical latency into its slow side),
  * meets the target. The others are long shots: a model that has never looked able to meet the target is
- * probed LONG_SHOT_STALENESS times less often, so that the probes (each one hedged, from the hedge
- * budget) go where a return is likely instead of rotating through every slow cheap model. A prior's
- * median under the target is not enough: a model with a 650 ms median misses an 800 ms p95.
+ * probed LONG_SHOT_STALENESS times less often, and the long shots share one probe per that long between
+ * them, so that the probes (each one hedged, from the hedge budget) go where a return is likely instead
+ * of rotating through every slow cheap model: four long shots, each probed at that pace, took half of the
+ * demo route's probes. A prior's median under the target is not enough: a model with a 650 ms median
+ * misses an 800 ms p95.
  */
 function promising(row: Row, route: RoutePolicy, outputTokens: number, config: StatsConfig, nowMs: number): boolean {
   if (nowMs - row.entry.withinAtMs < PROMISE_MEMORY_MS) return true;
@@ -71,12 +73,13 @@ export function recoveringTarget(table: CandidateTable, route: RoutePolicy, chos
 
 /**
  * The cheapest eligible row worth probing instead of `chosen` (the stalest among equals), or -1. Each is
- * probed at most once per `staleAfterMs` (a long shot once per LONG_SHOT_STALENESS times that), so the
- * cheapest go first and the budget goes where a return saves most: at a 2% ratio and 20 requests a
- * second, stalest-first rotates through every cheaper candidate and leaves a recovered favourite
- * unprobed for tens of seconds. But the model probed last comes last: when probes come less often than
- * `staleAfterMs`, every candidate is always stale, and the cheapest would take every probe; a cheaper
- * model that is always slow would keep a recovered favourite out for good.
+ * probed at most once per `staleAfterMs` (a long shot once per LONG_SHOT_STALENESS times that, and the
+ * long shots together as often), so the cheapest go first and the budget goes where a return saves
+ * most: at a 2% ratio and 20 requests a second, stalest-first rotates through every cheaper candidate
+ * and leaves a recovered favourite unprobed for tens of seconds. But the model probed last comes last:
+ * when probes come less often than `staleAfterMs`, every candidate is always stale, and the cheapest
+ * would take every probe; a cheaper model that is always slow would keep a recovered favourite out for
+ * good.
  */
 export function staleTarget(
   table: CandidateTable,
@@ -94,7 +97,13 @@ export function staleTarget(
   let bestAtMs = Number.POSITIVE_INFINITY;
   let bestCost = Number.POSITIVE_INFINITY;
   let lastProbedMs = Number.NEGATIVE_INFINITY;
-  for (let k = 0; k < table.eligible; k++) lastProbedMs = Math.max(lastProbedMs, table.row(table.at(k)).entry.probedAtMs);
+  let lastLongShotMs = Number.NEGATIVE_INFINITY;
+  for (let k = 0; k < table.eligible; k++) {
+    const row = table.row(table.at(k));
+    lastProbedMs = Math.max(lastProbedMs, row.entry.probedAtMs);
+    if (row.entry.probedAtMs > lastLongShotMs && !promising(row, route, outputTokens, config, nowMs)) lastLongShotMs = row.entry.probedAtMs;
+  }
+  const longShotDue = lastLongShotMs <= nowMs - staleAfterMs * LONG_SHOT_STALENESS;
   let last = -1;
   for (let k = 0; k < table.eligible; k++) {
     const index = table.at(k);
@@ -105,7 +114,8 @@ export function staleTarget(
     // A probe cancelled by its hedge may leave no sample: it still counts, or it would be sent again and again.
     const newestMs = Math.max(row.entry.stats.newestSampleAtMs, row.entry.probedAtMs);
     if (newestMs > nowMs - staleAfterMs) continue;
-    if (newestMs > nowMs - staleAfterMs * LONG_SHOT_STALENESS && !promising(row, route, outputTokens, config, nowMs)) continue;
+    const longShotWaits = !longShotDue || newestMs > nowMs - staleAfterMs * LONG_SHOT_STALENESS;
+    if (longShotWaits && !promising(row, route, outputTokens, config, nowMs)) continue;
     if (row.entry.probedAtMs === lastProbedMs && lastProbedMs > Number.NEGATIVE_INFINITY) {
       last = index;
       continue;

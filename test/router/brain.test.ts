@@ -520,7 +520,8 @@ describe("exploration", () => {
     const stale = Array.from({ length: 30 }, (_, i) => model(`stale-${i}`, { input: 0.01 }));
     const h = harness([chosen, ...stale]);
     warm(h, "chosen", 300, 100);
-    const policy = route([chosen, ...stale], { exploration: { ratio: 0.02, staleAfterMs: 2000, newModelRatio: 0 } });
+    // Long shots all (no prior, never measured): they share a probe per 8 ms, which the budget outlasts.
+    const policy = route([chosen, ...stale], { exploration: { ratio: 0.02, staleAfterMs: 1, newModelRatio: 0 } });
     let explores = 0;
     let gap = Number.POSITIVE_INFINITY;
     let last = -1;
@@ -536,6 +537,23 @@ describe("exploration", () => {
     }
     expect(explores).toBe(20);
     expect(gap).toBe(50); // evenly spread, never bunched
+  });
+
+  it("shares one probe per eight staleAfterMs between the long shots", () => {
+    const shots = Array.from({ length: 4 }, (_, i) => model(`shot-${i}`, { input: 0.01 }));
+    const h = harness([chosen, ...shots]);
+    warm(h, "chosen", 300, 100);
+    const policy = route([chosen, ...shots], { exploration: { ratio: 0.5, staleAfterMs: 100, newModelRatio: 0 } });
+    const probedAt: number[] = [];
+    for (let i = 0; i < 400; i++) {
+      const decision = h.brain.decide(policy, request());
+      if (decision.probe) probedAt.push(h.clock.now());
+      serve(h, decision, decision.probe ? 2000 : 300);
+      h.clock.advance(10);
+    }
+    // 4 s: one long-shot probe per 800 ms, where each of the four alone would be probed five times.
+    expect(probedAt.length).toBe(5);
+    for (let k = 1; k < probedAt.length; k++) expect((probedAt[k] ?? 0) - (probedAt[k - 1] ?? 0)).toBeGreaterThanOrEqual(800);
   });
 
   it("never has two probes in flight for one model", () => {
